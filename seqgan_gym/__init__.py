@@ -1,0 +1,8 @@
+"""seqgan-gym: SeqGAN (Yu et al., AAAI 2017) as a Gymnasium environment plus RL agents."""
+
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.oracle import load_oracle, random_oracle
+
+__version__ = "0.1.0"
+
+__all__ = ["LSTMLanguageModel", "load_oracle", "random_oracle", "__version__"]

@@ -1,0 +1,69 @@
+"""Datasets of the synthetic experiment: real sequences sampled from the oracle.
+
+The paper trains on 10,000 sequences sampled from the oracle. We also sample a *held-out* set of
+the same size from an independent stream, for NLL_test, so that the diversity metric is never
+computed on data MLE trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqgan_gym.lstm import LSTMLanguageModel
+
+ORACLE_ENV_VAR = "SEQGAN_GYM_ORACLE"
+_SHARED_ORACLE = Path("shared") / "data" / "oracle" / "seqgan_paper_oracle.npz"
+
+
+def find_paper_oracle(path: str | Path | None = None) -> Path:
+    """Locate the paper's oracle file.
+
+    Order: ``path`` if given; the ``SEQGAN_GYM_ORACLE`` environment variable; then
+    ``shared/data/oracle/seqgan_paper_oracle.npz`` in the current folder or any folder above it, and
+    beside the installed package's project (this project's own tests and benchmarks use that one).
+    The file is not shipped (it has no licence): the authors publish it as
+    ``save/target_params_py3.pkl`` in github.com/LantaoYu/SeqGAN.
+    """
+    if path is not None:
+        return Path(path)
+    if os.environ.get(ORACLE_ENV_VAR):
+        return Path(os.environ[ORACLE_ENV_VAR])
+    starts = [Path.cwd(), Path(__file__).resolve().parent]
+    for start in starts:
+        for folder in [start, *start.parents]:
+            candidate = folder / _SHARED_ORACLE
+            if candidate.is_file():
+                return candidate
+    raise FileNotFoundError(
+        "the paper's oracle was not found. Download save/target_params_py3.pkl from "
+        "github.com/LantaoYu/SeqGAN and pass its path (--oracle-path, or set "
+        f"{ORACLE_ENV_VAR}), or use a random oracle (--oracle random --oracle-seed N)."
+    )
+
+
+@dataclass
+class OracleData:
+    """Real data drawn from the oracle: ``train`` (N, T) for MLE and D, ``test`` (M, T) held out."""
+
+    train: torch.Tensor
+    test: torch.Tensor
+
+
+def sample_oracle_data(
+    oracle: LSTMLanguageModel, n_train: int = 10_000, n_test: int = 10_000, seed: int = 0
+) -> OracleData:
+    """Sample the training set and an independent held-out set from ``oracle``.
+
+    The two sets come from separate seeded streams (``seed`` and ``seed + 1``), so changing
+    ``n_train`` does not change the test set.
+    """
+    g_train = torch.Generator(device=oracle.output.weight.device).manual_seed(seed)
+    g_test = torch.Generator(device=oracle.output.weight.device).manual_seed(seed + 1_000_003)
+    return OracleData(
+        train=oracle.sample(n_train, generator=g_train).cpu(),
+        test=oracle.sample(n_test, generator=g_test).cpu(),
+    )
