@@ -1,0 +1,47 @@
+"""Saving and loading model checkpoints safely.
+
+A checkpoint is a dict of plain Python values and tensors, written atomically with ``torch.save``
+and read with ``torch.load(weights_only=True)``: loading never runs code from the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.utils import atomic_torch_save, safe_torch_load
+
+FORMAT_VERSION = 1
+
+
+def save_language_model(model: LSTMLanguageModel, path: str | Path, **extra) -> None:
+    """Write ``model`` (generator, rollout policy or oracle) with its shape hyper-parameters."""
+    atomic_torch_save(
+        {
+            "format": "seqgan_gym.lstm",
+            "version": FORMAT_VERSION,
+            "hparams": {
+                "vocab_size": model.vocab_size,
+                "seq_len": model.seq_len,
+                "emb_dim": model.emb_dim,
+                "hidden_dim": model.hidden_dim,
+                "start_token": model.start_token,
+            },
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "extra": extra,
+        },
+        path,
+    )
+
+
+def load_language_model(path: str | Path, device: str = "cpu") -> LSTMLanguageModel:
+    """Read a checkpoint written by :func:`save_language_model`; clear errors on foreign files."""
+    ckpt = safe_torch_load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.lstm":
+        raise ValueError(f"{path}: not a seqgan-gym language-model checkpoint")
+    model = LSTMLanguageModel(**ckpt["hparams"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ValueError(f"{path}: checkpoint does not match its own hyper-parameters: {e}") from e
+    return model.to(device)

@@ -1,0 +1,172 @@
+"""Experiment configuration: one dataclass, three presets.
+
+* ``paper``: the authors' schedule exactly (reference.md): 120 MLE epochs, 50 x (10,000 negatives,
+  3 D epochs) of D pre-training, 200 adversarial iterations of (1 generator step on 64 sequences
+  with N = 16 rollouts; 5 x (10,000 negatives, 3 D epochs)). Many hours on a CPU.
+* ``cpu`` (the default): sized for a 2-core CPU; every reduction against ``paper`` is listed in
+  :data:`CPU_REDUCTIONS` and printed with the run.
+* ``smoke``: a tiny random oracle, seconds; for tests and for checking an installation.
+
+Every field can be overridden from the command line (``--set field=value``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class ExperimentConfig:
+    """All settings of a SeqGAN synthetic-data run."""
+
+    preset: str = "cpu"
+    """Name of the preset these values started from (recorded in the run directory)."""
+    seed: int = 0
+    """Seed of the generator's initialisation and of every sampling / shuffling stream."""
+    device: str = "auto"
+    """'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:1', ..."""
+
+    # --- oracle and real data
+    oracle: str = "paper"
+    """'paper' (the authors' oracle file, see --oracle-path) or 'random' (N(0,1), --oracle-seed)."""
+    oracle_path: str | None = None
+    """Path of the paper's oracle (.npz or the authors' .pkl); found automatically when None."""
+    oracle_seed: int = 0
+    """Seed of a random oracle."""
+    vocab_size: int = 5000
+    """V; for the paper's oracle it is read from the file."""
+    seq_len: int = 20
+    """T, the length of every sequence."""
+    n_train: int = 10_000
+    """Real sequences sampled from the oracle for MLE and D (the paper: 10,000)."""
+    n_test: int = 10_000
+    """Held-out oracle samples for NLL_test (never trained on)."""
+    data_seed: int = 88
+    """Seed of the oracle's sampling of the real data."""
+
+    # --- generator and MLE pre-training
+    emb_dim: int = 32
+    hidden_dim: int = 32
+    gen_init_std: float = 0.1
+    """The generator's parameters are drawn from N(0, gen_init_std^2) (the authors: 0.1)."""
+    gen_lr: float = 0.01
+    grad_clip: float = 5.0
+    batch_size: int = 64
+    mle_epochs: int = 120
+    eval_every: int = 5
+    """Evaluate NLL_oracle / NLL_test every this many MLE epochs / adversarial iterations."""
+    eval_samples: int = 10_000
+    """Sequences sampled from G for each NLL_oracle evaluation (the paper: 10,000)."""
+
+    # --- discriminator pre-training and adversarial training (used by `train`)
+    dis_lr: float = 1e-4
+    dis_pretrain_steps: int = 50
+    """D pre-training: this many times, sample negatives and train D for dis_pretrain_epochs."""
+    dis_pretrain_epochs: int = 3
+    dis_negatives: int = 10_000
+    """Negatives sampled from G for each D update (the authors: as many as real sequences)."""
+    adv_iterations: int = 200
+    g_steps: int = 1
+    """Generator policy-gradient updates per adversarial iteration."""
+    d_steps: int = 5
+    """D updates (fresh negatives each) per adversarial iteration."""
+    k: int = 3
+    """Epochs over real + negatives per D update."""
+    num_envs: int = 64
+    """Sequences per generator update (the vector environment's batch)."""
+    n_rollouts: int = 16
+    """N, Monte-Carlo completions per prefix."""
+    rollout_update_rate: float = 0.8
+    """beta <- rate * beta + (1 - rate) * theta after every generator update."""
+
+    def validate(self) -> ExperimentConfig:
+        if self.oracle not in ("paper", "random"):
+            raise ValueError(f"oracle must be 'paper' or 'random', got {self.oracle!r}")
+        for name in ("n_train", "n_test", "batch_size", "eval_every", "eval_samples", "seq_len",
+                     "vocab_size", "num_envs", "n_rollouts", "k", "g_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("mle_epochs", "dis_pretrain_steps", "adv_iterations", "d_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.rollout_update_rate <= 1.0:
+            raise ValueError(f"rollout_update_rate must be in [0, 1], got {self.rollout_update_rate}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def override(self, assignments: list[str]) -> ExperimentConfig:
+        """Apply ``field=value`` strings, converting each value to the field's type."""
+        types = {f.name: f.type for f in fields(self)}
+        changes = {}
+        for item in assignments:
+            if "=" not in item:
+                raise ValueError(f"expected field=value, got {item!r}")
+            name, value = item.split("=", 1)
+            if name not in types:
+                raise ValueError(f"unknown config field {name!r}; fields: {sorted(types)}")
+            changes[name] = _convert(value, types[name], name)
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(value: str, type_name: str, name: str):
+    if value.lower() == "none" and "None" in str(type_name):
+        return None
+    kind = str(type_name).split("|")[0].strip()
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except ValueError as e:
+        raise ValueError(f"config field {name} expects {kind}, got {value!r}") from e
+    return value
+
+
+PRESETS: dict[str, ExperimentConfig] = {
+    "paper": ExperimentConfig(preset="paper"),
+    "cpu": ExperimentConfig(
+        preset="cpu",
+        mle_epochs=50,
+        dis_pretrain_steps=10,
+        dis_pretrain_epochs=3,
+        dis_negatives=5_000,
+        adv_iterations=50,
+        d_steps=1,
+        k=3,
+    ),
+    "smoke": ExperimentConfig(
+        preset="smoke",
+        oracle="random",
+        vocab_size=200,
+        seq_len=10,
+        n_train=512,
+        n_test=256,
+        mle_epochs=4,
+        eval_every=2,
+        eval_samples=256,
+        dis_pretrain_steps=1,
+        dis_pretrain_epochs=1,
+        dis_negatives=256,
+        adv_iterations=4,
+        d_steps=1,
+        k=1,
+        num_envs=16,
+        n_rollouts=2,
+    ),
+}
+
+#: What the CPU preset cuts from the paper's schedule, printed with every such run.
+CPU_REDUCTIONS = (
+    "cpu preset: 50 MLE epochs (paper 120); D pre-training 10 x 3 epochs on 5,000 negatives "
+    "(paper 50 x 3 on 10,000); 50 adversarial iterations with 1 D update of 3 epochs each "
+    "(paper 200 iterations with 5 updates of 3 epochs). Everything else is the paper's."
+)
+
+
+def get_preset(name: str) -> ExperimentConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name])

@@ -1,0 +1,115 @@
+"""The run directory: resolved config, metrics (CSV + TensorBoard), checkpoints, samples, a plot.
+
+Layout of a run directory::
+
+    config.json          the resolved ExperimentConfig and the command line
+    metrics.csv          one row per evaluation / logged step (columns: METRIC_COLUMNS)
+    tb/                  TensorBoard event files (same scalars, tag "<phase>/<name>")
+    checkpoints/         generator_mle.pt, ... (torch.save of plain tensors; load with weights_only)
+    samples.txt          generated sequences, one per line, token ids separated by spaces
+    learning_curve.png   NLL_oracle (and NLL_test) against epochs / iterations, all phases
+    summary.json         the final numbers
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+from seqgan_gym.utils import atomic_write_json, atomic_write_text
+
+METRIC_COLUMNS = [
+    "phase", "step", "wall_s", "nll_oracle", "nll_test",
+    "g_loss", "mean_reward", "d_loss", "d_acc_real", "d_acc_fake",
+]
+
+
+class RunLog:
+    """Writes one run directory. Rows are appended and flushed as they come, so a crash keeps them."""
+
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True) -> None:
+        self.dir = Path(run_dir)
+        if self.dir.exists() and any(self.dir.iterdir()):
+            raise FileExistsError(f"run directory {self.dir} already exists and is not empty")
+        (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self.start = time.time()
+        self.rows: list[dict] = []
+        self._csv_file = open(self.dir / "metrics.csv", "w", newline="")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=METRIC_COLUMNS)
+        self._csv.writeheader()
+        self._csv_file.flush()
+        self.tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.dir / "tb"))
+
+    def write_json(self, name: str, obj) -> None:
+        atomic_write_json(self.dir / name, obj)
+
+    def log(self, phase: str, step: int, **values: float) -> dict:
+        """Record metrics of ``phase`` ('mle', 'dis_pretrain', 'adversarial') at ``step``."""
+        unknown = set(values) - set(METRIC_COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown metric names {sorted(unknown)}; known: {METRIC_COLUMNS[3:]}")
+        for name, v in values.items():
+            if v is not None and not math.isfinite(float(v)):
+                raise FloatingPointError(f"{phase} step {step}: metric {name} is {v}")
+        row = {"phase": phase, "step": step, "wall_s": round(time.time() - self.start, 3), **values}
+        self.rows.append(row)
+        self._csv.writerow(row)
+        self._csv_file.flush()
+        if self.tb is not None:
+            for name, v in values.items():
+                if v is not None:
+                    self.tb.add_scalar(f"{phase}/{name}", float(v), step)
+            self.tb.flush()
+        return row
+
+    def write_samples(self, sequences, name: str = "samples.txt") -> None:
+        lines = [" ".join(str(int(t)) for t in seq) for seq in sequences.tolist()]
+        atomic_write_text(self.dir / name, "\n".join(lines) + "\n")
+
+    def plot_learning_curve(self, floor: float | None = None, title: str = "") -> Path:
+        """NLL_oracle and NLL_test over all phases on one x axis (MLE epochs, then iterations)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        offset, boundaries = 0, []
+        for phase in ("mle", "adversarial"):
+            rows = [r for r in self.rows if r["phase"] == phase and r.get("nll_oracle") is not None]
+            if not rows:
+                continue
+            xs = [offset + r["step"] for r in rows]
+            ax.plot(xs, [r["nll_oracle"] for r in rows], "o-", ms=3, label=f"NLL_oracle ({phase})")
+            test = [(x, r["nll_test"]) for x, r in zip(xs, rows) if r.get("nll_test") is not None]
+            if test:
+                ax.plot(*zip(*test), "s--", ms=3, alpha=0.7, label=f"NLL_test ({phase})")
+            boundaries.append(xs[-1])
+            offset = xs[-1]
+        if len(boundaries) > 1:
+            ax.axvline(boundaries[0], color="gray", ls=":", lw=1)
+        if floor is not None:
+            ax.axhline(floor, color="k", ls=":", lw=1, label=f"oracle floor {floor:.3f}")
+        ax.set_xlabel("MLE epoch, then adversarial iteration")
+        ax.set_ylabel("per-token NLL")
+        ax.set_title(title or "SeqGAN learning curve")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = self.dir / "learning_curve.png"
+        tmp = path.with_name(".learning_curve.tmp.png")
+        fig.savefig(tmp, dpi=120)
+        plt.close(fig)
+        tmp.replace(path)
+        return path
+
+    def close(self) -> None:
+        self._csv_file.close()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,61 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from seqgan_gym.checkpoints import load_language_model, save_language_model
+from seqgan_gym.cli import main
+from seqgan_gym.lstm import LSTMLanguageModel
+
+
+def test_smoke_pretrain_writes_a_complete_run_directory(tmp_path):
+    run = tmp_path / "run"
+    rc = main(["pretrain", "--preset", "smoke", "--run-dir", str(run), "--no-progress",
+               "--set", "mle_epochs=3", "--set", "eval_every=1"])
+    assert rc == 0
+    for name in ("config.json", "metrics.csv", "summary.json", "learning_curve.png", "samples.txt"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").iterdir())
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    assert cfg["mle_epochs"] == 3 and cfg["preset"] == "smoke"
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    nll = [float(r["nll_oracle"]) for r in rows if r["nll_oracle"]]
+    assert len(nll) == 4 and nll[-1] < nll[0]
+    g = load_language_model(run / "checkpoints" / "generator_mle.pt")
+    assert (g.vocab_size, g.seq_len) == (cfg["vocab_size"], cfg["seq_len"])
+    lines = (run / "samples.txt").read_text().split("\n")
+    assert len(lines[0].split()) == cfg["seq_len"]
+
+
+def test_existing_run_directory_is_never_overwritten(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "precious.txt").write_text("keep me")
+    rc = main(["pretrain", "--preset", "smoke", "--run-dir", str(run), "--no-progress"])
+    assert rc == 2 and "already exists" in capsys.readouterr().err
+    assert (run / "precious.txt").read_text() == "keep me"
+
+
+def test_bad_arguments_get_clear_errors(tmp_path, capsys):
+    assert main(["pretrain", "--oracle-path", str(tmp_path / "missing.pkl"),
+                 "--run-dir", str(tmp_path / "r")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["pretrain", "--set", "mle_epochs=abc", "--run-dir", str(tmp_path / "r2")]) == 2
+    assert "expects int" in capsys.readouterr().err
+    assert main(["pretrain", "--set", "nonsense=1", "--run-dir", str(tmp_path / "r3")]) == 2
+    assert "unknown config field" in capsys.readouterr().err
+
+
+def test_checkpoints_round_trip_and_corrupt_files_are_refused(tmp_path):
+    m = LSTMLanguageModel(30, 5).init_normal_(0.1, torch.Generator().manual_seed(0))
+    save_language_model(m, tmp_path / "g.pt")
+    back = load_language_model(tmp_path / "g.pt")
+    seqs = torch.randint(0, 30, (4, 5))
+    assert torch.equal(m.log_prob(seqs), back.log_prob(seqs))
+    (tmp_path / "bad.pt").write_bytes((tmp_path / "g.pt").read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a loadable"):
+        load_language_model(tmp_path / "bad.pt")
+    torch.save({"something": "else"}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a seqgan-gym"):
+        load_language_model(tmp_path / "foreign.pt")

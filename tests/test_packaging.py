@@ -1,0 +1,31 @@
+"""Installing the project must give one package, seqgan_gym, never top-level `envs`/`agents`."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_installs_only_the_seqgan_gym_package(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    (wheel,) = tmp_path.glob("seqgan_gym-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert tops == {"seqgan_gym", next(t for t in tops if t.endswith(".dist-info"))}, tops
+    assert "seqgan_gym/envs/__init__.py" in names
+    assert "seqgan_gym/agents/__init__.py" in names
+    assert not any(n.startswith(("envs/", "agents/", "tests/", "benchmarks/")) for n in names)
+
+
+def test_subpackages_import_from_the_package():
+    import seqgan_gym.agents
+    import seqgan_gym.envs
+
+    assert Path(seqgan_gym.envs.__file__).parent == ROOT / "envs"
+    assert Path(seqgan_gym.agents.__file__).parent == ROOT / "agents"
