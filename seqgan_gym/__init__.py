@@ -6,3 +6,7 @@ from seqgan_gym.oracle import load_oracle, random_oracle
 __version__ = "0.1.0"
 
 __all__ = ["LSTMLanguageModel", "load_oracle", "random_oracle", "__version__"]
+
+# Registers SeqGAN-Oracle-v0 with gymnasium. Last, so the core modules it uses are loaded first.
+import seqgan_gym.envs  # noqa: E402, F401
+

@@ -45,3 +45,38 @@ def load_language_model(path: str | Path, device: str = "cpu") -> LSTMLanguageMo
     except RuntimeError as e:
         raise ValueError(f"{path}: checkpoint does not match its own hyper-parameters: {e}") from e
     return model.to(device)
+
+
+_DISCRIMINATOR_HPARAMS = ("vocab_size", "seq_len", "emb_dim", "filter_sizes", "num_filters", "dropout",
+                          "l2_reg_lambda")
+
+
+def save_discriminator(discriminator, path: str | Path, **extra) -> None:
+    """Write a :class:`~seqgan_gym.discriminator.Discriminator` with its constructor arguments."""
+    hparams = {}
+    for name in _DISCRIMINATOR_HPARAMS:
+        value = getattr(discriminator, name)
+        hparams[name] = list(value) if isinstance(value, tuple) else value
+    atomic_torch_save(
+        {"format": "seqgan_gym.discriminator", "version": FORMAT_VERSION, "hparams": hparams,
+         "state_dict": {k: v.detach().cpu() for k, v in discriminator.state_dict().items()},
+         "extra": extra},
+        path,
+    )
+
+
+def load_discriminator(path: str | Path, device: str = "cpu"):
+    """Read a checkpoint written by :func:`save_discriminator`."""
+    from seqgan_gym.discriminator import Discriminator
+
+    ckpt = safe_torch_load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.discriminator":
+        raise ValueError(f"{path}: not a seqgan-gym discriminator checkpoint")
+    hp = dict(ckpt["hparams"])
+    hp["filter_sizes"], hp["num_filters"] = tuple(hp["filter_sizes"]), tuple(hp["num_filters"])
+    d = Discriminator(**hp)
+    try:
+        d.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise ValueError(f"{path}: checkpoint does not match its own hyper-parameters: {e}") from e
+    return d.to(device)

@@ -81,6 +81,67 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """The paper's Algorithm 1: MLE pre-training, D pre-training, adversarial training."""
+    from seqgan_gym.checkpoints import load_language_model, save_discriminator
+    from seqgan_gym.discriminator import Discriminator, make_discriminator_optimizer
+    from seqgan_gym.experiment import (
+        adversarial_training,
+        build_setup,
+        new_generator,
+        pretrain_discriminator,
+        pretrain_generator,
+    )
+    from seqgan_gym.runlog import RunLog
+
+    cfg = _resolve_config(args)
+    if cfg.preset == "cpu":
+        print(f"[seqgan-gym] {CPU_REDUCTIONS}")
+    setup = build_setup(cfg)
+    log = RunLog(_run_dir(args, "train", cfg))
+    log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
+                                   "device": str(setup.device), "torch": torch.__version__,
+                                   "threads": torch.get_num_threads(),
+                                   "generator_checkpoint": args.generator_checkpoint})
+    print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; oracle {cfg.oracle} "
+          f"(V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor {setup.oracle_floor:.4f}")
+    progress = not args.no_progress
+    try:
+        if args.generator_checkpoint:
+            generator_model = load_language_model(args.generator_checkpoint, device=str(setup.device))
+            if (generator_model.vocab_size, generator_model.seq_len) != (cfg.vocab_size, cfg.seq_len):
+                raise ValueError(
+                    f"generator checkpoint has V={generator_model.vocab_size}, "
+                    f"T={generator_model.seq_len}; this run has V={cfg.vocab_size}, T={cfg.seq_len}")
+            from seqgan_gym.experiment import evaluate
+
+            mle = log.log("mle", 0, **evaluate(setup, generator_model, setup.rng(2)))
+        else:
+            generator_model = new_generator(setup)
+            mle = pretrain_generator(setup, generator_model, log, progress=progress)
+        discriminator = Discriminator(cfg.vocab_size, cfg.seq_len).to(setup.device)
+        d_optimizer = make_discriminator_optimizer(discriminator, lr=cfg.dis_lr)
+        pretrain_discriminator(setup, discriminator, d_optimizer, generator_model, log, progress)
+        save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")
+        adv = adversarial_training(setup, generator_model, discriminator, d_optimizer, log, progress)
+        save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_adv.pt")
+        log.write_samples(generator_model.sample(100, generator=setup.rng(99)))
+        log.plot_learning_curve(setup.oracle_floor,
+                                title=f"SeqGAN: MLE then adversarial ({cfg.preset} preset)")
+        summary = {
+            "preset": cfg.preset, "oracle": cfg.oracle, "mle_epochs": cfg.mle_epochs,
+            "adv_iterations": cfg.adv_iterations,
+            "nll_oracle_mle": mle["nll_oracle"], "nll_test_mle": mle["nll_test"],
+            "nll_oracle_adv": adv["nll_oracle"], "nll_test_adv": adv["nll_test"],
+            "oracle_floor": setup.oracle_floor, "wall_s": round(time.time() - log.start, 1),
+        }
+        log.write_json("summary.json", summary)
+    finally:
+        log.close()
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqgan-gym", description="SeqGAN (Yu et al. 2017) as a Gymnasium environment")
@@ -88,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="MLE pre-training of the generator on oracle data")
     _add_common(p)
     p.set_defaults(func=cmd_pretrain)
+    p = sub.add_parser("train", help="SeqGAN: MLE, D pre-training and adversarial training")
+    _add_common(p)
+    p.add_argument("--generator-checkpoint",
+                   help="start from this MLE checkpoint (skips MLE pre-training)")
+    p.set_defaults(func=cmd_train)
     p = sub.add_parser("presets", help="print the presets and what the cpu preset cuts")
     p.set_defaults(func=lambda a: print(json.dumps({k: v.to_dict() for k, v in PRESETS.items()},
                                                    indent=1)) or print(CPU_REDUCTIONS) or 0)

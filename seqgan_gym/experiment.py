@@ -96,3 +96,106 @@ def pretrain_generator(
         else:
             log.log("mle", epoch, g_loss=loss)
     return last
+
+
+# ---------------------------------------------------------------------------- adversarial training
+_SEED_DIS, _SEED_AGENT, _SEED_NEG = 3, 4, 5
+
+
+def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator_model, log: RunLog,
+                           progress: bool = True) -> dict:
+    """Algorithm 1 l.4-5: ``cfg.dis_pretrain_steps`` x (fresh negatives, ``dis_pretrain_epochs``)."""
+    from seqgan_gym.training import train_discriminator
+
+    cfg = setup.cfg
+    shuffle_rng = torch.Generator().manual_seed(cfg.seed * 1000 + _SEED_DIS)
+    neg_rng = setup.rng(_SEED_NEG)
+    train = setup.data.train.to(setup.device)
+    stats: dict = {}
+    for step in tqdm(range(1, cfg.dis_pretrain_steps + 1), desc="D pre-training", disable=not progress):
+        stats = train_discriminator(
+            discriminator, optimizer, train, lambda n: generator_model.sample(n, generator=neg_rng),
+            n_negatives=cfg.dis_negatives, d_steps=1, k=cfg.dis_pretrain_epochs,
+            batch_size=cfg.batch_size, generator=shuffle_rng,
+        )
+        log.log("dis_pretrain", step, d_loss=stats["loss"], d_acc_real=stats["acc_real"],
+                d_acc_fake=stats["acc_fake"])
+    return stats
+
+
+def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, discriminator, d_optimizer,
+                         log: RunLog, progress: bool = True) -> dict:
+    """Algorithm 1 l.6-12 with the library's pieces: the vector env, REINFORCE and the D callback.
+
+    Each adversarial iteration is ``g_steps`` REINFORCE updates on ``num_envs`` sequences with
+    MC-rollout rewards, then ``d_steps`` x (fresh negatives, ``k`` D epochs). NLL_oracle and
+    NLL_test are logged every ``eval_every`` iterations (phase 'adversarial', step = iteration).
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from seqgan_gym.agents import DiscriminatorUpdateCallback, Reinforce
+    from seqgan_gym.envs import SeqGANVectorEnv
+    from seqgan_gym.rewards import DiscriminatorReward
+    from seqgan_gym.rollout import RolloutPolicy
+
+    cfg = setup.cfg
+    rollout_policy = RolloutPolicy(generator_model, update_rate=cfg.rollout_update_rate)
+    env = SeqGANVectorEnv(
+        num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
+        n_rollouts=cfg.n_rollouts, reward_mode="rollout",
+        reward_model=DiscriminatorReward(discriminator), rollout_policy=rollout_policy,
+        oracle=setup.oracle, device=setup.device,
+    )
+    from stable_baselines3.common.logger import configure
+
+    agent = Reinforce(generator_model, env, rollout_policy, lr=cfg.gen_lr, grad_clip=cfg.grad_clip,
+                      seed=cfg.seed * 1000 + _SEED_AGENT,
+                      logger=configure(str(log.dir / "sb3"), ["csv", "tensorboard"]))
+    d_callback = DiscriminatorUpdateCallback.for_generator(
+        generator_model, discriminator, d_optimizer, setup.data.train.to(setup.device),
+        g_steps=cfg.g_steps, d_steps=cfg.d_steps, k=cfg.k, n_negatives=cfg.dis_negatives,
+        batch_size=cfg.batch_size, seed=cfg.seed * 1000 + _SEED_DIS,
+    )
+    eval_rng = setup.rng(_SEED_EVAL + 100)
+    bar = tqdm(total=cfg.adv_iterations, desc="adversarial", disable=not progress)
+    result: dict = {}
+
+    class IterationLog(BaseCallback):
+        """Logs each finished iteration (after its D update) to the run directory."""
+
+        def _on_rollout_start(self) -> None:
+            done = d_callback.generator_updates
+            if done > 0 and done % cfg.g_steps == 0:
+                self.log_iteration(done // cfg.g_steps)
+
+        def _on_training_end(self) -> None:
+            self.log_iteration(cfg.adv_iterations)
+
+        def log_iteration(self, iteration: int) -> None:
+            nonlocal result
+            values = {}
+            if agent.last_stats:
+                values.update(g_loss=agent.last_stats["pg_loss"],
+                              mean_reward=agent.last_stats["mean_reward"])
+            if d_callback.last_stats:
+                values.update(d_loss=d_callback.last_stats["loss"],
+                              d_acc_real=d_callback.last_stats["acc_real"],
+                              d_acc_fake=d_callback.last_stats["acc_fake"])
+            if iteration % cfg.eval_every == 0 or iteration == cfg.adv_iterations:
+                values.update(evaluate(setup, generator_model, eval_rng))
+                save_language_model(generator_model, log.dir / "checkpoints" / "generator_adv.pt",
+                                    iteration=iteration)
+                bar.set_postfix(nll_oracle=f"{values['nll_oracle']:.3f}")
+                result = log.log("adversarial", iteration, **values)
+            else:
+                log.log("adversarial", iteration, **values)
+            bar.update(iteration - bar.n)
+
+        def _on_step(self) -> bool:
+            return True
+
+    # iteration 0: the starting point (after MLE and D pre-training)
+    log.log("adversarial", 0, **evaluate(setup, generator_model, eval_rng))
+    agent.learn(cfg.adv_iterations * cfg.g_steps, callback=[d_callback, IterationLog()])
+    bar.close()
+    return result

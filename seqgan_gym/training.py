@@ -2,16 +2,23 @@
 
 * :func:`mle_epoch` - one epoch of maximum-likelihood pre-training of the generator
   (the paper: Adam lr 0.01, gradient-norm clip 5.0, batch 64).
+* :func:`discriminator_epoch` - one shuffled pass of D over real (label 1) + generated (label 0).
 * :func:`train_discriminator` - the paper's discriminator update: ``d_steps`` times, sample fresh
   negatives from G and train D for ``k`` epochs on real + negatives.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
 from seqgan_gym.lstm import LSTMLanguageModel
+
+if TYPE_CHECKING:  # discriminator.py imports make_adam from here
+    from seqgan_gym.discriminator import Discriminator
 
 
 def make_adam(params, lr: float) -> torch.optim.Adam:
@@ -57,3 +64,96 @@ def mle_epoch(
         total += loss.item()
         n += 1
     return total / max(n, 1)
+
+
+# ---------------------------------------------------------------------- discriminator
+def discriminator_epoch(
+    discriminator: Discriminator,
+    optimizer: torch.optim.Optimizer,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    batch_size: int = 64,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """One shuffled pass of D over ``real`` (N, T), label 1, and ``fake`` (M, T), label 0.
+
+    Each mini-batch of ``batch_size`` mixes both kinds (the authors shuffle positives and
+    negatives together); the loss is D's mean cross-entropy plus its L2 term. ``generator`` seeds
+    the shuffle. Returns ``{"loss", "acc_real", "acc_fake"}``: the mean loss per sequence, and the
+    fractions of real / fake sequences classified correctly (logit of their class larger) *on the
+    training batches, in train mode* (dropout on, weights changing during the epoch) - a cheap
+    running figure, not a held-out accuracy.
+    """
+    from seqgan_gym.discriminator import FAKE, REAL
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    discriminator.check_tokens(real)
+    discriminator.check_tokens(fake)
+    discriminator.train()
+    device = next(discriminator.parameters()).device
+    data = torch.cat([real, fake]).to(device)
+    labels = torch.cat(
+        [torch.full((real.shape[0],), REAL), torch.full((fake.shape[0],), FAKE)]
+    ).to(device)
+    order = torch.randperm(data.shape[0], generator=generator).to(device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros(2, device=device)  # per class: [fake, real]
+    for start in range(0, data.shape[0], batch_size):
+        idx = order[start : start + batch_size]
+        batch, y = data[idx], labels[idx]
+        logits = discriminator(batch)
+        loss = F.cross_entropy(logits, y) + discriminator.l2_penalty()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            loss_sum += loss.detach() * y.shape[0]
+            hit = (logits.argmax(dim=1) == y).float()
+            correct.index_add_(0, y, hit)
+    n = max(data.shape[0], 1)
+    correct = correct.tolist()
+    return {
+        "loss": loss_sum.item() / n,
+        "acc_real": correct[REAL] / max(real.shape[0], 1),
+        "acc_fake": correct[FAKE] / max(fake.shape[0], 1),
+    }
+
+
+def train_discriminator(
+    discriminator: Discriminator,
+    optimizer: torch.optim.Optimizer,
+    real_data: torch.Tensor,
+    sample_negatives: Callable[[int], torch.Tensor],
+    n_negatives: int = 10_000,
+    d_steps: int = 5,
+    k: int = 3,
+    batch_size: int = 64,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """The paper's discriminator update: ``d_steps`` times, draw fresh negatives, train k epochs.
+
+    Each of the ``d_steps`` rounds calls ``sample_negatives(n_negatives)`` once (it must return
+    (n_negatives, T) token ids, e.g. ``lambda n: generator_model.sample(n)``) and runs ``k``
+    :func:`discriminator_epoch` passes over ``real_data`` (N, T) + those negatives. The authors
+    draw as many negatives as there are positives (10,000 each, ``generated_num``), hence the
+    default; the paper's schedule is ``d_steps=5, k=3`` per adversarial iteration and 50 rounds
+    of ``k=3`` for pre-training. ``generator`` (a ``torch.Generator``) seeds the shuffles so a run
+    repeats; the negatives' randomness is ``sample_negatives``'s own. Returns the last epoch's
+    :func:`discriminator_epoch` statistics.
+    """
+    if d_steps < 1 or k < 1:
+        raise ValueError(f"d_steps and k must be >= 1, got d_steps={d_steps}, k={k}")
+    stats: dict[str, float] = {}
+    for _ in range(d_steps):
+        negatives = sample_negatives(n_negatives)
+        if negatives.dim() != 2 or negatives.shape[0] != n_negatives:
+            raise ValueError(
+                f"sample_negatives({n_negatives}) returned shape {tuple(negatives.shape)}, "
+                f"expected ({n_negatives}, T)"
+            )
+        for _ in range(k):
+            stats = discriminator_epoch(
+                discriminator, optimizer, real_data, negatives, batch_size, generator
+            )
+    return stats

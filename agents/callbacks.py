@@ -1,0 +1,125 @@
+"""Callbacks that close SeqGAN's adversarial loop, usable with any stable-baselines3 algorithm.
+
+:class:`DiscriminatorUpdateCallback` is a real :class:`stable_baselines3.common.callbacks.BaseCallback`:
+pass it to ``PPO.learn(callback=...)`` or to :meth:`seqgan_gym.agents.Reinforce.learn`, which calls the
+same hooks in the same order as SB3's on-policy algorithms::
+
+    on_training_start
+    repeat:  on_rollout_start -> on_step (once per env step) -> on_rollout_end -> policy update
+    on_training_end
+
+One "generator update" is one rollout collection followed by one policy update (one iteration of an
+SB3 on-policy algorithm, one REINFORCE step). The D update runs in ``on_rollout_start`` once every
+``g_steps`` completed generator updates — i.e. after G's g-steps and before the next episodes are
+sampled, where Algorithm 1 of the paper puts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from seqgan_gym.training import train_discriminator
+
+
+class DiscriminatorUpdateCallback(BaseCallback):
+    """Every ``g_steps`` generator updates: ``d_steps`` x (fresh negatives, ``k`` epochs of D).
+
+    It trains the discriminator object it is given *in place*; the environment's
+    :class:`~seqgan_gym.rewards.DiscriminatorReward` holds the same object, so the next rewards come
+    from the updated D. Logged (SB3 logger): ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake``
+    (training-batch statistics of the last epoch), ``disc/updates``.
+
+    :param discriminator: the D to train (e.g. :class:`seqgan_gym.discriminator.Discriminator`).
+    :param optimizer: its optimizer (the paper: Adam 1e-4), kept across updates.
+    :param real_data: (N, T) long, the real sequences (the paper: 10,000 oracle samples).
+    :param sample_negatives: ``n -> (n, T) long`` sequences from the *current* policy. For an
+        :class:`~seqgan_gym.lstm.LSTMLanguageModel` generator use :meth:`for_generator`.
+    :param g_steps: generator updates between D updates (the paper's default schedule: 1).
+    :param d_steps: D updates each time, each with fresh negatives (the paper: 5).
+    :param k: epochs over real + negatives per D update (the paper: 3).
+    :param n_negatives: negatives per D update (the authors: as many as real sequences).
+    :param batch_size: D's mini-batch (the paper: 64).
+    :param seed: seed of D's shuffling stream.
+    """
+
+    def __init__(
+        self,
+        discriminator: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        real_data: torch.Tensor,
+        sample_negatives: Callable[[int], torch.Tensor],
+        g_steps: int = 1,
+        d_steps: int = 5,
+        k: int = 3,
+        n_negatives: int = 10_000,
+        batch_size: int = 64,
+        seed: int = 0,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if g_steps < 1 or d_steps < 0 or k < 1 or n_negatives < 1:
+            raise ValueError(
+                f"need g_steps >= 1, d_steps >= 0, k >= 1, n_negatives >= 1; "
+                f"got g_steps={g_steps}, d_steps={d_steps}, k={k}, n_negatives={n_negatives}"
+            )
+        self.discriminator = discriminator
+        self.optimizer = optimizer
+        self.real_data = real_data
+        self.sample_negatives = sample_negatives
+        self.g_steps, self.d_steps, self.k = g_steps, d_steps, k
+        self.n_negatives, self.batch_size = n_negatives, batch_size
+        self.shuffle_rng = torch.Generator().manual_seed(seed)
+        self.generator_updates = 0
+        """Completed generator updates seen so far."""
+        self.d_updates = 0
+        """D updates (one per d-step) run so far."""
+        self.last_stats: dict[str, float] = {}
+        self._rollouts_started = 0
+
+    @classmethod
+    def for_generator(cls, generator_model, *args, seed: int = 0, **kwargs) -> DiscriminatorUpdateCallback:
+        """Build the callback with negatives sampled from an LSTM generator (seeded stream)."""
+        device = next(generator_model.parameters()).device
+        rng = torch.Generator(device=device).manual_seed(seed + 7919)
+
+        def sample(n: int) -> torch.Tensor:
+            return generator_model.sample(n, generator=rng)
+
+        return cls(*args, sample_negatives=sample, seed=seed, **kwargs)
+
+    def _on_rollout_start(self) -> None:
+        # Each rollout after the first means one generator update has completed.
+        if self._rollouts_started > 0:
+            self.generator_updates += 1
+            if self.generator_updates % self.g_steps == 0:
+                self.update_discriminator()
+        self._rollouts_started += 1
+
+    def update_discriminator(self) -> dict[str, float]:
+        """Run the D update now (also callable by hand); returns and logs its statistics."""
+        if self.d_steps == 0:
+            return {}
+        stats = train_discriminator(
+            self.discriminator,
+            self.optimizer,
+            self.real_data,
+            self.sample_negatives,
+            n_negatives=self.n_negatives,
+            d_steps=self.d_steps,
+            k=self.k,
+            batch_size=self.batch_size,
+            generator=self.shuffle_rng,
+        )
+        self.d_updates += self.d_steps
+        self.last_stats = stats
+        if getattr(self, "model", None) is not None:
+            for name in ("loss", "acc_real", "acc_fake"):
+                self.logger.record(f"disc/{name}", float(stats[name]))
+            self.logger.record("disc/updates", self.d_updates)
+        return stats
+
+    def _on_step(self) -> bool:
+        return True

@@ -1,0 +1,159 @@
+"""REINFORCE for SeqGAN, readable top to bottom (the paper's generator update, Algorithm 1 l.7-9).
+
+The policy is the generator G_theta itself (an MLE-pretrained
+:class:`~seqgan_gym.lstm.LSTMLanguageModel`). One generator update:
+
+1. reset the vector environment (B sequences) and sample one episode per sequence: at each step G
+   proposes the next token of all B sequences from its own LSTM state, the environment appends them
+   and returns the rewards Q(Y_1:t-1, y_t) (MC-rollout shaped, or terminal only) -> Q (B, T);
+2. minimise  -mean_{b,t}[ log G(y_t | Y_<t) * Q_t ]  (Adam, lr 0.01, gradient-norm clip 5.0 as the
+   authors' code; the authors sum where we average, which Adam's scale invariance makes equivalent
+   up to the clipping);
+3. update the rollout policy beta <- rate * beta + (1 - rate) * theta;
+4. callbacks (e.g. :class:`~seqgan_gym.agents.callbacks.DiscriminatorUpdateCallback`) run at the
+   same hooks as in stable-baselines3's on-policy algorithms.
+
+The policy reads its own recurrent state rather than the observation (the prefix it wrote is the
+observation); the token it feeds back is exactly the action the environment received.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger, configure
+
+from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
+from seqgan_gym.rollout import RolloutPolicy
+from seqgan_gym.training import make_adam
+
+
+def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """The policy-gradient surrogate: log_probs (B, T) with grad, rewards Q (B, T) -> scalar.
+
+    Its gradient is -(1/(B T)) sum_{b,t} Q[b, t] * grad log G(y[b, t] | y[b, <t]), the paper's
+    estimator averaged over the batch. Rewards are constants (no gradient flows into Q).
+    """
+    if log_probs.shape != rewards.shape:
+        raise ValueError(f"log_probs {tuple(log_probs.shape)} and rewards {tuple(rewards.shape)} differ")
+    return -(log_probs * rewards.detach()).mean()
+
+
+class Reinforce:
+    """REINFORCE on a :class:`~seqgan_gym.envs.SeqGANVectorEnv`, with SB3-compatible callbacks.
+
+    :param generator_model: the policy G_theta (trained in place).
+    :param env: the batched environment; its ``num_envs`` is the batch of sequences per update.
+    :param rollout_policy: beta, updated after every generator update (pass the env's own).
+    :param lr: Adam learning rate (the authors: 0.01).
+    :param grad_clip: global gradient-norm clip (the authors: 5.0).
+    :param seed: seed of the action-sampling stream and of the environment's resets.
+    :param logger: an SB3 :class:`~stable_baselines3.common.logger.Logger`; default: none printed.
+    """
+
+    def __init__(
+        self,
+        generator_model: LSTMLanguageModel,
+        env,
+        rollout_policy: RolloutPolicy | None = None,
+        lr: float = 0.01,
+        grad_clip: float = 5.0,
+        seed: int = 0,
+        logger: Logger | None = None,
+    ) -> None:
+        if generator_model.vocab_size != env.single_action_space.n:
+            raise ValueError(
+                f"generator vocabulary {generator_model.vocab_size} != env action space "
+                f"{env.single_action_space.n}"
+            )
+        self.policy = generator_model
+        self.env = env
+        self.rollout_policy = rollout_policy
+        self.grad_clip = grad_clip
+        self.optimizer = make_adam(generator_model.parameters(), lr)
+        self.seed = seed
+        self.device = next(generator_model.parameters()).device
+        self.rng = torch.Generator(device=self.device).manual_seed(seed)
+        self.logger = logger if logger is not None else configure(None, [])
+        self.num_timesteps = 0
+        self.n_updates = 0
+        self._reset_seed: int | None = seed
+        self.last_stats: dict[str, float] = {}
+        """pg_loss, mean_reward, mean_terminal_reward of the latest update."""
+
+    # the two methods SB3 callbacks expect of a model
+    def get_env(self):
+        return self.env
+
+    def collect_episodes(self, callback: BaseCallback) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Sample B sequences with G through the env: returns actions Y (B, T) and rewards Q (B, T).
+
+        Returns ``None`` if a callback asked to stop.
+        """
+        B, T = self.env.num_envs, self.policy.seq_len
+        self.env.reset(seed=self._reset_seed)
+        self._reset_seed = None  # seed the first reset only, as SB3 does
+        actions = torch.empty(B, T, dtype=torch.long, device=self.device)
+        rewards = torch.empty(B, T, dtype=torch.float32)
+        state = self.policy.initial_state(B)
+        tokens = self.policy.start_tokens(B)
+        with torch.no_grad():
+            for t in range(T):
+                logits, state = self.policy.step(tokens, state)
+                tokens = sample_categorical(logits, self.rng)  # (B,)
+                actions[:, t] = tokens
+                _, reward, terminated, _, _ = self.env.step(tokens.cpu().numpy())
+                rewards[:, t] = torch.as_tensor(np.asarray(reward), dtype=torch.float32)
+                self.num_timesteps += B
+                if not callback.on_step():
+                    return None
+        if not bool(np.all(terminated)):
+            raise RuntimeError(f"episodes did not end after T={T} steps: the env's seq_len differs")
+        return actions, rewards.to(self.device)
+
+    def train_step(self, actions: torch.Tensor, rewards: torch.Tensor) -> float:
+        """One policy-gradient update of G on episodes Y (B, T) with rewards Q (B, T)."""
+        self.policy.train()
+        loss = reinforce_loss(self.policy.log_prob(actions), rewards)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
+        self.optimizer.step()
+        if self.rollout_policy is not None:
+            self.rollout_policy.update(self.policy)
+        self.n_updates += 1
+        return loss.item()
+
+    def learn(
+        self, total_updates: int, callback: BaseCallback | Sequence[BaseCallback] | None = None
+    ) -> Reinforce:
+        """Run ``total_updates`` generator updates, calling ``callback``'s SB3 hooks."""
+        if isinstance(callback, Sequence):
+            callback = CallbackList(list(callback))
+        callback = callback if callback is not None else CallbackList([])
+        callback.init_callback(self)
+        callback.on_training_start(locals(), globals())
+        for _ in range(total_updates):
+            start = time.time()
+            callback.on_rollout_start()
+            episodes = self.collect_episodes(callback)
+            if episodes is None:
+                break
+            actions, rewards = episodes
+            callback.update_locals(locals())
+            callback.on_rollout_end()
+            loss = self.train_step(actions, rewards)
+            self.last_stats = {"pg_loss": loss, "mean_reward": rewards.mean().item(),
+                               "mean_terminal_reward": rewards[:, -1].mean().item()}
+            self.logger.record("train/pg_loss", loss)
+            self.logger.record("rollout/mean_reward", self.last_stats["mean_reward"])
+            self.logger.record("rollout/mean_terminal_reward", self.last_stats["mean_terminal_reward"])
+            self.logger.record("time/update_s", time.time() - start)
+            self.logger.record("time/n_updates", self.n_updates)
+            self.logger.dump(self.num_timesteps)
+        callback.on_training_end()
+        return self

@@ -1,0 +1,182 @@
+"""``SeqGAN-Oracle-v0``: writing one token sequence is one episode (Yu et al., AAAI 2017)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
+from seqgan_gym.rewards import RewardModel
+from seqgan_gym.rollout import RolloutPolicy
+
+from .core import PAD, CoreModels, SeqGANCore
+
+
+class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
+    """
+    ## Description
+
+    The sequence-generation MDP of SeqGAN ([Yu et al., AAAI 2017](https://arxiv.org/abs/1609.05473)),
+    synthetic ("oracle") setup. An episode writes one sequence Y = (y_1, ..., y_T) of T token ids,
+    one token per step. The state is the prefix written so far; the reward comes from a reward
+    model (by default a CNN discriminator D, the probability that the sequence is real), either only
+    at the end or, as in the paper, at every step through Monte-Carlo search with a rollout policy.
+
+    The env holds an *oracle* (the true data distribution: the paper's LSTM, or a random one),
+    available as ``env.unwrapped.oracle`` to sample real data and compute NLL_oracle; it plays no
+    part in the reward unless ``reward_model="oracle"``.
+
+    ## Action Space
+
+    `Discrete(vocab_size)`: the id of the next token, an integer in [0, V). Anything else (a
+    float, NaN, a bool, an out-of-range id, a wrongly shaped array) raises `ValueError`.
+
+    ## Observation Space
+
+    `Box(low=-1, high=V-1, shape=(T,), dtype=int64)`: the prefix. Position i holds token y_{i+1}
+    once written and the pad value **-1** before (0 is a real token id). At the start of an episode
+    the observation is all -1; after step t, positions 0..t-1 hold the tokens.
+
+    ## Rewards
+
+    `reward_mode="rollout"` (default, the paper's eq. 4): after the t-th token y_t,
+
+    - t < T: Q(Y_1:t-1, y_t) = mean over N completions Y^n of score(Y^n), where the completions are
+      sampled by the rollout policy beta continuing from the prefix's LSTM state (the env advances
+      beta by one token per step; the N completions are sampled as one batch);
+    - t = T: score(Y).
+
+    `reward_mode="terminal"`: 0 for t < T, score(Y) at t = T.
+
+    `score` is the reward model's (`seqgan_gym.rewards.RewardModel`): by default D(Y) = P(real).
+    Rewards are floats; D's lie in [0, 1].
+
+    ## Starting State
+
+    The empty prefix (all -1). Nothing is random at reset; the rollouts draw from a `torch.Generator`
+    seeded from `np_random` at `reset(seed=...)`, so a seeded run repeats exactly.
+
+    ## Episode End
+
+    Terminated after T steps (the sequence is complete). Never truncated. Stepping a finished
+    episode raises `RuntimeError`; call `reset()`.
+
+    ## Arguments
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import seqgan_gym  # registers SeqGAN-Oracle-v0
+    >>> env = gym.make("SeqGAN-Oracle-v0")  # the paper's setup: V=5000, T=20, N=16
+    >>> env = gym.make("SeqGAN-Oracle-v0", vocab_size=500, seq_len=8, n_rollouts=4,
+    ...                oracle="random", reward_mode="terminal", render_mode="ansi")
+
+    ```
+
+    - `vocab_size` (int, 5000): V, the number of token ids.
+    - `seq_len` (int, 20): T, the episode length.
+    - `n_rollouts` (int, 16): N, Monte-Carlo completions per prefix (rollout mode).
+    - `reward_mode` (`"rollout"` or `"terminal"`, `"rollout"`): see Rewards.
+    - `reward_model` (`RewardModel`, `"discriminator"`, `"oracle"` or None; None): the reward
+      source. None or `"discriminator"`: a fresh, **untrained** discriminator
+      (`DiscriminatorReward`), which only makes sense for smoke tests; real use passes a trained
+      one (the training CLI does, and its discriminator-update callback keeps training that same
+      object). `"oracle"`: `OracleLikelihoodReward`, a diagnostic upper bound, not a GAN reward.
+    - `rollout_policy` (`RolloutPolicy` or None; None): beta. None: a `RolloutPolicy` over a fresh
+      generator (N(0, 0.1) parameters). Real use passes the one whose `update()` follows the
+      trained generator. Not used (and not built) in terminal mode.
+    - `oracle` (`"paper"`, `"random"`, a file path or an `LSTMLanguageModel`; `"paper"`): the true
+      distribution. `"paper"`: the authors' oracle, found by `seqgan_gym.data.find_paper_oracle`
+      (V must then be 5000); `"random"`: a fresh N(0, 1) LSTM seeded by `oracle_seed`.
+    - `oracle_seed` (int, 0): seed of a random oracle.
+    - `init_seed` (int, 0): seed of the default discriminator and generator (ignored for models
+      passed in).
+    - `device` (str or `torch.device`, `"auto"`): where the models and rollouts run. `"auto"`: the
+      rollout policy's device if one is given, else CUDA when present, else CPU.
+    - `render_mode` (`"ansi"` or None; None): `"ansi"`: `render()` returns the tokens as text,
+      `_` for unwritten positions.
+
+    The vocabulary size and length of a given reward model and rollout policy must match V and T
+    (checked, with a clear error).
+
+    ## Vectorized environment
+
+    `SeqGANVectorEnv` (`seqgan_gym.envs.vector_env`) steps B sequences at once as one batch and
+    runs the B x N rollouts of a step as one tensor computation; it shares this env's core
+    (`seqgan_gym.envs.core.SeqGANCore`), so the two compute identical rewards.
+
+    ```python
+    >>> envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=64)  # vectorization_mode="vector_entry_point"
+
+    ```
+
+    ## Version History
+
+    * v0: Initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        vocab_size: int = PAPER_VOCAB_SIZE,
+        seq_len: int = PAPER_SEQ_LEN,
+        n_rollouts: int = 16,
+        reward_mode: str = "rollout",
+        reward_model: RewardModel | str | None = None,
+        rollout_policy: RolloutPolicy | None = None,
+        oracle: str | Path | LSTMLanguageModel = "paper",
+        oracle_seed: int = 0,
+        init_seed: int = 0,
+        device: str | torch.device | None = "auto",
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self.core = SeqGANCore(
+            1, vocab_size=vocab_size, seq_len=seq_len, n_rollouts=n_rollouts,
+            reward_mode=reward_mode, reward_model=reward_model, rollout_policy=rollout_policy,
+            oracle=oracle, oracle_seed=oracle_seed, init_seed=init_seed, device=device,
+        )
+        self.action_space = spaces.Discrete(self.core.vocab_size)
+        self.observation_space = spaces.Box(
+            low=PAD, high=self.core.vocab_size - 1, shape=(self.core.seq_len,), dtype=np.int64
+        )
+        self._needs_reset = True
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None or self.core.generator is None:
+            self.core.seed(int(self.np_random.integers(2**63 - 1)))
+        self.core.reset()
+        self._needs_reset = False
+        return self.core.observation()[0], {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step() (and after an episode terminates)")
+        # a scalar id, or a one-element array (some agents pass those)
+        shape = (1,) if np.shape(action) == (1,) else ()
+        actions = self.core.check_actions(action, shape)
+        rewards, terminated = self.core.step(actions)
+        self._needs_reset = terminated
+        return self.core.observation()[0], float(rewards[0]), terminated, False, {}
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() called without a render_mode; create the env with render_mode='ansi'"
+            )
+            return None
+        return self.core.render_rows()[0]

@@ -1,0 +1,330 @@
+"""The paper's discriminator D_phi: a CNN text classifier over whole token sequences.
+
+Architecture (Yu et al. 2017, appendix; the authors' TensorFlow ``discriminator.py``)::
+
+    tokens (B, T) --embedding 64, init U(-1, 1)--> (B, T, 64)
+    for each filter width w in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+        with n in (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160) filters:
+        VALID convolution over w consecutive embeddings (all 64 columns) + bias, ReLU
+        -> (B, T - w + 1, n), max over time -> (B, n)
+    concatenate -> x (B, 1720)
+    highway:  t = sigmoid(x Wt + bt),  g = relu(x Wg + bg),  y = t * g + (1 - t) * x
+    dropout, keep probability 0.75 (``nn.Dropout(p=0.25)``), training only
+    output linear 1720 -> 2 logits; class 1 = real, class 0 = generated
+
+    loss = mean cross-entropy + 0.2 * (sum(W_out^2) + sum(b_out^2)) / 2
+
+The L2 term is the authors' ``l2_reg_lambda * (tf.nn.l2_loss(W) + tf.nn.l2_loss(b))`` and covers
+the output layer only. Initialisation follows the authors: embedding U(-1, 1); convolution and
+output weights truncated N(0, 0.1^2) (cut at 2 std, as TF), their biases 0.1; highway weights and
+biases Glorot-uniform (TF's ``get_variable`` default), plus ``highway_gate_bias`` on the gate's
+bias. The authors' ``highway()`` helper defaults that offset to -2, but their model calls it with
+0 (``highway(h_pool_flat, size, 1, 0)``), so 0 is the default here; pass -2 for the helper's.
+Optimiser: Adam, lr 1e-4 (:func:`make_discriminator_optimizer`).
+
+Cost: with T = 20 and the paper's filters the forward pass is 27,021,280 FLOPs per sequence
+(multiply-add = 2 FLOPs): 15,180,800 in the convolutions, 11,833,600 in the highway layer and
+6,880 in the output layer; see :func:`discriminator_flops`. Training costs about 3x that.
+
+How it is computed (the fast path). Each width's convolution is one matrix product: the
+``T - w + 1`` windows of w embeddings are unfolded to rows of ``w * 64`` values and multiplied by
+the ``(n, w * 64)`` filter matrix (``nn.Linear``). Because the bias is the same at every position
+and ReLU is monotone, ``max_t relu(conv_t + b) = relu(max_t conv_t + b)``, so the ReLU is applied
+after the max-pool, on (B, n) instead of (B, T - w + 1, n); values and gradients are the same.
+On 2 CPU cores this runs a training epoch several times faster than 12 ``nn.Conv2d`` layers laid
+out as the TF code (numbers in the benchmark notes of ``train_discriminator``).
+
+Layout convention: token tensors are ``(batch, T)`` of dtype ``torch.long``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqgan_gym.training import make_adam
+
+PAPER_FILTER_SIZES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
+PAPER_NUM_FILTERS: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
+PAPER_EMB_DIM = 64
+PAPER_DROPOUT = 0.25  # the authors' dropout_keep_prob = 0.75
+PAPER_L2_REG_LAMBDA = 0.2
+PAPER_LR = 1e-4
+
+REAL, FAKE = 1, 0  # class indices, as the authors' one-hot labels [0, 1] = real, [1, 0] = fake
+
+
+def discriminator_flops(
+    seq_len: int,
+    emb_dim: int = PAPER_EMB_DIM,
+    filter_sizes: Sequence[int] = PAPER_FILTER_SIZES,
+    num_filters: Sequence[int] = PAPER_NUM_FILTERS,
+) -> int:
+    """Forward FLOPs for one sequence, counting a multiply-add as 2 FLOPs.
+
+    Counts the convolutions (``(T - w + 1) * w * emb_dim * n`` multiply-adds per width), the two
+    highway matrices (``2 * F^2``, F = sum(num_filters)) and the output layer (``2 * F``). Bias
+    adds, activations, max-pooling and the embedding look-up are not counted.
+    """
+    if len(filter_sizes) != len(num_filters):
+        raise ValueError(
+            f"filter_sizes and num_filters differ in length: {len(filter_sizes)} vs "
+            f"{len(num_filters)}"
+        )
+    conv = sum((seq_len - w + 1) * w * emb_dim * n for w, n in zip(filter_sizes, num_filters))
+    total = sum(num_filters)
+    return 2 * (conv + 2 * total * total + 2 * total)
+
+
+class _ConvMaxPool(torch.autograd.Function):
+    """Every width's VALID convolution (no bias) followed by max-over-time, with its backward.
+
+    Forward: ``emb`` (B, T, E) is laid out once as position-major windows
+    ``X[p * B + b] = emb[b, p : p + w_max]`` flattened to ``w_max * E`` values (zero past the end,
+    never read). Width w's convolution at all its ``P = T - w + 1`` positions is then the product
+    of the *view* ``X[: P * B, : w * E]`` (no copy) with its ``(n, w * E)`` filter matrix, and the
+    max over time is a reduction over the leading P axis. Returns (B, sum(n)).
+
+    Backward: the gradient of a max goes to the position(s) that attained it (split evenly among
+    exact ties, as ``torch.amax``), then through the same matrix products: ``dW = dY^T X`` and
+    ``dX += dY W``; the windows' gradients are finally summed back onto the embeddings.
+    Gradients are checked against ``F.conv2d`` + ``F.max_pool2d`` in the tests.
+    """
+
+    @staticmethod
+    def forward(ctx, emb: torch.Tensor, filter_sizes: tuple[int, ...], *weights: torch.Tensor):
+        batch, seq_len, emb_dim = emb.shape
+        w_max = max(filter_sizes)
+        windows = emb.new_zeros(seq_len, batch, w_max * emb_dim)  # (T, B, w_max * E)
+        emb_t = emb.transpose(0, 1)  # (T, B, E)
+        for k in range(w_max):  # slot k of window p holds token p + k
+            windows[: seq_len - k, :, k * emb_dim : (k + 1) * emb_dim] = emb_t[k:]
+        windows = windows.view(seq_len * batch, w_max * emb_dim)
+        scores, pooled = [], []
+        for w, weight in zip(filter_sizes, weights):
+            positions = seq_len - w + 1
+            y = windows[: positions * batch, : w * emb_dim].mm(weight.t())  # (P * B, n)
+            y = y.view(positions, batch, -1)
+            scores.append(y)
+            pooled.append(y.amax(dim=0))  # (B, n)
+        ctx.filter_sizes = filter_sizes
+        ctx.emb_shape = emb.shape
+        ctx.save_for_backward(windows, *weights, *scores, *pooled)
+        return torch.cat(pooled, dim=1)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        filter_sizes = ctx.filter_sizes
+        batch, seq_len, emb_dim = ctx.emb_shape
+        m = len(filter_sizes)
+        saved = ctx.saved_tensors
+        windows, weights = saved[0], saved[1 : 1 + m]
+        scores, pooled = saved[1 + m : 1 + 2 * m], saved[1 + 2 * m :]
+        grad_windows = torch.zeros_like(windows)
+        grad_weights, offset = [], 0
+        for w, weight, y, v in zip(filter_sizes, weights, scores, pooled):
+            positions, n = seq_len - w + 1, weight.shape[0]
+            is_max = y == v  # (P, B, n)
+            g = grad_out[:, offset : offset + n] / is_max.sum(dim=0)  # (B, n)
+            offset += n
+            grad_y = (is_max * g).view(positions * batch, n)
+            x = windows[: positions * batch, : w * emb_dim]
+            grad_weights.append(grad_y.t().mm(x))  # (n, w * E)
+            grad_windows[: positions * batch, : w * emb_dim].addmm_(grad_y, weight)
+        grad_windows = grad_windows.view(seq_len, batch, -1)
+        grad_emb_t = grad_windows.new_zeros(seq_len, batch, emb_dim)  # (T, B, E)
+        for k in range(max(filter_sizes)):
+            grad_emb_t[k:] += grad_windows[: seq_len - k, :, k * emb_dim : (k + 1) * emb_dim]
+        return (grad_emb_t.transpose(0, 1), None, *grad_weights)
+
+
+def conv_max_pool(
+    emb: torch.Tensor, filter_sizes: Sequence[int], weights: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Max-over-time of VALID convolutions, without bias: emb (B, T, E) -> (B, sum(n_i)).
+
+    ``weights[i]`` is width ``filter_sizes[i]``'s filter matrix, shape ``(n_i, w_i * E)``, a
+    window flattened in (position, embedding) order, i.e. TF's ``[w, E, 1, n]`` filter permuted
+    to ``(n, w, E)``. Equals ``max_p sum_k emb[:, p + k] @ W_i[:, k].T`` over the positions
+    ``p = 0 .. T - w_i``; see :class:`_ConvMaxPool` for how it is computed.
+    """
+    return _ConvMaxPool.apply(emb, tuple(filter_sizes), *weights)
+
+
+def _trunc_normal_(t: torch.Tensor, std: float) -> torch.Tensor:
+    """TF's ``truncated_normal(stddev=std)``: N(0, std^2) redrawn outside +-2 std."""
+    return nn.init.trunc_normal_(t, mean=0.0, std=std, a=-2 * std, b=2 * std)
+
+
+class Discriminator(nn.Module):
+    """SeqGAN's CNN discriminator: (B, T) token ids -> (B, 2) logits, class 1 = real.
+
+    :param vocab_size: V, the number of token ids (the paper's synthetic setup: 5000).
+    :param seq_len: T, the length of every input sequence (the paper: 20). Every filter width
+        must be <= T (a VALID convolution needs at least one window); a larger width raises
+        ``ValueError``.
+    :param emb_dim: embedding size (the paper: 64).
+    :param filter_sizes: convolution widths, in tokens (the paper: :data:`PAPER_FILTER_SIZES`).
+    :param num_filters: number of filters of each width (the paper: :data:`PAPER_NUM_FILTERS`).
+    :param dropout: drop probability before the output layer (the paper keeps 0.75: p = 0.25).
+    :param l2_reg_lambda: weight of the L2 penalty on the output layer (the paper: 0.2).
+    :param highway_gate_bias: added to the highway gate's initial bias. 0 as the authors' model
+        (their ``highway()`` helper's default, -2, is overridden by their call).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        seq_len: int,
+        emb_dim: int = PAPER_EMB_DIM,
+        filter_sizes: Sequence[int] = PAPER_FILTER_SIZES,
+        num_filters: Sequence[int] = PAPER_NUM_FILTERS,
+        dropout: float = PAPER_DROPOUT,
+        l2_reg_lambda: float = PAPER_L2_REG_LAMBDA,
+        highway_gate_bias: float = 0.0,
+    ) -> None:
+        super().__init__()
+        filter_sizes, num_filters = tuple(filter_sizes), tuple(num_filters)
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        if len(filter_sizes) != len(num_filters) or not filter_sizes:
+            raise ValueError(
+                f"need one filter count per filter width, got {len(filter_sizes)} widths and "
+                f"{len(num_filters)} counts"
+            )
+        if min(filter_sizes) < 1 or min(num_filters) < 1:
+            raise ValueError(f"filter widths and counts must be >= 1: {filter_sizes}, {num_filters}")
+        too_wide = [w for w in filter_sizes if w > seq_len]
+        if too_wide:
+            raise ValueError(
+                f"filter widths {too_wide} exceed seq_len={seq_len}: a VALID convolution needs "
+                f"w <= T (drop those widths or use longer sequences)"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout is a drop probability in [0, 1), got {dropout}")
+        self.vocab_size = vocab_size
+        self.seq_len = seq_len
+        self.emb_dim = emb_dim
+        self.filter_sizes = filter_sizes
+        self.num_filters = num_filters
+        self.l2_reg_lambda = float(l2_reg_lambda)
+        features = sum(num_filters)
+        self.num_features = features
+
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        # convs[i] maps one window of filter_sizes[i] embeddings, flattened to w * emb_dim values
+        # in (position, embedding) order, to num_filters[i] activations.
+        self.convs = nn.ModuleList(nn.Linear(w * emb_dim, n) for w, n in zip(filter_sizes, num_filters))
+        self.highway_transform = nn.Linear(features, features)  # g = relu(x Wg + bg)
+        self.highway_gate = nn.Linear(features, features)  # t = sigmoid(x Wt + bt)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(features, 2)
+        self.reset_parameters(highway_gate_bias)
+
+    def reset_parameters(self, highway_gate_bias: float = 0.0) -> None:
+        """The authors' initialisation (see the module docstring); uses torch's global RNG."""
+        with torch.no_grad():
+            self.embedding.weight.uniform_(-1.0, 1.0)
+            for conv in self.convs:
+                _trunc_normal_(conv.weight, 0.1)
+                conv.bias.fill_(0.1)
+            for layer in (self.highway_transform, self.highway_gate):
+                # TF's default glorot_uniform for a (F, F) matrix and for an (F,) bias alike
+                limit = math.sqrt(3.0 / layer.weight.shape[0])
+                layer.weight.uniform_(-limit, limit)
+                layer.bias.uniform_(-limit, limit)
+            self.highway_gate.bias.add_(highway_gate_bias)
+            _trunc_normal_(self.output.weight, 0.1)
+            self.output.bias.fill_(0.1)
+
+    # ------------------------------------------------------------------ forward
+    def features(self, sequences: torch.Tensor) -> torch.Tensor:
+        """Max-pooled convolution features: sequences (B, T) -> (B, sum(num_filters)), >= 0."""
+        self.check_tokens(sequences)
+        emb = self.embedding(sequences)  # (B, T, E)
+        pooled = conv_max_pool(emb, self.filter_sizes, [conv.weight for conv in self.convs])
+        bias = torch.cat([conv.bias for conv in self.convs])
+        # bias and ReLU after the max: the bias is the same at every position and ReLU is
+        # monotone, so this equals max-pooling relu(conv + b) over time
+        return F.relu(pooled + bias)
+
+    def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+        """Class logits: sequences (B, T) long -> (B, 2); column 1 is "real"."""
+        x = self.features(sequences)  # (B, F)
+        t = torch.sigmoid(self.highway_gate(x))
+        g = F.relu(self.highway_transform(x))
+        y = t * g + (1.0 - t) * x
+        return self.output(self.dropout(y))
+
+    def l2_penalty(self) -> torch.Tensor:
+        """``l2_reg_lambda * (sum(W_out^2) + sum(b_out^2)) / 2``: the output layer's L2 term."""
+        w, b = self.output.weight, self.output.bias
+        return self.l2_reg_lambda * 0.5 * (w.square().sum() + b.square().sum())
+
+    def loss(self, sequences: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy plus the L2 term: sequences (B, T), labels (B,) in {0, 1} -> scalar.
+
+        Label 1 (:data:`REAL`) marks real data, 0 (:data:`FAKE`) generated sequences. This is the
+        paper's ``-E_real[log D(Y)] - E_G[log(1 - D(Y))]`` over a mixed batch.
+        """
+        if labels.shape != sequences.shape[:1]:
+            raise ValueError(
+                f"expected one label per sequence, got labels {tuple(labels.shape)} for "
+                f"sequences {tuple(sequences.shape)}"
+            )
+        logits = self(sequences)
+        return F.cross_entropy(logits, labels.to(logits.device, torch.long)) + self.l2_penalty()
+
+    @torch.no_grad()
+    def prob_real(self, sequences: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+        """D(Y): the probability that each sequence is real, (B, T) -> (B,) float in [0, 1].
+
+        Runs in eval mode (no dropout, as the authors' reward uses keep_prob 1.0) and without
+        gradients, in chunks of ``batch_size`` sequences; restores the previous train/eval mode.
+        This is the reward the generator sees. Larger chunks amortise per-call overhead: 1024 to
+        4096 is fastest on CPU for T = 20.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.check_tokens(sequences)
+        device = self.output.weight.device
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [
+                torch.softmax(self(sequences[i : i + batch_size].to(device)), dim=1)[:, REAL]
+                for i in range(0, sequences.shape[0], batch_size)
+            ]
+        finally:
+            self.train(was_training)
+        if not chunks:
+            return torch.empty(0, device=device)
+        return torch.cat(chunks)
+
+    def check_tokens(self, sequences: torch.Tensor) -> None:
+        """Raise a clear error unless ``sequences`` is a (batch, T) tensor of ids in [0, V)."""
+        if sequences.dim() != 2 or sequences.shape[1] != self.seq_len:
+            raise ValueError(
+                f"expected token sequences of shape (batch, {self.seq_len}), "
+                f"got {tuple(sequences.shape)}"
+            )
+        if sequences.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"expected integer token ids, got dtype {sequences.dtype}")
+        if sequences.numel() and (sequences.min() < 0 or sequences.max() >= self.vocab_size):
+            raise ValueError(
+                f"token ids out of range: found [{int(sequences.min())}, {int(sequences.max())}], "
+                f"vocabulary size is {self.vocab_size}"
+            )
+
+
+def make_discriminator_optimizer(
+    discriminator: Discriminator, lr: float = PAPER_LR
+) -> torch.optim.Adam:
+    """Adam with the paper's learning rate 1e-4 over D's parameters (fused where supported)."""
+    return make_adam(discriminator.parameters(), lr)

@@ -1,0 +1,175 @@
+"""Reward sources of SeqGAN, behind one small interface.
+
+A reward model scores *finished* sequences: ``score(sequences (M, T) long) -> (M,) float32``, with
+no gradient. Everything that shapes rewards over time (the paper's Monte-Carlo search, terminal-only
+rewards) lives elsewhere (:mod:`seqgan_gym.rollout`, the environments) and only ever calls
+:meth:`RewardModel.score`, so any reward model can be used terminal-only or rollout-shaped.
+
+Implementations here:
+
+* :class:`DiscriminatorReward` - the GAN reward, D's probability that a sequence is real. It holds a
+  *reference* to the discriminator, the same object the discriminator-update callback trains.
+* :class:`OracleLikelihoodReward` - the oracle's mean per-token log-likelihood: a diagnostic upper
+  bound that only exists in the synthetic experiment, not a GAN reward.
+
+Adding a reward (e.g. BLEU for PG-BLEU) means subclassing :class:`RewardModel` and implementing
+:meth:`RewardModel._score`::
+
+    class BleuReward(RewardModel):
+        def __init__(self, references, max_n=4):
+            self.vocab_size, self.seq_len = None, None   # any vocabulary, any length
+            ...
+        def _score(self, sequences):
+            return [bleu(seq, self.references) for seq in sequences.tolist()]  # list, array or tensor
+
+:meth:`RewardModel.score` does the rest once for every model: it runs ``_score`` without gradient,
+converts the result to a float32 tensor on the sequences' device, checks its shape and refuses
+NaN / infinite rewards with an error naming the model.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+from seqgan_gym.lstm import LSTMLanguageModel
+
+
+class NonFiniteRewardError(ValueError):
+    """A reward model returned NaN or infinite rewards."""
+
+
+class RewardModel(abc.ABC):
+    """Scores finished token sequences; the interface every reward source implements.
+
+    Subclasses implement :meth:`_score` and set two attributes the environments validate against
+    their own configuration (``None`` means "any"):
+
+    :ivar vocab_size: the vocabulary size V the model expects.
+    :ivar seq_len: the sequence length T the model expects.
+    """
+
+    vocab_size: int | None = None
+    seq_len: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The name used in error messages (the class name)."""
+        return type(self).__name__
+
+    @abc.abstractmethod
+    def _score(self, sequences: torch.Tensor):
+        """Rewards of ``sequences`` (M, T): a (M,) tensor, array or list of floats."""
+
+    def score(self, sequences: torch.Tensor) -> torch.Tensor:
+        """The reward of each finished sequence: sequences (M, T) long -> (M,) float32, no grad.
+
+        Raises :class:`NonFiniteRewardError` (a ``ValueError``) naming this model if any reward is
+        NaN or infinite, and ``ValueError`` if the model returns the wrong number of rewards.
+        """
+        if sequences.dim() != 2:
+            raise ValueError(
+                f"{self.name}.score expects sequences of shape (M, T), got {tuple(sequences.shape)}"
+            )
+        with torch.no_grad():
+            rewards = self._score(sequences)
+        rewards = torch.as_tensor(rewards, dtype=torch.float32).to(sequences.device)
+        if rewards.shape != (sequences.shape[0],):
+            raise ValueError(
+                f"{self.name} returned rewards of shape {tuple(rewards.shape)} for "
+                f"{sequences.shape[0]} sequences; expected ({sequences.shape[0]},)"
+            )
+        bad = ~torch.isfinite(rewards)
+        if bad.any():
+            first = int(bad.nonzero()[0, 0])
+            raise NonFiniteRewardError(
+                f"reward model {self.name} returned {int(bad.sum())} non-finite reward(s) "
+                f"(NaN or inf) for {sequences.shape[0]} sequences; first at row {first}: "
+                f"reward {rewards[first].item()} for tokens {sequences[first].tolist()}"
+            )
+        return rewards
+
+    def __call__(self, sequences: torch.Tensor) -> torch.Tensor:
+        return self.score(sequences)
+
+    def check_compatible(self, vocab_size: int, seq_len: int) -> None:
+        """Raise ``ValueError`` unless this model accepts V = ``vocab_size`` and T = ``seq_len``."""
+        for what, mine, theirs in (("vocab_size", self.vocab_size, vocab_size),
+                                   ("seq_len", self.seq_len, seq_len)):
+            if mine is not None and mine != theirs:
+                raise ValueError(
+                    f"reward model {self.name} has {what}={mine} but the environment has "
+                    f"{what}={theirs}; build the reward model for the same vocabulary and length"
+                )
+
+    def __repr__(self) -> str:
+        return f"{self.name}(vocab_size={self.vocab_size}, seq_len={self.seq_len})"
+
+
+class DiscriminatorReward(RewardModel):
+    """The SeqGAN reward: D's probability that a sequence is real, ``D(Y) = P(real | Y)``.
+
+    It keeps a reference to ``discriminator``, never a copy: the discriminator-update callback
+    trains that same object in place and the next reward already uses the new D.
+
+    :param discriminator: any module with ``prob_real(seqs (M, T) long, batch_size=...) -> (M,)``
+        (eval mode, no dropout, no grad), e.g. :class:`seqgan_gym.discriminator.Discriminator`.
+        Its ``vocab_size`` / ``seq_len`` attributes, when present, are checked by the envs.
+    :param batch_size: sequences per forward pass of D (bounds memory; not a result change).
+    """
+
+    def __init__(self, discriminator: nn.Module, batch_size: int = 2048) -> None:
+        if not callable(getattr(discriminator, "prob_real", None)):
+            raise TypeError(
+                f"DiscriminatorReward needs a discriminator with a prob_real(seqs, batch_size=...) "
+                f"method, got {type(discriminator).__name__}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.discriminator = discriminator
+        self.batch_size = batch_size
+        self.vocab_size = getattr(discriminator, "vocab_size", None)
+        self.seq_len = getattr(discriminator, "seq_len", None)
+
+    def _score(self, sequences: torch.Tensor) -> torch.Tensor:
+        device = _module_device(self.discriminator, sequences.device)
+        return self.discriminator.prob_real(sequences.to(device), batch_size=self.batch_size)
+
+
+class OracleLikelihoodReward(RewardModel):
+    """Diagnostic reward: the oracle's mean per-token log-likelihood ``(1/T) sum_t log G_o(y_t|y_<t)``.
+
+    **Not a GAN reward.** It reads the true data distribution, which only exists in the synthetic
+    experiment; maximising it is maximising exactly what NLL_oracle measures. Use it as an upper
+    bound on what any learned reward (D, BLEU) can deliver to the same RL machinery, or to debug the
+    policy gradient. Values are negative log-probabilities per token (about -5.75 on the paper
+    oracle's own samples, about -10.3 on a random generator's).
+
+    :param oracle: the oracle language model.
+    :param batch_size: sequences per forward pass (the (batch, T, V) logits bound memory).
+    """
+
+    def __init__(self, oracle: LSTMLanguageModel, batch_size: int = 256) -> None:
+        if not isinstance(oracle, LSTMLanguageModel):
+            raise TypeError(f"oracle must be an LSTMLanguageModel, got {type(oracle).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.oracle = oracle
+        self.batch_size = batch_size
+        self.vocab_size = oracle.vocab_size
+        self.seq_len = None  # the LSTM scores any length
+
+    def _score(self, sequences: torch.Tensor) -> torch.Tensor:
+        seqs = sequences.to(_module_device(self.oracle, sequences.device))
+        chunks = [
+            self.oracle.log_prob(seqs[i : i + self.batch_size]).mean(dim=1)
+            for i in range(0, seqs.shape[0], self.batch_size)
+        ]
+        return torch.cat(chunks) if chunks else seqs.new_zeros(0, dtype=torch.float32)
+
+
+def _module_device(module: nn.Module, default: torch.device) -> torch.device:
+    p = next(iter(module.parameters()), None)
+    return p.device if p is not None else default

@@ -1,0 +1,314 @@
+"""SeqGAN-Oracle-v0: registration, the env checkers, determinism, pickling, rewards, autoreset."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode
+from seqgan_gym.envs import SeqGANEnv, SeqGANVectorEnv  # importing seqgan_gym registers the env
+
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.rewards import DiscriminatorReward, OracleLikelihoodReward, RewardModel
+from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
+
+V, T, N = 50, 5, 4
+
+
+class HashReward(RewardModel):
+    """Deterministic stand-in reward: a hash of every (position, token), a multiple of 1/16."""
+
+    vocab_size, seq_len = V, T
+
+    def _score(self, sequences):
+        weights = torch.arange(1, sequences.shape[1] + 1, device=sequences.device) * 7 + 3
+        return ((sequences * weights).sum(1) % 16).float() / 16
+
+
+# tiny config; the cheap stand-in reward keeps the suite fast (the oracle reward is used where
+# a real model matters: make, pickling)
+SMALL = dict(vocab_size=V, seq_len=T, n_rollouts=N, oracle="random", reward_model=HashReward(),
+             device="cpu")
+ORACLE_REWARD = {**SMALL, "reward_model": "oracle"}
+
+
+def policy(seed: int = 0) -> RolloutPolicy:
+    g = torch.Generator().manual_seed(seed)
+    return RolloutPolicy(LSTMLanguageModel(V, T).init_normal_(1.0, g))
+
+
+def run_episode(env, actions) -> tuple[list, list]:
+    observations, rewards = [], []
+    for a in actions:
+        obs, r, terminated, truncated, _ = env.step(a)
+        observations.append(obs.copy())
+        rewards.append(r)
+    assert np.all(terminated) and not np.any(truncated)
+    return observations, rewards
+
+
+# --------------------------------------------------------------------------- registration
+def test_registered_with_both_entry_points():
+    spec = gym.spec("SeqGAN-Oracle-v0")
+    assert spec.entry_point == "seqgan_gym.envs.seqgan_env:SeqGANEnv"
+    assert spec.vector_entry_point == "seqgan_gym.envs.vector_env:SeqGANVectorEnv"
+
+
+def test_import_seqgan_gym_registers_the_env():
+    code = (
+        "import gymnasium as gym, seqgan_gym\n"
+        "assert 'SeqGAN-Oracle-v0' in gym.registry\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_make_and_make_vec_with_kwargs():
+    env = gym.make("SeqGAN-Oracle-v0", **ORACLE_REWARD)
+    assert isinstance(env.unwrapped, SeqGANEnv)
+    assert isinstance(env.unwrapped.reward_model, OracleLikelihoodReward)
+    assert env.observation_space.shape == (T,) and env.action_space.n == V
+    obs, _ = env.reset(seed=0)
+    assert (obs == -1).all()
+
+    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=4, **ORACLE_REWARD)
+    assert isinstance(envs, SeqGANVectorEnv) and envs.num_envs == 4
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (4, T) and obs.dtype == np.int64
+    obs, rewards, terminated, truncated, _ = envs.step(envs.action_space.sample())
+    assert rewards.shape == (4,) and not terminated.any() and not truncated.any()
+
+    # objects passed through make / make_vec are used as they are, never copied
+    assert gym.make("SeqGAN-Oracle-v0", **SMALL).unwrapped.reward_model is SMALL["reward_model"]
+    beta = policy()
+    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=2, **SMALL, rollout_policy=beta)
+    assert envs.rollout_policy is beta and envs.reward_model is SMALL["reward_model"]
+
+    sync = gym.make_vec("SeqGAN-Oracle-v0", num_envs=2, vectorization_mode="sync", **SMALL)
+    sync.reset(seed=0)
+    sync.step(sync.action_space.sample())
+
+
+def test_default_paper_setup():
+    from seqgan_gym.data import find_paper_oracle
+
+    pytest.importorskip("seqgan_gym.discriminator")
+    try:
+        find_paper_oracle()
+    except FileNotFoundError:
+        pytest.skip("the paper's oracle file is not available")
+    env = gym.make("SeqGAN-Oracle-v0")
+    u = env.unwrapped
+    assert (u.core.vocab_size, u.core.seq_len, u.core.n_rollouts) == (5000, 20, 16)
+    assert isinstance(u.reward_model, DiscriminatorReward)
+    env.reset(seed=0)
+    _, r, *_ = env.step(7)
+    assert 0.0 <= r <= 1.0
+
+    # (sharing the single env's D: building a paper-size D takes seconds on a CPU)
+    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=64, reward_mode="terminal",
+                        reward_model=u.reward_model)
+    assert envs.reward_model is u.reward_model
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (64, 20)
+    _, rewards, *_ = envs.step(envs.action_space.sample())
+    assert (rewards == 0).all()
+
+
+def test_default_discriminator_for_short_sequences():
+    pytest.importorskip("seqgan_gym.discriminator")
+    env = SeqGANEnv(vocab_size=V, seq_len=T, n_rollouts=2, oracle="random", device="cpu")
+    assert isinstance(env.reward_model, DiscriminatorReward)
+    assert env.reward_model.discriminator.seq_len == T
+    env.reset(seed=0)
+    _, rewards = run_episode(env, range(T))
+    assert all(0.0 <= r <= 1.0 for r in rewards)
+
+
+# --------------------------------------------------------------------------- checkers
+@pytest.mark.parametrize("reward_mode", ["rollout", "terminal"])
+def test_gymnasium_check_env(reward_mode):
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("SeqGAN-Oracle-v0", **ORACLE_REWARD, reward_mode=reward_mode, render_mode="ansi")
+    check_env(env.unwrapped)
+
+
+def test_sb3_check_env():
+    from stable_baselines3.common.env_checker import check_env
+
+    check_env(SeqGANEnv(**SMALL), warn=True)
+
+
+# --------------------------------------------------------------------------- behaviour
+def test_observation_padding_and_render():
+    env = SeqGANEnv(**SMALL, render_mode="ansi")
+    obs, _ = env.reset(seed=0)
+    assert obs.tolist() == [-1] * T and env.render() == " ".join(["_"] * T)
+    env.step(0)
+    obs, *_ = env.step(np.int64(42))
+    assert obs.tolist() == [0, 42] + [-1] * (T - 2)
+    assert env.render() == "0 42 " + " ".join(["_"] * (T - 2))
+    assert env.observation_space.contains(obs)
+
+
+def test_seeded_determinism():
+    actions = [3, 14, 15, 9, 26]
+    a = SeqGANEnv(**SMALL)
+    b = SeqGANEnv(**SMALL)
+    a.reset(seed=123)
+    b.reset(seed=123)
+    obs_a, rew_a = run_episode(a, actions)
+    obs_b, rew_b = run_episode(b, actions)
+    assert rew_a == rew_b and all((x == y).all() for x, y in zip(obs_a, obs_b))
+    a.reset(seed=123)
+    assert run_episode(a, actions)[1] == rew_a  # a seeded reset repeats the episode
+    a.reset(seed=124)
+    assert run_episode(a, actions)[1][:-1] != rew_a[:-1]  # other rollouts (t = T has none)
+
+    va, vb = SeqGANVectorEnv(3, **SMALL), SeqGANVectorEnv(3, **SMALL)
+    va.reset(seed=5)
+    vb.reset(seed=5)
+    acts = np.arange(3 * T).reshape(T, 3) % V
+    for x, y in zip(run_episode(va, acts)[1], run_episode(vb, acts)[1]):
+        assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_pickle_round_trip(vector):
+    env = SeqGANVectorEnv(2, **ORACLE_REWARD) if vector else SeqGANEnv(**ORACLE_REWARD)
+    env.reset(seed=3)
+    first = np.array([1, 2]) if vector else 1
+    env.step(first)
+    clone = pickle.loads(pickle.dumps(env))
+    rest = [np.array([t, t + 1]) if vector else t for t in range(2, T + 1)]
+    obs_a, rew_a = run_episode(env, rest)
+    obs_b, rew_b = run_episode(clone, rest)
+    assert all(np.array_equal(x, y) for x, y in zip(rew_a, rew_b))
+    assert all(np.array_equal(x, y) for x, y in zip(obs_a, obs_b))
+
+
+@pytest.mark.parametrize(
+    "action", [-1, V, 3.0, 2.5, float("nan"), np.float32("nan"), True, "3", None, np.array([1, 2])]
+)
+def test_invalid_actions_raise(action):
+    env = SeqGANEnv(**SMALL)
+    env.reset(seed=0)
+    with pytest.raises(ValueError):
+        env.step(action)
+
+
+@pytest.mark.parametrize(
+    "actions", [np.array([1, 2]), np.array([1, 2, V]), np.array([1.0, 2.0, 3.0]),
+                np.array([1, -1, 2]), np.array([[1, 2, 3]]), np.array([np.nan, 1, 2])]
+)
+def test_invalid_vector_actions_raise(actions):
+    envs = SeqGANVectorEnv(3, **SMALL)
+    envs.reset(seed=0)
+    with pytest.raises(ValueError):
+        envs.step(actions)
+
+
+def test_episode_order_is_enforced():
+    env = SeqGANEnv(**SMALL)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    env.reset(seed=0)
+    run_episode(env, range(T))
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+
+
+def test_terminal_mode_rewards():
+    reward = HashReward()
+    env = SeqGANEnv(**{**SMALL, "reward_mode": "terminal", "reward_model": reward})
+    assert env.rollout_policy is None
+    env.reset(seed=0)
+    actions = [4, 8, 15, 16, 23]
+    _, rewards = run_episode(env, actions)
+    assert rewards[:-1] == [0.0] * (T - 1)
+    assert rewards[-1] == float(reward.score(torch.tensor([actions]))[0])
+
+
+def test_vector_env_rollout_rewards_equal_the_engine():
+    beta, reward = policy(), HashReward()
+    envs = SeqGANVectorEnv(3, **{**SMALL, "reward_model": reward, "rollout_policy": beta})
+    assert envs.reward_model is reward and envs.rollout_policy is beta  # no copies
+    envs.reset(seed=11)
+    g = torch.Generator()
+    g.set_state(envs.core.generator.get_state())
+    y = torch.randint(0, V, (3, T), generator=torch.Generator().manual_seed(0))
+    _, rewards = run_episode(envs, y.T.numpy())
+    q = rollout_rewards(y, beta, reward, N, generator=g)
+    assert np.array_equal(np.stack(rewards, axis=1), q.numpy())
+
+    # the single env is the same core with B = 1
+    env = SeqGANEnv(**{**SMALL, "reward_model": reward, "rollout_policy": beta})
+    env.reset(seed=11)
+    g.set_state(env.core.generator.get_state())
+    _, rewards = run_episode(env, y[0].tolist())
+    q = rollout_rewards(y[:1], beta, reward, N, g)
+    assert np.array_equal(np.array(rewards, dtype=np.float32), q[0].numpy())
+
+
+def test_autoreset_same_step():
+    envs = SeqGANVectorEnv(2, **SMALL)
+    envs.reset(seed=0)
+    for t in range(T):
+        obs, rewards, terminated, truncated, infos = envs.step(np.array([t, t + 1]))
+    assert terminated.all() and not truncated.any()
+    assert (obs == -1).all()  # already the next episode
+    assert infos["_final_obs"].all()
+    assert infos["final_obs"][1].tolist() == list(range(1, T + 1))
+    obs, _, terminated, *_ = envs.step(np.array([7, 8]))
+    assert obs[:, 0].tolist() == [7, 8] and not terminated.any()
+
+
+def test_autoreset_next_step_and_disabled():
+    envs = SeqGANVectorEnv(2, **SMALL, autoreset_mode="NextStep")
+    assert envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    envs.reset(seed=0)
+    for t in range(T):
+        obs, _, terminated, _, _ = envs.step(np.array([t, t]))
+    assert terminated.all() and obs[0].tolist() == list(range(T))
+    obs, rewards, terminated, truncated, _ = envs.step(np.array([9, 9]))  # actions ignored
+    assert (obs == -1).all() and (rewards == 0).all() and not terminated.any()
+
+    envs = SeqGANVectorEnv(2, **SMALL, autoreset_mode=AutoresetMode.DISABLED)
+    envs.reset(seed=0)
+    for t in range(T):
+        envs.step(np.array([t, t]))
+    with pytest.raises(RuntimeError, match="reset"):
+        envs.step(np.array([0, 0]))
+
+
+def test_record_episode_statistics_wrapper():
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(SeqGANVectorEnv(2, **SMALL))
+    envs.reset(seed=0)
+    total = np.zeros(2)
+    for t in range(T):
+        _, rewards, _, _, infos = envs.step(np.array([t, t + 1]))
+        total += rewards
+    assert np.allclose(infos["episode"]["r"], total) and (infos["episode"]["l"] == T).all()
+
+
+# --------------------------------------------------------------------------- validation
+def test_mismatched_models_raise():
+    with pytest.raises(ValueError, match="vocab_size=50 but the environment has vocab_size=60"):
+        SeqGANEnv(**{**SMALL, "vocab_size": 60, "reward_model": HashReward()})
+    with pytest.raises(ValueError, match="rollout policy has seq_len=5"):
+        SeqGANEnv(**{**SMALL, "seq_len": 6, "reward_model": OracleLikelihoodReward(
+            LSTMLanguageModel(V, 6)), "rollout_policy": policy()})
+    with pytest.raises(TypeError, match="RolloutPolicy"):
+        SeqGANEnv(**{**SMALL, "rollout_policy": LSTMLanguageModel(V, T)})
+    with pytest.raises(ValueError, match="oracle has vocab_size"):
+        SeqGANEnv(**{**SMALL, "oracle": LSTMLanguageModel(V + 1, T)})
+    with pytest.raises(ValueError, match="reward_mode"):
+        SeqGANEnv(**{**SMALL, "reward_mode": "dense"})
+    with pytest.raises(ValueError, match="n_rollouts"):
+        SeqGANEnv(**{**SMALL, "n_rollouts": 0})
