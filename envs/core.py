@@ -237,26 +237,7 @@ def _build_reward_model(
 
 
 def _fresh_discriminator(vocab_size: int, seq_len: int, seed: int, device: torch.device):
-    """An untrained paper-shaped Discriminator, initialised reproducibly from ``seed``.
+    """An untrained paper-shaped Discriminator (widths > T dropped), initialised from ``seed``."""
+    from seqgan_gym.discriminator import paper_discriminator  # lazy: not needed for other rewards
 
-    Filter widths wider than T (the paper's go up to 20) are dropped, so short test sequences
-    work. The global RNG is left as it was.
-    """
-    try:
-        from seqgan_gym.discriminator import (  # lazy: heavy, and not needed for other rewards
-            PAPER_FILTER_SIZES,
-            PAPER_NUM_FILTERS,
-            Discriminator,
-        )
-    except ImportError as e:  # pragma: no cover - only before discriminator.py exists
-        raise ImportError(
-            "seqgan_gym.discriminator is not available, so no default reward model can be built; "
-            "pass reward_model=... (a RewardModel) or reward_model='oracle'"
-        ) from e
-    widths = [(w, n) for w, n in zip(PAPER_FILTER_SIZES, PAPER_NUM_FILTERS) if w <= seq_len]
-    with torch.random.fork_rng(devices=[]):
-        torch.random.default_generator.manual_seed(int(seed))
-        disc = Discriminator(
-            vocab_size, seq_len, filter_sizes=[w for w, _ in widths], num_filters=[n for _, n in widths]
-        )
-    return disc.to(device)
+    return paper_discriminator(vocab_size, seq_len, seed).to(device)

@@ -84,7 +84,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """The paper's Algorithm 1: MLE pre-training, D pre-training, adversarial training."""
     from seqgan_gym.checkpoints import load_language_model, save_discriminator
-    from seqgan_gym.discriminator import Discriminator, make_discriminator_optimizer
+    from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
     from seqgan_gym.experiment import (
         adversarial_training,
         build_setup,
@@ -119,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             generator_model = new_generator(setup)
             mle = pretrain_generator(setup, generator_model, log, progress=progress)
-        discriminator = Discriminator(cfg.vocab_size, cfg.seq_len).to(setup.device)
+        discriminator = paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
         d_optimizer = make_discriminator_optimizer(discriminator, lr=cfg.dis_lr)
         pretrain_discriminator(setup, discriminator, d_optimizer, generator_model, log, progress)
         save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")

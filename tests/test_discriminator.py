@@ -95,7 +95,10 @@ def test_conv_max_pool_gradcheck():
     torch.manual_seed(1)
     widths, counts, E = (1, 2, 4), (3, 2, 2), 3
     emb = torch.randn(2, 5, E, dtype=torch.double, requires_grad=True)
-    ws = [torch.randn(n, w * E, dtype=torch.double, requires_grad=True) for w, n in zip(widths, counts)]
+    ws = [
+        torch.randn(n, w * E, dtype=torch.double, requires_grad=True)
+        for w, n in zip(widths, counts)
+    ]
     assert torch.autograd.gradcheck(lambda e, *w: conv_max_pool(e, widths, w), (emb, *ws))
 
 

@@ -1,0 +1,465 @@
+"""How fast is one SeqGAN reward batch? The looped Monte-Carlo rollout of public ports vs our engine.
+
+One *reward batch* is what the generator needs per policy-gradient update (Yu et al. 2017, eq. 4):
+Q(Y_1:t-1, y_t) for B = 64 finished sequences of length T = 20, each prefix completed N = 16 times
+by the rollout policy beta (an LSTM over V = 5000 tokens) and every completion scored by the
+paper's CNN discriminator D. In one run this script measures
+
+1. the reward batch, computed two ways, interleaved over ``--reps`` repetitions (median):
+   (a) the LOOPED form of public PyTorch ports (``looped_rollout_rewards`` below): for each rollout
+       and each prefix length, replay the prefix through beta from the start token, sample the rest,
+       score the 64 completions with D; (a') the same with ``torch.multinomial``, as the ports sample;
+   (b) ours, :func:`seqgan_gym.rollout.rollout_rewards`: beta's prefix state is kept and the B x N
+       completions of each prefix length are sampled and scored as one batch.
+   Each total is split into D time (the wall time inside ``RewardModel.score``, recorded by
+   :class:`TimedReward`) and sampling time (the rest: LSTM steps, softmax, inverse-CDF draws);
+2. the FLOPs (b) executes, its GFLOP/s and their fraction of a plain fp32 ``torch.mm`` measured
+   in the same run;
+3. vector-env steps per second (``SeqGANVectorEnv``, 64 envs, terminal and rollout rewards);
+4. a ``torch.profiler`` profile of (b): the top ops by self CPU time and where the time goes.
+
+Run (``--quick`` is a seconds-long smoke test at smaller sizes)::
+
+    .venv/bin/python benchmarks/rollout_speed.py [--reps 3] [--threads 2] [--out PATH] [--quick]
+"""
+
+# ruff: noqa: E402  (OMP_WAIT_POLICY must be set before torch is imported)
+from __future__ import annotations
+
+import os
+
+# On a shared 2-CPU machine, OpenMP's default spin-waiting turns every small op of a 2-thread
+# torch into a wait for a time slice (measured here: tanh of a 64 x 32 tensor 2 us with 1 thread,
+# ~16 ms with 2 threads at load average 5). Passive waiting avoids that; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import platform
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqgan_gym.data import find_paper_oracle
+from seqgan_gym.discriminator import (
+    PAPER_EMB_DIM,
+    PAPER_FILTER_SIZES,
+    PAPER_NUM_FILTERS,
+    Discriminator,
+    discriminator_flops,
+)
+from seqgan_gym.envs import SeqGANVectorEnv
+from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
+from seqgan_gym.oracle import load_oracle, random_oracle
+from seqgan_gym.rewards import DiscriminatorReward, RewardModel
+from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
+from seqgan_gym.utils import atomic_write_json
+
+# Not measured by this script: earlier measurements on this machine, printed as context only.
+REFERENCE_NUMBERS = {
+    "prototype engine, one well-batched reward batch": "~5.3 s, of which D ~3.9 s",
+    "faithful public port (TextGAN-PyTorch style), same batch": "~70 s",
+    "looped form with torch.multinomial": "~54 s",
+    "looped form with the inverse-CDF sampler": "~15 s",
+}
+
+
+@dataclass
+class Sizes:
+    """The problem sizes of one run."""
+
+    batch: int  # B, sequences per reward batch (the paper: 64)
+    n_rollouts: int  # N, Monte-Carlo completions per prefix (the paper: 16)
+    seq_len: int  # T (the paper: 20)
+    vocab_size: int  # V (the paper: 5000)
+    emb_dim: int = 32  # E of beta's LSTM
+    hidden_dim: int = 32  # H of beta's LSTM
+    matmul_n: int = 2048  # side of the square fp32 matmul that sets the reference rate
+    terminal_episodes: int = 5  # terminal-mode env episodes per repetition (each is fast)
+
+
+PAPER = Sizes(batch=64, n_rollouts=16, seq_len=20, vocab_size=5000)
+QUICK = Sizes(batch=16, n_rollouts=4, seq_len=10, vocab_size=2000, matmul_n=1024, terminal_episodes=2)
+
+
+class TimedReward(RewardModel):
+    """Wraps a reward model and adds up the wall time spent in its :meth:`score` (the D time)."""
+
+    def __init__(self, inner: RewardModel) -> None:
+        self.inner = inner
+        self.vocab_size, self.seq_len = inner.vocab_size, inner.seq_len
+        self.seconds = 0.0
+        self.sequences = 0
+
+    def _score(self, sequences: torch.Tensor) -> torch.Tensor:
+        return self.inner.score(sequences)
+
+    def score(self, sequences: torch.Tensor) -> torch.Tensor:
+        start = time.perf_counter()
+        with torch.profiler.record_function("D.score"):
+            rewards = self.inner.score(sequences)
+        self.seconds += time.perf_counter() - start
+        self.sequences += sequences.shape[0]
+        return rewards
+
+
+# ------------------------------------------------------------------------------ (a) the looped form
+@torch.no_grad()
+def looped_rollout_rewards(
+    sequences: torch.Tensor, model: LSTMLanguageModel, reward_model: RewardModel, n_rollouts: int,
+    generator: torch.Generator, sample=sample_categorical,
+) -> torch.Tensor:
+    """(a) THE LOOPED FORM public PyTorch ports use (e.g. TextGAN-PyTorch's ``ROLLOUT.get_reward``).
+
+    For every rollout and every prefix length t = 1 .. T-1: replay the start token and Y_1:t through
+    beta's ``nn.LSTM`` from a zero state (batched over the B sequences), sample the remaining T - t
+    tokens one step at a time with ``sample(logits, generator) -> (B,)``, score the B completions with D. For
+    t = T, score Y itself (once per rollout, as the ports do). Q is the mean over the rollouts.
+    Written efficiently otherwise (output layer on the last position only, the same sampler as
+    ours when ``sample`` is :func:`sample_categorical`) so that the comparison isolates the loop
+    structure: N x T small batches of B rows, prefixes replayed, instead of one batch of B x N.
+    """
+    batch, seq_len = sequences.shape
+    start = model.start_tokens(batch)[:, None]
+    q = torch.zeros(batch, seq_len)
+    for _ in range(n_rollouts):
+        for t in range(1, seq_len + 1):
+            if t == seq_len:
+                q[:, t - 1] += reward_model.score(sequences)
+                continue
+            inputs = torch.cat([start, sequences[:, :t]], dim=1)  # (B, t + 1): start, y_1 .. y_t
+            _, (h, c) = model.lstm(model.embedding(inputs))  # replay: each (1, B, H)
+            state = (h[0], c[0])
+            logits = model.output(state[0])  # (B, V), the distribution of y_{t+1}
+            completed = [sequences[:, :t]]
+            for j in range(seq_len - t):
+                token = sample(logits, generator)
+                completed.append(token[:, None])
+                if j + 1 < seq_len - t:
+                    logits, state = model.step(token, state)
+            q[:, t - 1] += reward_model.score(torch.cat(completed, dim=1))
+    return q / n_rollouts
+
+
+def sample_multinomial(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """How the public ports sample: ``torch.multinomial(softmax(logits), 1)``, (B, V) -> (B,)."""
+    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
+
+
+def timed_call(fn, reward_model: RewardModel) -> dict:
+    """Run ``fn(reward_model=timed)``; return total, D and sampling seconds and the result."""
+    timed = TimedReward(reward_model)
+    start = time.perf_counter()
+    q = fn(reward_model=timed)
+    total = time.perf_counter() - start
+    return {"total_s": total, "d_s": timed.seconds, "sampling_s": total - timed.seconds,
+            "scored_sequences": timed.sequences, "q": q}
+
+
+def matmul_seconds(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int = 3) -> list[float]:
+    """Wall seconds of ``repeats`` square fp32 ``torch.mm`` calls (after one warm-up)."""
+    torch.mm(a, b, out=out)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def env_steps_per_second(env: SeqGANVectorEnv, episodes: int, seed: int) -> float:
+    """Steps/s = env.step calls x num_envs / seconds, over ``episodes`` full episodes of T steps."""
+    rng = np.random.default_rng(seed)
+    seq_len, vocab = env.single_observation_space.shape[0], env.single_action_space.n
+    env.reset(seed=seed)
+    start = time.perf_counter()
+    for _ in range(episodes):
+        for _ in range(seq_len):  # SAME_STEP autoreset: step T also starts the next episode
+            env.step(rng.integers(vocab, size=env.num_envs))
+    return episodes * seq_len * env.num_envs / (time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------------ FLOP counts
+def flop_counts(s: Sizes, d_flops_per_seq: int) -> dict:
+    """The FLOPs (multiply-add = 2) of one reward batch, for (b) as executed and for (a)."""
+    B, N, T, E, H, V = s.batch, s.n_rollouts, s.seq_len, s.emb_dim, s.hidden_dim, s.vocab_size
+    step = 2 * 4 * H * (E + H) + 2 * H * V  # LSTM cell + output layer, per row
+    completion_steps = B * N * sum(T - t - 1 for t in range(1, T))
+    beta_steps = B * T  # the start token and y_1 .. y_{T-1}, B rows each
+    sampling = (completion_steps + beta_steps) * step
+    d_seqs = B * N * (T - 1) + B
+    looped_steps = N * B * sum(T for t in range(1, T))  # cell steps: replay t+1, sample T-t-1
+    looped_outputs = N * B * sum(T - t for t in range(1, T))  # output layers: one per sampled token
+    return {
+        "formulas": {
+            "lstm_step_per_row": "2*4*H*(E+H) (cell) + 2*H*V (output layer)",
+            "sampling_b": "(B*N*sum_{t=1}^{T-1}(T-t-1) + B*T) * lstm_step_per_row. A completion of "
+                          "a length-t prefix draws T-t tokens, the first from the logits of beta's "
+                          "prefix step (B rows, shared by the N rollouts), so it runs T-t-1 steps of "
+                          "B*N rows; the B*T prefix steps are the start token and y_1..y_{T-1}",
+            "sampling_b_one_step_per_token": "(B*N*sum_{t=1}^{T-1}(T-t) + B*T) * lstm_step_per_row "
+                                             "(counts the shared first step once per rollout)",
+            "d_b": "(B*N*(T-1) + B) * discriminator_flops(T) forward",
+            "a": "cells N*B*(T-1)*T, output layers N*B*sum(T-t), D N*B*T sequences",
+        },
+        "lstm_step_flops_per_row": step,
+        "discriminator_flops_per_sequence": d_flops_per_seq,
+        "sampling_b": sampling,
+        "sampling_b_one_step_per_token": (B * N * sum(T - t for t in range(1, T)) + beta_steps) * step,
+        "d_sequences_b": d_seqs,
+        "d_b": d_seqs * d_flops_per_seq,
+        "total_b": sampling + d_seqs * d_flops_per_seq,
+        "sampling_a": looped_steps * 2 * 4 * H * (E + H) + looped_outputs * 2 * H * V,
+        "d_a": N * B * T * d_flops_per_seq,
+    }
+
+
+# ------------------------------------------------------------------------------ profile
+def profile_ours(run, d_features: int, s: Sizes) -> tuple[str, list[dict], dict[str, float]]:
+    """Profile ``run()`` (one reward batch of (b)); return the top-10 table, rows, and time shares.
+
+    Ops are put in groups by name, input shapes and whether they ran inside ``D.score``:
+    D's convolutions are its ``aten::mm`` calls, its highway the ``aten::addmm`` with F = sum(n)
+    outputs; beta's output layer is the ``aten::addmm`` with a V-sized bias.
+    """
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities, record_shapes=True) as prof:
+        run()
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10)
+    top = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:10]
+    rows = [{"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1e3, "calls": e.count} for e in top]
+
+    def inside_d(ev) -> bool:
+        while ev is not None:
+            if ev.name == "D.score":
+                return True
+            ev = ev.cpu_parent
+        return False
+
+    def group(ev) -> str:
+        name, shapes = ev.name, [list(x) for x in (ev.input_shapes or [])]
+        bias = shapes[0] if shapes else []
+        if inside_d(ev):
+            if name == "aten::mm":
+                return "D convolutions (mm)"
+            if name == "aten::addmm" and bias == [d_features]:
+                return "D highway (addmm)"
+            if name == "aten::amax":
+                return "D max-pool (amax)"
+            return "D other"
+        if name == "aten::addmm" and bias == [s.vocab_size]:
+            return "beta output layer (addmm)"
+        if name == "aten::addmm" or name in ("aten::sigmoid", "aten::tanh", "aten::mul", "aten::add"):
+            return "beta LSTM cell"
+        for key in ("softmax", "cumsum", "searchsorted"):
+            if key in name:
+                return key
+        return "other"
+
+    shares: dict[str, float] = defaultdict(float)
+    for ev in prof.events():
+        if ev.name != "D.score":
+            shares[group(ev)] += ev.self_cpu_time_total
+    total = sum(shares.values()) or 1.0
+    shares = {k: v / total for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+    return table, rows, shares
+
+
+# ------------------------------------------------------------------------------ machine
+def machine_info(threads: int) -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads,
+            "torch": torch.__version__, "python": platform.python_version(),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "loadavg_start": list(os.getloadavg())}
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def build(s: Sizes, seed: int = 0):
+    """The paper's D (random init, eval), beta (a N(0, 0.1) generator), its sequences, the oracle."""
+    torch.manual_seed(seed)
+    widths = [(w, n) for w, n in zip(PAPER_FILTER_SIZES, PAPER_NUM_FILTERS) if w <= s.seq_len]
+    sizes, counts = [w for w, _ in widths], [n for _, n in widths]
+    disc = Discriminator(s.vocab_size, s.seq_len, filter_sizes=sizes, num_filters=counts).eval()
+    g = torch.Generator().manual_seed(seed)
+    gen = LSTMLanguageModel(s.vocab_size, s.seq_len, s.emb_dim, s.hidden_dim).init_normal_(0.1, g)
+    policy = RolloutPolicy(gen)
+    sequences = gen.sample(s.batch, generator=g)
+    oracle, oracle_name = None, f"random_oracle(0, V={s.vocab_size})"
+    if s.vocab_size == 5000:
+        try:
+            path = find_paper_oracle()
+            oracle, oracle_name = load_oracle(path, seq_len=s.seq_len), str(path)
+        except FileNotFoundError:
+            pass
+    if oracle is None:
+        oracle = random_oracle(0, vocab_size=s.vocab_size, seq_len=s.seq_len)
+    d_flops = discriminator_flops(s.seq_len, PAPER_EMB_DIM, sizes, counts)
+    return disc, policy, sequences, oracle, oracle_name, d_flops
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="benchmarks/results/rollout_speed.json", help="JSON output path")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--reps", type=int, default=3, help="repetitions of each measurement (median)")
+    p.add_argument("--multinomial-reps", type=int, default=1,
+                   help="repetitions of (a) with torch.multinomial (~4x slower sampling; 0 skips)")
+    p.add_argument("--quick", action="store_true", help="smoke test: small sizes, 1 repetition")
+    args = p.parse_args()
+    s = QUICK if args.quick else PAPER
+    reps = 1 if args.quick else args.reps
+    torch.set_num_threads(args.threads)
+    machine = machine_info(args.threads)
+    B, N, T = s.batch, s.n_rollouts, s.seq_len
+
+    disc, policy, sequences, oracle, oracle_name, d_flops = build(s)
+    reward = DiscriminatorReward(disc)
+    beta = policy.model
+    envs = {mode: SeqGANVectorEnv(num_envs=B, vocab_size=s.vocab_size, seq_len=T, n_rollouts=N,
+                                  reward_mode=mode, reward_model=reward, rollout_policy=policy,
+                                  oracle=oracle, device="cpu")
+            for mode in ("terminal", "rollout")}
+    mm_a, mm_b = torch.randn(s.matmul_n, s.matmul_n), torch.randn(s.matmul_n, s.matmul_n)
+    mm_out = torch.empty(s.matmul_n, s.matmul_n)
+
+    # warm-up: allocator, BLAS kernels, first-call paths (a few percent of one batch)
+    rollout_rewards(sequences[:4], policy, reward, 2, seeded(1))
+    reward.score(sequences.repeat(max(1, 1024 // B), 1))
+
+    runs: dict[str, list[dict]] = defaultdict(list)
+    mm_times: list[float] = []
+    env_sps: dict[str, list[float]] = defaultdict(list)
+    loadavg_during = []
+    for rep in range(reps):  # every variant once per repetition, interleaved
+        mm_times += matmul_seconds(mm_a, mm_b, mm_out)
+        runs["a_looped_fast_sampler"].append(timed_call(partial(
+            looped_rollout_rewards, sequences, beta, n_rollouts=N, generator=seeded(100 + rep)), reward))
+        runs["b_ours"].append(timed_call(partial(
+            rollout_rewards, sequences, policy, n_rollouts=N, generator=seeded(100 + rep)), reward))
+        if rep < args.multinomial_reps:
+            runs["a_looped_multinomial"].append(timed_call(partial(
+                looped_rollout_rewards, sequences, beta, n_rollouts=N, generator=seeded(200 + rep),
+                sample=sample_multinomial), reward))
+        env_sps["terminal"].append(env_steps_per_second(envs["terminal"], s.terminal_episodes, rep))
+        env_sps["rollout"].append(env_steps_per_second(envs["rollout"], 1, rep))
+        loadavg_during.append(os.getloadavg()[0])
+
+    # the two forms agree where they must: Q at t = T is D(Y) in both
+    q_a, q_b = runs["a_looped_fast_sampler"][0]["q"], runs["b_ours"][0]["q"]
+    assert q_a.shape == q_b.shape == (B, T)
+    assert torch.allclose(q_a[:, -1], q_b[:, -1], atol=1e-5), "Q at t = T differs between (a) and (b)"
+    q_gap = float((q_a[:, :-1] - q_b[:, :-1]).abs().mean())
+
+    def median(variant: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[variant])
+
+    results = {v: {k: median(v, k) for k in ("total_s", "sampling_s", "d_s")} | {
+        "reps_total_s": [r["total_s"] for r in runs[v]], "scored_sequences": runs[v][0]["scored_sequences"]}
+        for v in runs}
+    b = results["b_ours"]
+    for v in results:
+        results[v]["ratio_to_b"] = results[v]["total_s"] / b["total_s"]
+
+    flops = flop_counts(s, d_flops)
+    mm_gflops = 2 * s.matmul_n**3 / statistics.median(mm_times) / 1e9
+    rates = {"total": flops["total_b"] / b["total_s"] / 1e9,
+             "d": flops["d_b"] / b["d_s"] / 1e9,
+             "sampling": flops["sampling_b"] / b["sampling_s"] / 1e9}
+    fractions = {k: v / mm_gflops for k, v in rates.items()}
+
+    table, top_ops, shares = profile_ours(
+        lambda: rollout_rewards(sequences, policy, TimedReward(reward), N, seeded(999)), disc.num_features, s)
+    summary = "where the time goes (share of profiled self CPU time): " + ", ".join(
+        f"{k} {100 * v:.0f}%" for k, v in shares.items() if v >= 0.005)
+    machine["loadavg_during_1min"] = loadavg_during
+    machine["loadavg_end"] = list(os.getloadavg())
+
+    # ------------------------------------------------------------------ report
+    la = machine["loadavg_start"]
+    print(f"\n## One reward batch: B={B}, N={N}, T={T}, V={s.vocab_size}{' (QUICK)' if args.quick else ''}\n")
+    print(f"Machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch "
+          f"{machine['torch']}, {args.threads} threads (OMP_WAIT_POLICY={machine['OMP_WAIT_POLICY']}); "
+          f"load average at start {la[0]:.2f} "
+          f"{la[1]:.2f} {la[2]:.2f}, 1-min after each rep {[round(x, 2) for x in loadavg_during]}. "
+          f"Median of {reps} rep(s); (a') {len(runs['a_looped_multinomial'])} rep(s).\n")
+    print("| variant | total s | sampling s | D s | D sequences | total / (b) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    names = {"a_looped_fast_sampler": "(a) looped, inverse-CDF sampler (ours)",
+             "a_looped_multinomial": "(a') looped, torch.multinomial (as ports)",
+             "b_ours": "(b) ours: rollout_rewards"}
+    for v, label in names.items():
+        if v in results:
+            r = results[v]
+            print(f"| {label} | {r['total_s']:.2f} | {r['sampling_s']:.2f} | {r['d_s']:.2f} | "
+                  f"{r['scored_sequences']} | {r['ratio_to_b']:.2f}x |")
+    print(f"\nSplit: D = wall time inside RewardModel.score (a TimedReward wrapper), sampling = the "
+          f"rest. Check: Q[:, T] equal in (a) and (b); mean |Q_a - Q_b| over t < T = {q_gap:.4f} "
+          f"(different random draws).\n")
+    print("| FLOPs of (b) | GFLOP | seconds | GFLOP/s | of matmul rate |")
+    print("|---|---:|---:|---:|---:|")
+    for key, fkey, tkey in (("total", "total_b", "total_s"), ("D", "d_b", "d_s"),
+                            ("sampling", "sampling_b", "sampling_s")):
+        rate = rates[key.lower()]
+        print(f"| {key} | {flops[fkey] / 1e9:.1f} | {b[tkey]:.2f} | {rate:.1f} | "
+              f"{100 * rate / mm_gflops:.0f}% |")
+    print(f"| fp32 torch.mm {s.matmul_n}^2 (median of {len(mm_times)}) | "
+          f"{2 * s.matmul_n**3 / 1e9:.1f} | {statistics.median(mm_times):.3f} | {mm_gflops:.1f} | 100% |")
+    print(f"\nFLOPs: LSTM step per row {flops['formulas']['lstm_step_per_row']}; sampling "
+          f"{flops['formulas']['sampling_b']}; D {flops['formulas']['d_b']} "
+          f"({d_flops:,} per sequence).\n")
+    print(f"| SeqGANVectorEnv, num_envs={B} | steps/s (median) |")
+    print("|---|---:|")
+    for mode, values in env_sps.items():
+        print(f"| reward_mode={mode} | {statistics.median(values):,.0f} |")
+    print(f"\nOracle: {oracle_name}. Steps/s = env.step calls x num_envs / seconds over full episodes "
+          f"of T steps, random actions.\n")
+    print("Reference numbers (NOT measured by this run; earlier measurements on this machine):")
+    for k, v in REFERENCE_NUMBERS.items():
+        print(f"- {k}: {v}")
+    print("\n## Profile of (b), top 10 ops by self CPU time\n")
+    print(table)
+    print(summary)
+
+    out = {
+        "benchmark": "rollout_speed", "quick": args.quick, "sizes": asdict(s), "reps": reps,
+        "machine": machine,
+        "reward_batch": {
+            "results": results,
+            "split": "D = wall time inside RewardModel.score (TimedReward wrapper); sampling = total - D",
+            "a_note": "(a) uses seqgan_gym.lstm.sample_categorical, the same sampler as (b), so the "
+                      "ratio isolates the loop structure; (a') samples with torch.multinomial",
+            "mean_abs_q_gap_t_lt_T": q_gap,
+        },
+        "flops": flops,
+        "rates_gflops": rates | {"matmul": mm_gflops},
+        "fraction_of_matmul_rate": fractions,
+        "matmul": {"n": s.matmul_n, "seconds": mm_times},
+        "vector_env_steps_per_s": {m: {"median": statistics.median(v), "reps": v}
+                                   for m, v in env_sps.items()},
+        "oracle": oracle_name,
+        "profile": {"top_ops_self_cpu": top_ops, "shares": shares, "summary": summary},
+        "reference_not_measured_here": REFERENCE_NUMBERS,
+        "targets": {"b_speedup_over_a": ">= 5x", "fraction_of_matmul_rate": ">= 0.40"},
+    }
+    atomic_write_json(args.out, out)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

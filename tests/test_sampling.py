@@ -1,0 +1,181 @@
+"""The fast sampler and NLL evaluation are exact: checked against torch.softmax and cross_entropy.
+
+``sample_categorical`` and ``LSTMLanguageModel.complete`` use a two-level inverse CDF over
+unnormalised probabilities, chunked output layers and a shift-free exp where it is safe (see the
+notes in seqgan_gym/lstm.py). These tests compare the empirical distribution of their draws with
+``torch.softmax`` by a chi-square test (with a check that the test would see a 5% distortion),
+check that zero-probability tokens are never drawn, that all randomness comes from the passed
+``torch.Generator``, and that ``sequence_nll`` equals the plain cross-entropy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import seqgan_gym.lstm as lstm_module
+import seqgan_gym.metrics as metrics_module
+from seqgan_gym.lstm import LSTMLanguageModel, _draw, exp_logits_, sample_categorical
+from seqgan_gym.metrics import sequence_nll
+
+V = 301  # 3 blocks of 101 entries (101 * 3 = 303: two padding columns in complete)
+N_DRAWS = 100_000
+
+
+def chi2_statistic(counts: torch.Tensor, probs: torch.Tensor) -> tuple[float, int]:
+    """Pearson's statistic and degrees of freedom; bins expecting < 5 draws are pooled."""
+    counts, expected = counts.double(), probs.double() * counts.sum()
+    small = expected < 5
+    obs = torch.cat([counts[~small], counts[small].sum().view(1)])
+    exp = torch.cat([expected[~small], expected[small].sum().view(1)])
+    keep = exp > 0
+    obs, exp = obs[keep], exp[keep]
+    return float(((obs - exp) ** 2 / exp).sum()), int(keep.sum()) - 1
+
+
+def chi2_threshold(df: int, z: float = 4.265) -> float:
+    """Upper quantile of chi-square(df) by Wilson-Hilferty; z = 4.265 is p = 1e-5."""
+    c = 2.0 / (9.0 * df)
+    return df * (1.0 - c + z * math.sqrt(c)) ** 3
+
+
+def assert_draws_follow(draws: torch.Tensor, probs: torch.Tensor, check_power: bool = True) -> None:
+    """Chi-square goodness of fit of ``draws`` to ``probs``, and power against a 5% distortion."""
+    counts = torch.bincount(draws, minlength=probs.numel()).double()
+    assert counts[probs == 0].sum() == 0, "a token of probability 0 was drawn"
+    stat, df = chi2_statistic(counts, probs)
+    assert stat < chi2_threshold(df), f"chi2 = {stat:.1f} with {df} df: draws do not follow softmax"
+    if not check_power:
+        return
+    # the same test must reject a slightly wrong distribution, or it proves nothing
+    wrong = torch.softmax(torch.log(probs.double()) * 1.05, 0)
+    wrong_stat, wrong_df = chi2_statistic(counts, wrong)
+    assert wrong_stat > chi2_threshold(wrong_df), "the chi-square test has no power here"
+
+
+def test_sample_categorical_matches_softmax():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(V, generator=g) * 2
+    logits[[0, 5, 150, V - 1]] = float("-inf")  # masked tokens, including the first and last
+    probs = torch.softmax(logits, 0)
+    draws = torch.cat(
+        [sample_categorical(logits.expand(10_000, V), g) for _ in range(N_DRAWS // 10_000)]
+    )
+    assert draws.shape == (N_DRAWS,) and draws.dtype == torch.long
+    assert_draws_follow(draws, probs)
+
+
+def test_sample_categorical_small_and_single_block_vocabularies():
+    g = torch.Generator().manual_seed(1)
+    for vocab in (2, 7, 128, 129):
+        logits = torch.randn(vocab, generator=g)
+        draws = sample_categorical(logits.expand(50_000, vocab), g)
+        assert 0 <= draws.min() and draws.max() < vocab
+        assert_draws_follow(draws, torch.softmax(logits, 0), check_power=False)
+
+
+def _model_and_state(bias_shift: float = 0.0):
+    """A V = 301 LSTM and the state after a 3-token prefix, repeated over N_DRAWS rows.
+
+    ``bias_shift`` is added to every output bias: the softmax is unchanged, but exp(logits)
+    overflows (+200) or underflows (-200), so the sampler must take its stable path.
+    """
+    m = LSTMLanguageModel(V, 6, emb_dim=8, hidden_dim=16)
+    m.init_normal_(1.0, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        m.output.bias.add_(bias_shift)
+    prefix = torch.tensor([[0, 17, 250]])
+    state = m.initial_state(1)
+    tokens = m.start_tokens(1)
+    with torch.no_grad():
+        for t in range(prefix.shape[1]):
+            _, state = m.step(tokens, state)
+            tokens = prefix[:, t]
+        logits, _ = m.step(tokens, state)
+    rows = (tokens.expand(N_DRAWS), tuple(s.expand(N_DRAWS, -1).contiguous() for s in state))
+    return m, rows, logits[0]
+
+
+@pytest.mark.parametrize(
+    "temperature, bias_shift",
+    [(1.0, 0.0), (0.7, 0.0), (1.0, 200.0), (1.0, -200.0)],
+    ids=["plain", "temperature", "exp-overflows", "exp-underflows"],
+)
+def test_complete_draws_follow_step_softmax(monkeypatch, temperature, bias_shift):
+    monkeypatch.setattr(lstm_module, "CPU_CHUNK_ROWS", 4096 + 7)  # chunks of unequal length
+    m, (tokens, state), logits = _model_and_state(bias_shift)
+    new, _ = m.complete(tokens, state, 1, temperature, torch.Generator().manual_seed(3))
+    assert_draws_follow(new[:, 0], torch.softmax(logits / temperature, 0))
+
+
+def test_complete_second_token_follows_the_conditional():
+    m, (tokens, state), _ = _model_and_state()
+    new, _ = m.complete(tokens, state, 2, generator=torch.Generator().manual_seed(4))
+    first = int(torch.mode(new[:, 0]).values)  # condition on the most frequent first token
+    rows = new[:, 0] == first
+    with torch.no_grad():
+        _, s1 = m.step(tokens[:1], tuple(x[:1] for x in state))
+        logits, _ = m.step(torch.tensor([first]), s1)
+    probs = torch.softmax(logits[0], 0)
+    counts = torch.bincount(new[rows, 1], minlength=V).double()
+    stat, df = chi2_statistic(counts, probs)
+    assert stat < chi2_threshold(df)
+
+
+def test_zero_probability_entries_are_never_drawn_at_the_extreme_uniforms():
+    p = torch.tensor([[0.0, 0.0, 1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 3.0, 1.0, 0.0]])
+    blocks = p.view(2, 3, 2)
+    for u in (0.0, 1.0 - 2.0**-24):
+        drawn = _draw(blocks, blocks.sum(2), torch.full((2, 1), u))
+        assert (p.gather(1, drawn[:, None]) > 0).all(), (u, drawn)
+
+
+def test_exp_logits_uses_the_stable_form_only_where_needed():
+    hidden1 = torch.tensor([[0.1, -0.2, 1.0], [200.0, 0.0, 1.0], [-300.0, 0.0, 1.0]])
+    weight1 = torch.randn(3, 40, generator=torch.Generator().manual_seed(5))
+    weight1[0] = torch.linspace(-1, 1, 40)  # rows 2 and 3: logits up to +-300
+    logits = hidden1 @ weight1
+    p, block_sums, shift = exp_logits_(hidden1, weight1, torch.empty(3, 40), n_blocks=4)
+    assert shift[0] == 0 and shift[1] != 0 and shift[2] != 0
+    torch.testing.assert_close(block_sums.sum(1).log() + shift[:, 0], torch.logsumexp(logits, 1))
+    torch.testing.assert_close(p, torch.exp(logits - shift))
+    torch.testing.assert_close(block_sums, p.view(3, 4, 10).sum(2))
+
+
+def test_same_generator_seed_gives_the_same_samples():
+    m = LSTMLanguageModel(V, 6).init_normal_(1.0, torch.Generator().manual_seed(6))
+    torch.manual_seed(123)  # the global RNG must play no part
+    a = m.sample(500, generator=torch.Generator().manual_seed(7))
+    torch.manual_seed(456)
+    b = m.sample(500, generator=torch.Generator().manual_seed(7))
+    c = m.sample(500, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    logits = torch.randn(64, V)
+    torch.manual_seed(1)
+    x = sample_categorical(logits, torch.Generator().manual_seed(9))
+    torch.manual_seed(2)
+    y = sample_categorical(logits, torch.Generator().manual_seed(9))
+    assert torch.equal(x, y)
+
+
+def test_sample_categorical_leaves_logits_unchanged():
+    logits = torch.randn(8, V)
+    before = logits.clone()
+    sample_categorical(logits, torch.Generator().manual_seed(0))
+    assert torch.equal(logits, before)
+
+
+@pytest.mark.parametrize(
+    "bias_shift", [0.0, 200.0, -200.0], ids=["plain", "exp-overflows", "exp-underflows"]
+)
+def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
+    monkeypatch.setattr(metrics_module, "CPU_CHUNK_ROWS", 33)  # chunks cross sequence boundaries
+    m, _, _ = _model_and_state(bias_shift)
+    seqs = torch.randint(0, V, (37, 6), generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        ref = F.cross_entropy(m.logits(seqs).flatten(0, 1).double(), seqs.flatten()).item()
+    for batch_size in (5, 256):
+        assert sequence_nll(m, seqs, batch_size=batch_size) == pytest.approx(ref, rel=1e-5)
