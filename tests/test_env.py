@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
-from seqgan_gym.envs import SeqGANEnv, SeqGANVectorEnv  # importing seqgan_gym registers the env
 
+from seqgan_gym.envs import SeqGANEnv, SeqGANVectorEnv  # importing seqgan_gym registers the env
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.rewards import DiscriminatorReward, OracleLikelihoodReward, RewardModel
 from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
