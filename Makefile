@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/seqgan-gym pretrain $(ARGS)
+	$(VENV)/bin/seqgan-gym train $(ARGS)
 
 test: install
 	$(VENV)/bin/ruff check seqgan_gym envs agents benchmarks tests
@@ -26,6 +26,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/foundation_speed.py
+	$(PY) benchmarks/rollout_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

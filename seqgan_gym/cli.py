@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from seqgan_gym.config import CPU_REDUCTIONS, PRESETS, ExperimentConfig, get_preset
+from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_preset
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -51,8 +51,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from seqgan_gym.runlog import RunLog
 
     cfg = _resolve_config(args)
-    if cfg.preset == "cpu" and cfg.mle_epochs != 120:
-        print(f"[seqgan-gym] {cfg.mle_epochs} MLE epochs (the paper runs 120)")
+    print(f"[seqgan-gym] {cfg.mle_epochs} MLE epochs (the paper: 120)")
     setup = build_setup(cfg)
     log = RunLog(_run_dir(args, "pretrain", cfg))
     log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
@@ -95,13 +94,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqgan_gym.runlog import RunLog
 
     cfg = _resolve_config(args)
-    if cfg.preset == "cpu":
-        print(f"[seqgan-gym] {CPU_REDUCTIONS}")
+    print(f"[seqgan-gym] {describe_schedule(cfg)}")
     setup = build_setup(cfg)
     log = RunLog(_run_dir(args, "train", cfg))
     log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
                                    "device": str(setup.device), "torch": torch.__version__,
-                                   "threads": torch.get_num_threads(),
+                                   "threads": torch.get_num_threads(), "schedule": describe_schedule(cfg),
                                    "generator_checkpoint": args.generator_checkpoint})
     print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; oracle {cfg.oracle} "
           f"(V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor {setup.oracle_floor:.4f}")
@@ -154,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator-checkpoint",
                    help="start from this MLE checkpoint (skips MLE pre-training)")
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("presets", help="print the presets and what the cpu preset cuts")
-    p.set_defaults(func=lambda a: print(json.dumps({k: v.to_dict() for k, v in PRESETS.items()},
-                                                   indent=1)) or print(CPU_REDUCTIONS) or 0)
+    p = sub.add_parser("presets", help="print every preset's schedule against the paper's")
+    p.set_defaults(func=lambda a: print("\n".join(f"{k}: {describe_schedule(v)}"
+                                                  for k, v in PRESETS.items())) or 0)
     return parser
 
 

@@ -4,7 +4,7 @@
   3 D epochs) of D pre-training, 200 adversarial iterations of (1 generator step on 64 sequences
   with N = 16 rollouts; 5 x (10,000 negatives, 3 D epochs)). Many hours on a CPU.
 * ``cpu`` (the default): sized for a 2-core CPU; every reduction against ``paper`` is listed in
-  :data:`CPU_REDUCTIONS` and printed with the run.
+  :func:`describe_schedule` and printed with the run.
 * ``smoke``: a tiny random oracle, seconds; for tests and for checking an installation.
 
 Every field can be overridden from the command line (``--set field=value``).
@@ -158,12 +158,23 @@ PRESETS: dict[str, ExperimentConfig] = {
     ),
 }
 
-#: What the CPU preset cuts from the paper's schedule, printed with every such run.
-CPU_REDUCTIONS = (
-    "cpu preset: 50 MLE epochs (paper 120); D pre-training 10 x 3 epochs on 5,000 negatives "
-    "(paper 50 x 3 on 10,000); 50 adversarial iterations with 1 D update of 3 epochs each "
-    "(paper 200 iterations with 5 updates of 3 epochs). Everything else is the paper's."
-)
+def describe_schedule(cfg: ExperimentConfig) -> str:
+    """One line stating this run's schedule next to the paper's, printed with every run."""
+    paper = PRESETS["paper"]
+    parts = []
+    for name, label in (("mle_epochs", "MLE epochs"), ("dis_pretrain_steps", "D pre-training steps"),
+                        ("dis_pretrain_epochs", "epochs per D pre-training step"),
+                        ("dis_negatives", "negatives per D update"), ("dis_lr", "D learning rate"),
+                        ("adv_iterations", "adversarial iterations"), ("g_steps", "g-steps"),
+                        ("d_steps", "d-steps"), ("k", "k"), ("num_envs", "sequences per G update"),
+                        ("n_rollouts", "rollouts N")):
+        ours, theirs = getattr(cfg, name), getattr(paper, name)
+        parts.append(f"{label} {ours}" + ("" if ours == theirs else f" (paper {theirs})"))
+    same = cfg.oracle == paper.oracle and all(
+        getattr(cfg, f.name) == getattr(paper, f.name)
+        for f in fields(cfg) if f.name not in ("preset", "seed", "device", "oracle_path"))
+    head = "the paper's schedule" if same else f"{cfg.preset} preset, NOT the paper's full schedule"
+    return f"{head}: " + "; ".join(parts)
 
 
 def get_preset(name: str) -> ExperimentConfig:
