@@ -56,7 +56,9 @@ def save_discriminator(discriminator, path: str | Path, **extra) -> None:
     hparams = {}
     for name in _DISCRIMINATOR_HPARAMS:
         value = getattr(discriminator, name)
-        hparams[name] = list(value) if isinstance(value, tuple) else value
+        if name == "dropout":  # stored as the nn.Dropout module; keep its drop probability
+            value = float(value.p)
+        hparams[name] = [int(v) for v in value] if name in ("filter_sizes", "num_filters") else value
     atomic_torch_save(
         {"format": "seqgan_gym.discriminator", "version": FORMAT_VERSION, "hparams": hparams,
          "state_dict": {k: v.detach().cpu() for k, v in discriminator.state_dict().items()},

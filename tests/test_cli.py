@@ -59,3 +59,35 @@ def test_checkpoints_round_trip_and_corrupt_files_are_refused(tmp_path):
     torch.save({"something": "else"}, tmp_path / "foreign.pt")
     with pytest.raises(ValueError, match="not a seqgan-gym"):
         load_language_model(tmp_path / "foreign.pt")
+
+
+def test_smoke_train_runs_algorithm_1_end_to_end(tmp_path):
+    run = tmp_path / "train"
+    rc = main(["train", "--preset", "smoke", "--run-dir", str(run), "--no-progress",
+               "--set", "adv_iterations=2", "--set", "eval_every=1"])
+    assert rc == 0
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    phases = [r["phase"] for r in rows]
+    assert phases.count("dis_pretrain") == 1 and "mle" in phases
+    adv = [r for r in rows if r["phase"] == "adversarial"]
+    assert [int(r["step"]) for r in adv] == [0, 1, 2]
+    assert all(r["nll_oracle"] for r in adv) and 0 <= float(adv[1]["mean_reward"]) <= 1
+    assert adv[1]["d_loss"], "the D update of iteration 1 was not logged"
+    for name in ("generator_mle.pt", "generator_adv.pt", "discriminator_pretrained.pt",
+                 "discriminator_adv.pt"):
+        assert (run / "checkpoints" / name).is_file(), name
+    from seqgan_gym.checkpoints import load_discriminator
+
+    d = load_discriminator(run / "checkpoints" / "discriminator_adv.pt")
+    assert d.prob_real(torch.zeros(2, 10, dtype=torch.long)).shape == (2,)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["adv_iterations"] == 2 and "nll_oracle_adv" in summary
+    assert "NOT the paper's full schedule" in json.loads((run / "config.json").read_text())["schedule"]
+
+
+def test_train_refuses_a_generator_checkpoint_of_another_vocabulary(tmp_path, capsys):
+    m = LSTMLanguageModel(30, 10).init_normal_(0.1, torch.Generator().manual_seed(0))
+    save_language_model(m, tmp_path / "g.pt")
+    rc = main(["train", "--preset", "smoke", "--generator-checkpoint", str(tmp_path / "g.pt"),
+               "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    assert rc == 2 and "V=30" in capsys.readouterr().err
