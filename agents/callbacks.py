@@ -9,9 +9,10 @@ same hooks in the same order as SB3's on-policy algorithms::
     on_training_end
 
 One "generator update" is one rollout collection followed by one policy update (one iteration of an
-SB3 on-policy algorithm, one REINFORCE step). The D update runs in ``on_rollout_start`` once every
-``g_steps`` completed generator updates — i.e. after G's g-steps and before the next episodes are
-sampled, where Algorithm 1 of the paper puts it.
+SB3 on-policy algorithm, one REINFORCE step). The D update runs once every ``g_steps`` completed
+generator updates: in ``on_rollout_start`` (after G's g-steps, before the next episodes are sampled,
+where Algorithm 1 of the paper puts it), or in ``on_training_end`` for the last update. A rollout
+cut short by a callback is not counted.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class DiscriminatorUpdateCallback(BaseCallback):
         self.d_updates = 0
         """D updates (one per d-step) run so far."""
         self.last_stats: dict[str, float] = {}
-        self._rollouts_started = 0
+        self._update_pending = False
 
     @classmethod
     def for_generator(cls, generator_model, *args, seed: int = 0, **kwargs) -> DiscriminatorUpdateCallback:
@@ -90,13 +91,24 @@ class DiscriminatorUpdateCallback(BaseCallback):
 
         return cls(*args, sample_negatives=sample, seed=seed, **kwargs)
 
-    def _on_rollout_start(self) -> None:
-        # Each rollout after the first means one generator update has completed.
-        if self._rollouts_started > 0:
+    def _on_rollout_end(self) -> None:
+        # A complete rollout is always followed by one policy update.
+        self._update_pending = True
+
+    def _count_update(self) -> None:
+        """Count the policy update that followed the last complete rollout; maybe update D."""
+        if self._update_pending:
+            self._update_pending = False
             self.generator_updates += 1
             if self.generator_updates % self.g_steps == 0:
                 self.update_discriminator()
-        self._rollouts_started += 1
+
+    def _on_rollout_start(self) -> None:
+        self._count_update()
+
+    def _on_training_end(self) -> None:
+        # The last policy update is followed by no rollout: count it (and its D update) here.
+        self._count_update()
 
     def update_discriminator(self) -> dict[str, float]:
         """Run the D update now (also callable by hand); returns and logs its statistics."""

@@ -107,10 +107,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         if args.generator_checkpoint:
             generator_model = load_language_model(args.generator_checkpoint, device=str(setup.device))
-            if (generator_model.vocab_size, generator_model.seq_len) != (cfg.vocab_size, cfg.seq_len):
+            got = (generator_model.vocab_size, generator_model.seq_len, generator_model.emb_dim,
+                   generator_model.hidden_dim)
+            want = (cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
+            if got != want:
                 raise ValueError(
-                    f"generator checkpoint has V={generator_model.vocab_size}, "
-                    f"T={generator_model.seq_len}; this run has V={cfg.vocab_size}, T={cfg.seq_len}")
+                    "generator checkpoint has V={}, T={}, emb_dim={}, hidden_dim={}; this run has "
+                    "V={}, T={}, emb_dim={}, hidden_dim={}".format(*got, *want))
             from seqgan_gym.experiment import evaluate
 
             mle = log.log("mle", 0, **evaluate(setup, generator_model, setup.rng(2)))

@@ -3,8 +3,8 @@
 * ``paper``: the authors' schedule exactly (reference.md): 120 MLE epochs, 50 x (10,000 negatives,
   3 D epochs) of D pre-training, 200 adversarial iterations of (1 generator step on 64 sequences
   with N = 16 rollouts; 5 x (10,000 negatives, 3 D epochs)). Many hours on a CPU.
-* ``cpu`` (the default): sized for a 2-core CPU (about 15 minutes); every change against ``paper`` is listed in
-  :func:`describe_schedule` and printed with the run.
+* ``cpu`` (the default): sized for a 2-core CPU (about 15 minutes); every change against ``paper``
+  is listed by :func:`describe_schedule` and printed with the run.
 * ``smoke``: a tiny random oracle, seconds; for tests and for checking an installation.
 
 Every field can be overridden from the command line (``--set field=value``).

@@ -22,7 +22,7 @@ from seqgan_gym.training import make_adam, mle_epoch
 from seqgan_gym.utils import make_generator, resolve_device
 
 # Offsets that give each random stream of a run its own seed, derived from cfg.seed.
-_SEED_GEN_INIT, _SEED_SHUFFLE, _SEED_EVAL = 0, 1, 2
+_SEED_GEN_INIT, _SEED_SHUFFLE, _SEED_EVAL, _SEED_GLOBAL = 0, 1, 2, 6
 
 
 @dataclass
@@ -44,6 +44,9 @@ class Setup:
 def build_setup(cfg: ExperimentConfig) -> Setup:
     """Load (or draw) the oracle, sample train and held-out data, and compute the floor."""
     cfg.validate()
+    # Everything is drawn from seeded torch.Generators except D's dropout masks, which come from
+    # torch's global RNG: seed it too, so a run repeats.
+    torch.manual_seed(cfg.seed * 1000 + _SEED_GLOBAL)
     device = resolve_device(cfg.device)
     if cfg.oracle == "paper":
         oracle = load_oracle(find_paper_oracle(cfg.oracle_path), seq_len=cfg.seq_len)
@@ -99,7 +102,7 @@ def pretrain_generator(
 
 
 # ---------------------------------------------------------------------------- adversarial training
-_SEED_DIS, _SEED_AGENT, _SEED_NEG = 3, 4, 5
+_SEED_DIS, _SEED_AGENT, _SEED_NEG, _SEED_DIS_ADV = 3, 4, 5, 7
 
 
 def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator_model, log: RunLog,
@@ -154,7 +157,7 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, discr
     d_callback = DiscriminatorUpdateCallback.for_generator(
         generator_model, discriminator, d_optimizer, setup.data.train.to(setup.device),
         g_steps=cfg.g_steps, d_steps=cfg.d_steps, k=cfg.k, n_negatives=cfg.dis_negatives,
-        batch_size=cfg.batch_size, seed=cfg.seed * 1000 + _SEED_DIS,
+        batch_size=cfg.batch_size, seed=cfg.seed * 1000 + _SEED_DIS_ADV,
     )
     eval_rng = setup.rng(_SEED_EVAL + 100)
     bar = tqdm(total=cfg.adv_iterations, desc="adversarial", disable=not progress)
@@ -169,7 +172,8 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, discr
                 self.log_iteration(done // cfg.g_steps)
 
         def _on_training_end(self) -> None:
-            self.log_iteration(cfg.adv_iterations)
+            if cfg.adv_iterations > 0:
+                self.log_iteration(cfg.adv_iterations)
 
         def log_iteration(self, iteration: int) -> None:
             nonlocal result
@@ -197,5 +201,6 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, discr
     # iteration 0: the starting point (after MLE and D pre-training)
     log.log("adversarial", 0, **evaluate(setup, generator_model, eval_rng))
     agent.learn(cfg.adv_iterations * cfg.g_steps, callback=[d_callback, IterationLog()])
+    agent.logger.close()
     bar.close()
     return result

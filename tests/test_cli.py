@@ -91,3 +91,14 @@ def test_train_refuses_a_generator_checkpoint_of_another_vocabulary(tmp_path, ca
     rc = main(["train", "--preset", "smoke", "--generator-checkpoint", str(tmp_path / "g.pt"),
                "--run-dir", str(tmp_path / "r"), "--no-progress"])
     assert rc == 2 and "V=30" in capsys.readouterr().err
+
+
+def test_train_is_repeatable_with_the_same_seed(tmp_path):
+    def run(name):
+        rc = main(["train", "--preset", "smoke", "--run-dir", str(tmp_path / name), "--no-progress",
+                   "--set", "adv_iterations=2", "--set", "mle_epochs=2"])
+        assert rc == 0
+        rows = list(csv.DictReader((tmp_path / name / "metrics.csv").open()))
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+    assert run("a") == run("b")
