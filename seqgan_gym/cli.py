@@ -130,8 +130,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         log.plot_learning_curve(setup.oracle_floor,
                                 title=f"SeqGAN: MLE then adversarial ({cfg.preset} preset)")
         summary = {
-            "preset": cfg.preset, "oracle": cfg.oracle, "mle_epochs": cfg.mle_epochs,
-            "adv_iterations": cfg.adv_iterations,
+            "preset": cfg.preset, "oracle": cfg.oracle,
+            "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
+            "generator_checkpoint": args.generator_checkpoint, "adv_iterations": cfg.adv_iterations,
             "nll_oracle_mle": mle["nll_oracle"], "nll_test_mle": mle["nll_test"],
             "nll_oracle_adv": adv["nll_oracle"], "nll_test_adv": adv["nll_test"],
             "oracle_floor": setup.oracle_floor, "wall_s": round(time.time() - log.start, 1),
