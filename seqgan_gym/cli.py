@@ -45,21 +45,30 @@ def _run_dir(args: argparse.Namespace, command: str, cfg: ExperimentConfig) -> P
     return Path("runs") / f"{command}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def cmd_pretrain(args: argparse.Namespace) -> int:
-    """MLE pre-training of the generator on oracle data, with NLL_oracle / NLL_test curves."""
-    from seqgan_gym.experiment import build_setup, new_generator, pretrain_generator
+def _start_run(args: argparse.Namespace, command: str, **extra):
+    """Resolve the config, build the setup, open the run directory and record the config there."""
+    from seqgan_gym.experiment import build_setup
     from seqgan_gym.runlog import RunLog
 
     cfg = _resolve_config(args)
-    print(f"[seqgan-gym] {cfg.mle_epochs} MLE epochs (the paper: 120)")
+    print(f"[seqgan-gym] {describe_schedule(cfg)}")
     setup = build_setup(cfg)
-    log = RunLog(_run_dir(args, "pretrain", cfg))
+    log = RunLog(_run_dir(args, command, cfg))
     log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
                                    "device": str(setup.device), "torch": torch.__version__,
-                                   "threads": torch.get_num_threads()})
-    print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; "
-          f"oracle {cfg.oracle} (V={cfg.vocab_size}, T={cfg.seq_len}); "
-          f"oracle floor (NLL of the oracle on its own samples) {setup.oracle_floor:.4f}")
+                                   "threads": torch.get_num_threads(),
+                                   "schedule": describe_schedule(cfg), **extra})
+    print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; oracle {cfg.oracle} "
+          f"(V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor (the oracle's NLL on its own "
+          f"samples) {setup.oracle_floor:.4f}")
+    return cfg, setup, log
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """MLE pre-training of the generator on oracle data, with NLL_oracle / NLL_test curves."""
+    from seqgan_gym.experiment import new_generator, pretrain_generator
+
+    cfg, setup, log = _start_run(args, "pretrain")
     try:
         generator_model = new_generator(setup)
         first_and_last = pretrain_generator(setup, generator_model, log, progress=not args.no_progress)
@@ -86,23 +95,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
     from seqgan_gym.experiment import (
         adversarial_training,
-        build_setup,
+        evaluate,
         new_generator,
         pretrain_discriminator,
         pretrain_generator,
     )
-    from seqgan_gym.runlog import RunLog
 
-    cfg = _resolve_config(args)
-    print(f"[seqgan-gym] {describe_schedule(cfg)}")
-    setup = build_setup(cfg)
-    log = RunLog(_run_dir(args, "train", cfg))
-    log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
-                                   "device": str(setup.device), "torch": torch.__version__,
-                                   "threads": torch.get_num_threads(), "schedule": describe_schedule(cfg),
-                                   "generator_checkpoint": args.generator_checkpoint})
-    print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; oracle {cfg.oracle} "
-          f"(V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor {setup.oracle_floor:.4f}")
+    cfg, setup, log = _start_run(args, "train", generator_checkpoint=args.generator_checkpoint)
     progress = not args.no_progress
     try:
         if args.generator_checkpoint:
@@ -114,8 +113,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError(
                     "generator checkpoint has V={}, T={}, emb_dim={}, hidden_dim={}; this run has "
                     "V={}, T={}, emb_dim={}, hidden_dim={}".format(*got, *want))
-            from seqgan_gym.experiment import evaluate
-
             mle = log.log("mle", 0, **evaluate(setup, generator_model, setup.rng(2)))
         else:
             generator_model = new_generator(setup)
