@@ -33,13 +33,12 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
+from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
 
 from seqgan_gym.data import find_paper_oracle
 from seqgan_gym.lstm import LSTMLanguageModel
@@ -148,19 +147,6 @@ def measure_nll_scoring(oracle, sequences):
 
 
 # ------------------------------------------------------------------------------ setup
-def machine_info(threads: int) -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads,
-            "torch": torch.__version__, "python": platform.python_version(),
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-            "loadavg_start": list(os.getloadavg())}
 
 
 def load_discriminator(V: int, T: int):

@@ -34,17 +34,16 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import platform
 import resource
 import statistics
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
 
 from seqgan_gym.data import find_paper_oracle
 from seqgan_gym.discriminator import (
@@ -281,19 +280,6 @@ def profile_ours(run) -> tuple[str, list[dict], dict[str, float]]:
 
 
 # ------------------------------------------------------------------------------ machine
-def machine_info(threads: int) -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads,
-            "torch": torch.__version__, "python": platform.python_version(),
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-            "loadavg_start": list(os.getloadavg())}
 
 
 def seeded(seed: int) -> torch.Generator:

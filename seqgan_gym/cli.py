@@ -64,6 +64,16 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
     return cfg, setup, log
 
 
+def _finish_run(log, setup, generator_model, title: str, summary: dict) -> dict:
+    """Write 100 samples of G, the learning curve and ``summary.json`` (with floor and wall time)."""
+    log.write_samples(generator_model.sample(100, generator=setup.rng(99)))
+    log.plot_learning_curve(setup.oracle_floor, title=title)
+    summary = {**summary, "oracle_floor": setup.oracle_floor,
+               "wall_s": round(time.time() - log.start, 1)}
+    log.write_json("summary.json", summary)
+    return summary
+
+
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """MLE pre-training of the generator on oracle data, with NLL_oracle / NLL_test curves."""
     from seqgan_gym.experiment import new_generator, pretrain_generator
@@ -71,18 +81,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     cfg, setup, log = _start_run(args, "pretrain")
     try:
         generator_model = new_generator(setup)
-        first_and_last = pretrain_generator(setup, generator_model, log, progress=not args.no_progress)
+        mle = pretrain_generator(setup, generator_model, log, progress=not args.no_progress)
         untrained = log.rows[0]
-        samples = generator_model.sample(100, generator=setup.rng(99))
-        log.write_samples(samples)
-        log.plot_learning_curve(setup.oracle_floor, title=f"MLE pre-training ({cfg.preset} preset)")
-        summary = {
+        summary = _finish_run(log, setup, generator_model, f"MLE pre-training ({cfg.preset} preset)", {
             "preset": cfg.preset, "oracle": cfg.oracle, "mle_epochs": cfg.mle_epochs,
             "nll_oracle_untrained": untrained["nll_oracle"], "nll_test_untrained": untrained["nll_test"],
-            "nll_oracle_mle": first_and_last["nll_oracle"], "nll_test_mle": first_and_last["nll_test"],
-            "oracle_floor": setup.oracle_floor, "wall_s": round(time.time() - log.start, 1),
-        }
-        log.write_json("summary.json", summary)
+            "nll_oracle_mle": mle["nll_oracle"], "nll_test_mle": mle["nll_test"],
+        })
     finally:
         log.close()
     print(json.dumps(summary, indent=2))
@@ -123,18 +128,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")
         adv = adversarial_training(setup, generator_model, discriminator, d_optimizer, log, progress)
         save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_adv.pt")
-        log.write_samples(generator_model.sample(100, generator=setup.rng(99)))
-        log.plot_learning_curve(setup.oracle_floor,
-                                title=f"SeqGAN: MLE then adversarial ({cfg.preset} preset)")
-        summary = {
+        summary = _finish_run(log, setup, generator_model,
+                              f"SeqGAN: MLE then adversarial ({cfg.preset} preset)", {
             "preset": cfg.preset, "oracle": cfg.oracle,
             "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
             "generator_checkpoint": args.generator_checkpoint, "adv_iterations": cfg.adv_iterations,
             "nll_oracle_mle": mle["nll_oracle"], "nll_test_mle": mle["nll_test"],
             "nll_oracle_adv": adv["nll_oracle"], "nll_test_adv": adv["nll_test"],
-            "oracle_floor": setup.oracle_floor, "wall_s": round(time.time() - log.start, 1),
-        }
-        log.write_json("summary.json", summary)
+        })
     finally:
         log.close()
     print(json.dumps(summary, indent=2))

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqgan_gym.lstm import check_token_ids
 from seqgan_gym.training import make_adam
 
 PAPER_FILTER_SIZES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
@@ -352,18 +353,7 @@ class Discriminator(nn.Module):
 
     def check_tokens(self, sequences: torch.Tensor) -> None:
         """Raise a clear error unless ``sequences`` is a (batch, T) tensor of ids in [0, V)."""
-        if sequences.dim() != 2 or sequences.shape[1] != self.seq_len:
-            raise ValueError(
-                f"expected token sequences of shape (batch, {self.seq_len}), "
-                f"got {tuple(sequences.shape)}"
-            )
-        if sequences.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"expected integer token ids, got dtype {sequences.dtype}")
-        if sequences.numel() and (sequences.min() < 0 or sequences.max() >= self.vocab_size):
-            raise ValueError(
-                f"token ids out of range: found [{int(sequences.min())}, {int(sequences.max())}], "
-                f"vocabulary size is {self.vocab_size}"
-            )
+        check_token_ids(sequences, self.vocab_size, self.seq_len)
 
 
 def make_discriminator_optimizer(

@@ -293,8 +293,12 @@ class LSTMLanguageModel(nn.Module):
         n_steps: int,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        uniforms: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
         """Sample ``n_steps`` more tokens after ``last_tokens`` (batch,) from LSTM state ``state``.
+
+        ``uniforms`` (batch, n_steps) in [0, 1), if given, are the draws to use (column t draws
+        token t) instead of ``generator``'s: this is how the Monte-Carlo search pins its draws.
 
         This is the Monte-Carlo search of the paper: it continues from the prefix's state instead
         of replaying the prefix. Returns the new tokens (batch, n_steps) and the final state.
@@ -308,6 +312,8 @@ class LSTMLanguageModel(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         batch, device, V = last_tokens.shape[0], last_tokens.device, self.vocab_size
+        if uniforms is not None and tuple(uniforms.shape) != (batch, n_steps):
+            raise ValueError(f"uniforms must have shape ({batch}, {n_steps}), got {tuple(uniforms.shape)}")
         n_blocks, block = _block_layout(V)
         weight1 = self.output_matrix(temperature, n_blocks * block)  # (H + 1, >= V)
         chunk = CPU_CHUNK_ROWS if device.type == "cpu" else max(batch, 1)
@@ -318,7 +324,10 @@ class LSTMLanguageModel(nn.Module):
         for t in range(n_steps):
             state = self._next_state(tokens, state)
             hidden1[:, :-1] = state[0]
-            u = torch.rand(batch, 1, generator=generator, device=device, dtype=buf.dtype)
+            if uniforms is None:
+                u = torch.rand(batch, 1, generator=generator, device=device, dtype=buf.dtype)
+            else:
+                u = uniforms[:, t : t + 1].to(buf.dtype)
             for lo in range(0, batch, chunk):
                 hi = min(lo + chunk, batch)
                 p, block_sums, _ = exp_logits_(hidden1[lo:hi], weight1, buf[: hi - lo], n_blocks)
@@ -376,15 +385,24 @@ class LSTMLanguageModel(nn.Module):
 
     def check_tokens(self, sequences: torch.Tensor) -> None:
         """Raise a clear error unless ``sequences`` is a (batch, T) tensor of ids in [0, V)."""
-        if sequences.dim() != 2:
-            raise ValueError(f"expected token sequences of shape (batch, T), got {tuple(sequences.shape)}")
-        if sequences.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"expected integer token ids, got dtype {sequences.dtype}")
-        if sequences.numel() and (sequences.min() < 0 or sequences.max() >= self.vocab_size):
-            raise ValueError(
-                f"token ids out of range: found [{int(sequences.min())}, {int(sequences.max())}], "
-                f"vocabulary size is {self.vocab_size}"
-            )
+        check_token_ids(sequences, self.vocab_size)
+
+
+def check_token_ids(sequences: torch.Tensor, vocab_size: int, seq_len: int | None = None) -> None:
+    """Raise a clear error unless ``sequences`` is (batch, T) integer ids in [0, vocab_size).
+
+    ``seq_len``, if given, is the T the sequences must have. Shared by every model that reads tokens.
+    """
+    want_t = "T" if seq_len is None else str(seq_len)
+    if sequences.dim() != 2 or (seq_len is not None and sequences.shape[1] != seq_len):
+        raise ValueError(f"expected token sequences of shape (batch, {want_t}), got {tuple(sequences.shape)}")
+    if sequences.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"expected integer token ids, got dtype {sequences.dtype}")
+    if sequences.numel() and (sequences.min() < 0 or sequences.max() >= vocab_size):
+        raise ValueError(
+            f"token ids out of range: found [{int(sequences.min())}, {int(sequences.max())}], "
+            f"vocabulary size is {vocab_size}"
+        )
 
 
 def paper_array_shapes(V: int, E: int, H: int) -> dict[str, tuple[int, ...]]:

@@ -15,7 +15,8 @@ see TextGAN-PyTorch issue 62. ``tests/test_rollout.py`` pins the layout.)
 **How it is computed.** :class:`MonteCarloSearch` runs beta once over the prefix, one token per
 call of :meth:`MonteCarloSearch.push`, and keeps beta's LSTM state. For each prefix length t < T it
 expands that state (and the logits of the next token) N times and completes all B x N rows in one
-batched loop (:func:`complete_from_state`); no prefix is ever replayed. The environments use the
+batched call of the generator's own sampler (:meth:`LSTMLanguageModel.complete` with the
+schedule's uniforms); no prefix is ever replayed. The environments use the
 same object step by step; :func:`rollout_rewards` drives it over a whole batch of finished sequences.
 :func:`rollout_rewards_reference` is the slow, obviously correct form (per sequence, per t, per
 rollout, replaying the prefix) the tests and benchmarks compare with.
@@ -135,29 +136,6 @@ def sample_from_uniforms(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return idx.clamp_(max=cdf.shape[1] - 1)
 
 
-@torch.no_grad()
-def complete_from_state(
-    model: LSTMLanguageModel, logits: torch.Tensor, state: State, uniforms: torch.Tensor
-) -> torch.Tensor:
-    """Sample completions of many prefixes at once from their LSTM state.
-
-    :param model: the rollout policy's network.
-    :param logits: (M, V) logits of the next token of each prefix (the output of the step that
-        fed the prefix's last token).
-    :param state: (h, c) after that step, each (M, H).
-    :param uniforms: (M, K) uniforms; column j draws the j-th new token.
-    :return: (M, K) long, the K sampled tokens of each row.
-    """
-    m, k = uniforms.shape
-    out = torch.empty(m, k, dtype=torch.long, device=logits.device)
-    for j in range(k):
-        tokens = sample_from_uniforms(logits, uniforms[:, j : j + 1]).squeeze(1)
-        out[:, j] = tokens
-        if j + 1 < k:
-            logits, state = model.step(tokens, state)
-    return out
-
-
 def draw_uniforms(
     batch: int, n_rollouts: int, n_steps: int, generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:
@@ -246,14 +224,13 @@ class MonteCarloSearch:
         first = sample_from_uniforms(logits, u[:, :, 0]).reshape(batch * n)  # (B*N,) b-major
         h, c = (_repeat_rows(s, n) for s in self._state)  # (B*N, H)
         u = u.reshape(batch * n, -1)
-        rest = []
-        for lo in range(0, batch * n, self.max_rows):
-            hi = min(lo + self.max_rows, batch * n)
-            if self.seq_len - t > 1:
-                nxt_logits, nxt_state = model.step(first[lo:hi], (h[lo:hi], c[lo:hi]))
-                rest.append(complete_from_state(model, nxt_logits, nxt_state, u[lo:hi, 1:]))
-            else:
-                rest.append(u.new_empty(hi - lo, 0, dtype=torch.long))
+        # the remaining T-t-1 tokens: beta's fast batched sampler, fed the schedule's uniforms
+        rest = [
+            model.complete(first[lo:hi], (h[lo:hi], c[lo:hi]), self.seq_len - t - 1,
+                           uniforms=u[lo:hi, 1:])[0]
+            for lo, hi in ((lo, min(lo + self.max_rows, batch * n))
+                           for lo in range(0, batch * n, self.max_rows))
+        ]
         completed = torch.cat(
             [_repeat_rows(prefix, n), first[:, None], torch.cat(rest)], dim=1
         )  # (B*N, T), row b*N + k is rollout k of sequence b
@@ -323,12 +300,14 @@ def rollout_rewards_reference(
                     logits, state = model.step(token, state)
                     token = sequences[b : b + 1, i]
                 logits, state = model.step(token, state)  # distribution of y_{t+1}
-                seq = sequences[b, :t].tolist()
-                for j in range(seq_len - t):
-                    u = uniforms[t - 1][b, n, j].reshape(1, 1)
-                    token = sample_from_uniforms(logits, u).reshape(1)
+                u = uniforms[t - 1][b : b + 1, n]  # (1, T-t)
+                # the first new token from beta's distribution, then one token at a time
+                token = sample_from_uniforms(logits, u[:, :1]).reshape(1)
+                seq = [*sequences[b, :t].tolist(), int(token)]
+                for j in range(1, seq_len - t):
+                    token, state = model.complete(token, state, 1, uniforms=u[:, j : j + 1])
+                    token = token.reshape(1)
                     seq.append(int(token))
-                    logits, state = model.step(token, state)
                 completed = torch.tensor([seq], dtype=torch.long, device=sequences.device)
                 total += float(reward_model.score(completed)[0])
             q[b, t - 1] = total / n_rollouts

@@ -86,7 +86,8 @@ def test_rollout_policy_follows_the_generator_after_each_update():
         torch.testing.assert_close(b1, 0.8 * b0 + 0.2 * th.detach())
 
 
-def test_discriminator_callback_fires_on_its_schedule(monkeypatch):
+def _learn_with_counted_d_updates(monkeypatch, updates, g_steps, d_steps, k):
+    """Run REINFORCE with the D callback, its D training replaced by a call counter."""
     import seqgan_gym.agents.callbacks as cb
 
     calls = []
@@ -97,9 +98,14 @@ def test_discriminator_callback_fires_on_its_schedule(monkeypatch):
     g = LSTMLanguageModel(30, 4).init_normal_(0.1, torch.Generator().manual_seed(0))
     env, policy = _oracle_reward_env(oracle, g, num_envs=4, mode="terminal")
     callback = DiscriminatorUpdateCallback.for_generator(
-        g, torch.nn.Linear(1, 1), None, torch.zeros(8, 4, dtype=torch.long), g_steps=3, d_steps=2,
-        k=4, n_negatives=16)
-    Reinforce(g, env, policy, seed=0).learn(10, callback=callback)
+        g, torch.nn.Linear(1, 1), None, torch.zeros(8, 4, dtype=torch.long), g_steps=g_steps,
+        d_steps=d_steps, k=k, n_negatives=16)
+    Reinforce(g, env, policy, seed=0).learn(updates, callback=callback)
+    return callback, calls
+
+
+def test_discriminator_callback_fires_on_its_schedule(monkeypatch):
+    callback, calls = _learn_with_counted_d_updates(monkeypatch, 10, g_steps=3, d_steps=2, k=4)
     # D updates after generator updates 3, 6 and 9; the 10th update ends training
     assert callback.generator_updates == 10 and len(calls) == 3
     assert all(c["d_steps"] == 2 and c["k"] == 4 and c["n_negatives"] == 16 for c in calls)
@@ -108,18 +114,6 @@ def test_discriminator_callback_fires_on_its_schedule(monkeypatch):
 
 
 def test_discriminator_callback_updates_after_the_last_iteration(monkeypatch):
-    import seqgan_gym.agents.callbacks as cb
-
-    calls = []
-    monkeypatch.setattr(cb, "train_discriminator",
-                        lambda *a, **kw: calls.append(kw) or {"loss": 0.5, "acc_real": 1.0,
-                                                              "acc_fake": 0.0})
-    oracle = random_oracle(seed=1, vocab_size=30, seq_len=4)
-    g = LSTMLanguageModel(30, 4).init_normal_(0.1, torch.Generator().manual_seed(0))
-    env, policy = _oracle_reward_env(oracle, g, num_envs=4, mode="terminal")
-    callback = DiscriminatorUpdateCallback.for_generator(
-        g, torch.nn.Linear(1, 1), None, torch.zeros(8, 4, dtype=torch.long), g_steps=3, d_steps=1,
-        k=1, n_negatives=16)
-    Reinforce(g, env, policy, seed=0).learn(9, callback=callback)
+    callback, calls = _learn_with_counted_d_updates(monkeypatch, 9, g_steps=3, d_steps=1, k=1)
     # 3 iterations of 3 generator updates, each followed by its D update (the last one included)
     assert callback.generator_updates == 9 and len(calls) == 3

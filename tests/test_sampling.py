@@ -179,3 +179,22 @@ def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
         ref = F.cross_entropy(m.logits(seqs).flatten(0, 1).double(), seqs.flatten()).item()
     for batch_size in (5, 256):
         assert sequence_nll(m, seqs, batch_size=batch_size) == pytest.approx(ref, rel=1e-5)
+
+
+def test_complete_with_given_uniforms_uses_exactly_those_draws():
+    from seqgan_gym.lstm import LSTMLanguageModel
+
+    m = LSTMLanguageModel(40, 6).init_normal_(1.0, torch.Generator().manual_seed(0))
+    u = torch.rand(8, 5, generator=torch.Generator().manual_seed(1))
+    tokens, state = m.start_tokens(8), m.initial_state(8)
+    together, _ = m.complete(tokens, state, 5, uniforms=u)
+    one_by_one = []
+    for t in range(5):  # the same draws, fed one step at a time
+        tokens, state = m.complete(tokens, state, 1, uniforms=u[:, t : t + 1])
+        tokens = tokens[:, 0]
+        one_by_one.append(tokens)
+    assert torch.equal(together, torch.stack(one_by_one, 1))
+    assert not torch.equal(together, m.complete(m.start_tokens(8), m.initial_state(8), 5,
+                                                uniforms=1 - u)[0])
+    with pytest.raises(ValueError, match="uniforms must have shape"):
+        m.complete(m.start_tokens(8), m.initial_state(8), 5, uniforms=u[:, :4])
