@@ -231,8 +231,9 @@ def _build_reward_model(
     if reward_model == "oracle":
         return OracleLikelihoodReward(oracle)
     raise TypeError(
-        "reward_model must be a RewardModel, 'discriminator' (a fresh, untrained D), 'oracle' "
-        f"(the diagnostic oracle log-likelihood) or None, got {reward_model!r}"
+        "reward_model must be a RewardModel (e.g. BleuReward(real_data) for PG-BLEU), "
+        "'discriminator' (a fresh, untrained D), 'oracle' (the diagnostic oracle log-likelihood) "
+        f"or None, got {reward_model!r}"
     )
 
 

@@ -9,18 +9,16 @@ Implementations here:
 
 * :class:`DiscriminatorReward` - the GAN reward, D's probability that a sequence is real. It holds a
   *reference* to the discriminator, the same object the discriminator-update callback trains.
+* :class:`BleuReward` - PG-BLEU, the paper's baseline: sentence BLEU against the real data.
 * :class:`OracleLikelihoodReward` - the oracle's mean per-token log-likelihood: a diagnostic upper
   bound that only exists in the synthetic experiment, not a GAN reward.
 
-Adding a reward (e.g. BLEU for PG-BLEU) means subclassing :class:`RewardModel` and implementing
-:meth:`RewardModel._score`::
+Adding a reward means subclassing :class:`RewardModel` and implementing :meth:`RewardModel._score`::
 
-    class BleuReward(RewardModel):
-        def __init__(self, references, max_n=4):
-            self.vocab_size, self.seq_len = None, None   # any vocabulary, any length
-            ...
-        def _score(self, sequences):
-            return [bleu(seq, self.references) for seq in sequences.tolist()]  # list, array or tensor
+    class LengthReward(RewardModel):
+        vocab_size, seq_len = None, None   # any vocabulary, any length
+        def _score(self, sequences):       # (M, T) long -> list, array or tensor of M floats
+            return (sequences != 0).sum(1) / sequences.shape[1]
 
 :meth:`RewardModel.score` does the rest once for every model: it runs ``_score`` without gradient,
 converts the result to a float32 tensor on the sequences' device, checks its shape and refuses
@@ -34,6 +32,7 @@ import abc
 import torch
 from torch import nn
 
+from seqgan_gym.bleu import SentenceBleu
 from seqgan_gym.lstm import LSTMLanguageModel
 
 
@@ -136,6 +135,35 @@ class DiscriminatorReward(RewardModel):
     def _score(self, sequences: torch.Tensor) -> torch.Tensor:
         device = _module_device(self.discriminator, sequences.device)
         return self.discriminator.prob_real(sequences.to(device), batch_size=self.batch_size)
+
+
+class BleuReward(RewardModel):
+    """The PG-BLEU reward (the paper's baseline): sentence BLEU of a finished sequence against the
+    real data, all of it as references, in [0, 1].
+
+    Computed by :class:`seqgan_gym.bleu.SentenceBleu`, which equals sacrebleu's
+    ``BLEU(tokenize="none").sentence_score`` (token ids joined by spaces) but reads the references
+    once: about 16 ms for 1,024 sequences against 10,000 references, where sacrebleu takes about
+    0.5 s per sequence. Defaults: BLEU-4, "floor" smoothing 0.1 (method 1), no effective order.
+
+    :param references: (R, T) long tensor / array, or a list of sequences (e.g. the 10,000 real
+        training sequences).
+    :param max_ngram_order, smooth_method, smooth_value, effective_order: as in ``SentenceBleu``.
+    :param vocab_size: if given, the envs check it against theirs.
+    """
+
+    def __init__(self, references, max_ngram_order: int = 4, smooth_method: str = "floor",
+                 smooth_value: float | None = None, effective_order: bool = False,
+                 vocab_size: int | None = None) -> None:
+        self.bleu = SentenceBleu(references, max_ngram_order, smooth_method, smooth_value, effective_order)
+        self.vocab_size = vocab_size
+        self.seq_len = None  # BLEU scores any length
+
+    def _score(self, sequences: torch.Tensor):
+        return self.bleu.scores(sequences)
+
+    def __repr__(self) -> str:
+        return f"BleuReward({self.bleu!r})"
 
 
 class OracleLikelihoodReward(RewardModel):
