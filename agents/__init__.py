@@ -1,9 +1,25 @@
-"""Agents for the SeqGAN environments: REINFORCE and the callbacks that close the adversarial loop.
+"""Agents for the SeqGAN environments: REINFORCE, the callbacks that close the adversarial loop, and
+the stable-baselines3 adapter (PPO, A2C with the MLE generator as actor).
 
 Installed as ``seqgan_gym.agents`` (the top-level folder ``agents/`` of the repository).
 """
 
-from seqgan_gym.agents.callbacks import DiscriminatorUpdateCallback
+from seqgan_gym.agents.callbacks import DiscriminatorUpdateCallback, RolloutPolicyUpdateCallback
 from seqgan_gym.agents.reinforce import Reinforce, reinforce_loss
+from seqgan_gym.agents.sb3 import (
+    GeneratorPolicy,
+    PrefixLSTMExtractor,
+    SeqGANSB3VecEnv,
+    make_sb3_agent,
+)
 
-__all__ = ["DiscriminatorUpdateCallback", "Reinforce", "reinforce_loss"]
+__all__ = [
+    "DiscriminatorUpdateCallback",
+    "GeneratorPolicy",
+    "PrefixLSTMExtractor",
+    "Reinforce",
+    "RolloutPolicyUpdateCallback",
+    "SeqGANSB3VecEnv",
+    "make_sb3_agent",
+    "reinforce_loss",
+]

@@ -1,5 +1,9 @@
 """Callbacks that close SeqGAN's adversarial loop, usable with any stable-baselines3 algorithm.
 
+* :class:`DiscriminatorUpdateCallback` - retrains D on fresh negatives every ``g_steps`` updates;
+* :class:`RolloutPolicyUpdateCallback` - moves the rollout policy beta towards the generator after
+  every update (REINFORCE does this itself; SB3 algorithms need the callback).
+
 :class:`DiscriminatorUpdateCallback` is a real :class:`stable_baselines3.common.callbacks.BaseCallback`:
 pass it to ``PPO.learn(callback=...)`` or to :meth:`seqgan_gym.agents.Reinforce.learn`, which calls the
 same hooks in the same order as SB3's on-policy algorithms::
@@ -132,6 +136,42 @@ class DiscriminatorUpdateCallback(BaseCallback):
                 self.logger.record(f"disc/{name}", float(stats[name]))
             self.logger.record("disc/updates", self.d_updates)
         return stats
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class RolloutPolicyUpdateCallback(BaseCallback):
+    """After every generator update: ``rollout_policy.update(generator_model)`` (beta's EMA step).
+
+    :class:`~seqgan_gym.agents.Reinforce` updates beta itself; an SB3 algorithm does not know about
+    beta, so pass this callback (``generator_model`` is ``model.policy.generator``). It runs in
+    ``on_rollout_start`` after each completed update (before the next sequences are written, as
+    REINFORCE does it) and in ``on_training_end``.
+    """
+
+    def __init__(self, rollout_policy, generator_model: torch.nn.Module, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.rollout_policy = rollout_policy
+        self.generator_model = generator_model
+        self.n_updates = 0
+        """beta updates done so far."""
+        self._update_pending = False
+
+    def _on_rollout_end(self) -> None:
+        self._update_pending = True
+
+    def _update(self) -> None:
+        if self._update_pending:
+            self._update_pending = False
+            self.rollout_policy.update(self.generator_model)
+            self.n_updates += 1
+
+    def _on_rollout_start(self) -> None:
+        self._update()
+
+    def _on_training_end(self) -> None:
+        self._update()
 
     def _on_step(self) -> bool:
         return True

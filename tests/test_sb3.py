@@ -1,0 +1,168 @@
+"""The stable-baselines3 adapter: VecEnv semantics, the generator-tied policy, PPO/A2C learning, callbacks."""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode
+
+from seqgan_gym.agents import (
+    DiscriminatorUpdateCallback,
+    RolloutPolicyUpdateCallback,
+    SeqGANSB3VecEnv,
+    make_sb3_agent,
+)
+from seqgan_gym.envs import SeqGANVectorEnv
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.metrics import nll_oracle
+from seqgan_gym.oracle import random_oracle
+from seqgan_gym.rewards import OracleLikelihoodReward
+from seqgan_gym.rollout import RolloutPolicy
+
+V, T, B = 30, 5, 8
+
+
+def _generator(seed=0, std=0.1, V=V, T=T):
+    return LSTMLanguageModel(V, T).init_normal_(std, torch.Generator().manual_seed(seed))
+
+
+def _env(generator_model, oracle, num_envs=B, mode="rollout", **kw):
+    beta = RolloutPolicy(generator_model, update_rate=0.8)
+    return SeqGANVectorEnv(num_envs=num_envs, vocab_size=oracle.vocab_size, seq_len=oracle.seq_len,
+                           n_rollouts=2, reward_mode=mode, reward_model=OracleLikelihoodReward(oracle),
+                           rollout_policy=beta, oracle=oracle, device="cpu", **kw)
+
+
+def _venv(generator_model, oracle, rewards="q_difference", **kw):
+    env = _env(generator_model, oracle, **kw)
+    return SeqGANSB3VecEnv(env, rewards=rewards), env
+
+
+@pytest.fixture
+def oracle():
+    return random_oracle(seed=1, vocab_size=V, seq_len=T)
+
+
+def _episode(venv, seed):
+    venv.seed(seed)
+    obs = venv.reset()
+    actions = np.random.default_rng(seed).integers(0, V, (T, B))
+    rewards = []
+    for t in range(T):
+        assert obs.shape == (B, T) and (obs[:, t:] == -1).all() and (obs[:, :t] == actions[:t].T).all()
+        obs, r, dones, infos = venv.step(actions[t])
+        rewards.append(r)
+        assert r.shape == (B,) and r.dtype == np.float32
+        assert dones.all() == (t == T - 1) and dones.any() == (t == T - 1)
+    return actions, np.array(rewards), obs, infos
+
+
+def test_vecenv_episode_semantics(oracle):
+    venv, env = _venv(_generator(), oracle)
+    assert venv.num_envs == B and venv.observation_space.shape == (T,) and venv.action_space.n == V
+    actions, rewards, obs, infos = _episode(venv, seed=3)
+    assert (obs == -1).all()  # same-step reset: the next episodes start empty
+    for i, info in enumerate(infos):
+        np.testing.assert_array_equal(info["terminal_observation"], actions[:, i])
+        assert info["TimeLimit.truncated"] is False and info["episode"]["l"] == T
+        # q_difference rewards telescope: an episode's rewards sum to its final score
+        assert info["episode"]["r"] == pytest.approx(rewards[:, i].sum(), abs=1e-5)
+        assert info["final_score"] == pytest.approx(rewards[:, i].sum(), abs=1e-5)
+    final = OracleLikelihoodReward(oracle).score(torch.as_tensor(actions.T))
+    np.testing.assert_allclose([info["final_score"] for info in infos], final.numpy(), rtol=1e-5)
+
+
+def test_raw_rewards_are_the_envs_q_values_and_seeding_repeats(oracle):
+    venv_d, _ = _venv(_generator(), oracle)
+    venv_r, _ = _venv(_generator(), oracle, rewards="raw")
+    _, diff, _, _ = _episode(venv_d, seed=5)
+    _, raw, _, _ = _episode(venv_r, seed=5)  # same seed: same rollouts
+    np.testing.assert_allclose(np.cumsum(diff, 0), raw, rtol=1e-5, atol=1e-5)
+    _, raw_again, _, _ = _episode(venv_r, seed=5)
+    np.testing.assert_array_equal(raw, raw_again)
+    _, raw_other, _, _ = _episode(venv_r, seed=6)
+    assert not np.array_equal(raw[:-1], raw_other[:-1])  # the rollouts depend on the seed
+
+
+def test_vecenv_reaches_the_underlying_env(oracle):
+    venv, env = _venv(_generator(), oracle, render_mode="ansi")
+    assert venv.get_attr("reward_model") == [env.reward_model] * B
+    assert venv.get_attr("rollout_policy", indices=[0])[0] is env.rollout_policy
+    venv.reset()
+    assert venv.env_method("render", indices=0) == [tuple(["_ " * (T - 1) + "_"] * B)]
+    assert venv.env_is_wrapped(object) == [False] * B
+
+
+def test_vecenv_refuses_bad_configuration(oracle):
+    env = _env(_generator(), oracle, autoreset_mode=AutoresetMode.NEXT_STEP)
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        SeqGANSB3VecEnv(env)
+    with pytest.raises(ValueError, match="rewards must be"):
+        _venv(_generator(), oracle, rewards="sum")
+    venv, _ = _venv(_generator(), oracle)
+    venv.reset()
+    with pytest.raises(ValueError, match="out of range"):
+        venv.step(np.full(B, V))
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_policy_actor_is_the_pretrained_generator(oracle, algo):
+    g = _generator(std=0.5)
+    venv, _ = _venv(g, oracle)
+    model = make_sb3_agent(algo, venv, g, device="cpu")
+    policy = model.policy
+    assert policy.action_net is policy.generator.output  # tied: the actor is a language model
+    seqs = g.sample(6, generator=torch.Generator().manual_seed(1))
+    expected = torch.log_softmax(g.logits(seqs), -1)  # (6, T, V)
+    for t in range(T):
+        obs = seqs.clone()
+        obs[:, t:] = -1  # prefix of length t
+        got = policy.get_distribution(obs.float()).distribution.logits
+        torch.testing.assert_close(got, expected[:, t], rtol=1e-5, atol=1e-5)
+    # the critic has its own extractor: value gradients never reach the generator
+    assert policy.vf_features_extractor is not policy.pi_features_extractor
+
+
+def test_load_generator_refuses_another_architecture(oracle):
+    venv, _ = _venv(_generator(), oracle)
+    model = make_sb3_agent("ppo", venv, _generator(), device="cpu")
+    with pytest.raises(ValueError, match="hidden_dim"):
+        model.policy.load_generator(LSTMLanguageModel(V, T, hidden_dim=8))
+    with pytest.raises(ValueError, match="algo"):
+        make_sb3_agent("dqn", venv, _generator())
+
+
+def test_ppo_learns_with_the_oracle_reward():
+    """A real effect on a tiny config: PPO maximising the oracle's log-likelihood lowers NLL_oracle."""
+    oracle = random_oracle(seed=2, vocab_size=50, seq_len=8)
+    g = _generator(V=50, T=8)
+    venv, env = _venv(g, oracle, num_envs=32)
+    model = make_sb3_agent("ppo", venv, g, learning_rate=3e-3, seed=0, device="cpu")
+    ev = torch.Generator().manual_seed(5)
+    before = nll_oracle(model.policy.generator, oracle, 2000, generator=ev)
+    model.learn(total_timesteps=8 * 32 * 25,
+                callback=RolloutPolicyUpdateCallback(env.rollout_policy, model.policy.generator))
+    after = nll_oracle(model.policy.generator, oracle, 2000, generator=ev)
+    assert after < before - 1.0, (before, after)
+
+
+def test_callbacks_fire_on_their_schedule_under_ppo(oracle, monkeypatch):
+    import seqgan_gym.agents.callbacks as cb
+
+    calls = []
+    monkeypatch.setattr(cb, "train_discriminator",
+                        lambda *a, **kw: calls.append(kw) or {"loss": 0.5, "acc_real": 1.0,
+                                                              "acc_fake": 0.0})
+    g = _generator()
+    venv, env = _venv(g, oracle, mode="terminal")
+    beta = env.rollout_policy
+    model = make_sb3_agent("ppo", venv, g, seed=0, device="cpu", n_epochs=1, batch_size=B * T)
+    d_callback = DiscriminatorUpdateCallback.for_generator(
+        model.policy.generator, torch.nn.Linear(1, 1), None, torch.zeros(8, T, dtype=torch.long),
+        g_steps=2, d_steps=3, k=1, n_negatives=16)
+    beta_callback = RolloutPolicyUpdateCallback(beta, model.policy.generator)
+    beta0 = [p.clone() for p in beta.model.parameters()]
+    model.learn(total_timesteps=5 * B * T, callback=[d_callback, beta_callback])
+    # 5 rollouts = 5 generator updates; D updates after the 2nd and 4th
+    assert d_callback.generator_updates == 5 and len(calls) == 2 and d_callback.d_updates == 6
+    assert beta_callback.n_updates == 5
+    assert not all(torch.equal(a, b) for a, b in zip(beta0, beta.model.parameters()))
