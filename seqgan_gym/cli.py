@@ -1,6 +1,7 @@
 """The ``seqgan-gym`` command. Thin: it parses arguments and wires the library's pieces.
 
     seqgan-gym pretrain [--preset cpu|paper|smoke] [--oracle paper|random] [--set field=value ...]
+    seqgan-gym train [same] [--algo reinforce|ppo|a2c] [--reward discriminator|bleu|oracle]
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     cfg = get_preset(args.preset)
     direct = {"oracle": args.oracle, "oracle_path": args.oracle_path,
-              "oracle_seed": args.oracle_seed, "seed": args.seed, "device": args.device}
+              "oracle_seed": args.oracle_seed, "seed": args.seed, "device": args.device,
+              "algo": getattr(args, "algo", None), "reward": getattr(args, "reward", None)}
     assignments = [f"{k}={v}" for k, v in direct.items() if v is not None] + args.overrides
     return cfg.override(assignments).validate()
 
@@ -100,6 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
     from seqgan_gym.experiment import (
         adversarial_training,
+        build_reward_model,
         evaluate,
         new_generator,
         pretrain_discriminator,
@@ -122,15 +125,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             generator_model = new_generator(setup)
             mle = pretrain_generator(setup, generator_model, log, progress=progress)
-        discriminator = paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
-        d_optimizer = make_discriminator_optimizer(discriminator, lr=cfg.dis_lr)
-        pretrain_discriminator(setup, discriminator, d_optimizer, generator_model, log, progress)
-        save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")
-        adv = adversarial_training(setup, generator_model, discriminator, d_optimizer, log, progress)
-        save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_adv.pt")
+        discriminator = d_optimizer = None
+        if cfg.reward == "discriminator":  # SeqGAN: pre-train D, then D joins the loop
+            discriminator = paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
+            d_optimizer = make_discriminator_optimizer(discriminator, lr=cfg.dis_lr)
+            pretrain_discriminator(setup, discriminator, d_optimizer, generator_model, log, progress)
+            save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")
+        reward_model = build_reward_model(setup, discriminator)
+        adv, generator_model = adversarial_training(setup, generator_model, reward_model, log,
+                                                    discriminator, d_optimizer, progress)
+        if discriminator is not None:
+            save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_adv.pt")
         summary = _finish_run(log, setup, generator_model,
-                              f"SeqGAN: MLE then adversarial ({cfg.preset} preset)", {
-            "preset": cfg.preset, "oracle": cfg.oracle,
+                              f"MLE then {cfg.algo} + {cfg.reward} reward ({cfg.preset} preset)", {
+            "preset": cfg.preset, "oracle": cfg.oracle, "algo": cfg.algo, "reward": cfg.reward,
             "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
             "generator_checkpoint": args.generator_checkpoint, "adv_iterations": cfg.adv_iterations,
             "nll_oracle_mle": mle["nll_oracle"], "nll_test_mle": mle["nll_test"],
@@ -149,10 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="MLE pre-training of the generator on oracle data")
     _add_common(p)
     p.set_defaults(func=cmd_pretrain)
-    p = sub.add_parser("train", help="SeqGAN: MLE, D pre-training and adversarial training")
+    p = sub.add_parser("train", help="SeqGAN: MLE, D pre-training and adversarial training "
+                                     "(or another algorithm / reward: --algo, --reward)")
     _add_common(p)
     p.add_argument("--generator-checkpoint",
                    help="start from this MLE checkpoint (skips MLE pre-training)")
+    p.add_argument("--algo", choices=["reinforce", "ppo", "a2c"],
+                   help="the generator's RL algorithm (default reinforce, the paper's)")
+    p.add_argument("--reward", choices=["discriminator", "bleu", "oracle"],
+                   help="discriminator (SeqGAN, default), bleu (PG-BLEU) or oracle (diagnostic ceiling)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("presets", help="print every preset's schedule against the paper's")
     p.set_defaults(func=lambda a: print("\n".join(f"{k}: {describe_schedule(v)}"

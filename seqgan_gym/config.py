@@ -15,6 +15,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass, fields
 
+ALGORITHMS = ("reinforce", "ppo", "a2c")
+REWARDS = ("discriminator", "bleu", "oracle")
+
 
 @dataclass
 class ExperimentConfig:
@@ -79,6 +82,16 @@ class ExperimentConfig:
     """N, Monte-Carlo completions per prefix."""
     rollout_update_rate: float = 0.8
     """beta <- rate * beta + (1 - rate) * theta after every generator update."""
+    algo: str = "reinforce"
+    """The generator's RL algorithm: 'reinforce' (the paper's), or 'ppo' / 'a2c' (stable-baselines3,
+    through seqgan_gym.agents.sb3; the actor starts from the MLE generator)."""
+    reward: str = "discriminator"
+    """'discriminator' (SeqGAN), 'bleu' (PG-BLEU against the real training data) or 'oracle' (the
+    oracle's log-likelihood: a diagnostic upper bound, not a GAN). All shaped by MC rollouts."""
+    sb3_lr: float = 1e-3
+    """Learning rate of PPO / A2C (REINFORCE uses gen_lr, as the authors)."""
+    bleu_order: int = 4
+    """n of the PG-BLEU reward's BLEU-n."""
 
     def validate(self) -> ExperimentConfig:
         if self.oracle not in ("paper", "random"):
@@ -90,6 +103,12 @@ class ExperimentConfig:
         for name in ("mle_epochs", "dis_pretrain_steps", "adv_iterations", "d_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"algo must be one of {ALGORITHMS}, got {self.algo!r}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        if self.bleu_order < 1:
+            raise ValueError(f"bleu_order must be >= 1, got {self.bleu_order}")
         if not 0.0 <= self.rollout_update_rate <= 1.0:
             raise ValueError(f"rollout_update_rate must be in [0, 1], got {self.rollout_update_rate}")
         return self
@@ -165,7 +184,8 @@ def describe_schedule(cfg: ExperimentConfig) -> str:
     """One line stating this run's schedule next to the paper's, printed with every run."""
     paper = PRESETS["paper"]
     parts = []
-    for name, label in (("mle_epochs", "MLE epochs"), ("dis_pretrain_steps", "D pre-training steps"),
+    for name, label in (("algo", "algorithm"), ("reward", "reward"), ("mle_epochs", "MLE epochs"),
+                        ("dis_pretrain_steps", "D pre-training steps"),
                         ("dis_pretrain_epochs", "epochs per D pre-training step"),
                         ("dis_negatives", "negatives per D update"), ("dis_lr", "D learning rate"),
                         ("adv_iterations", "adversarial iterations"), ("g_steps", "g-steps"),

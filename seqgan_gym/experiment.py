@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -126,62 +127,113 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator_mod
     return stats
 
 
-def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, discriminator, d_optimizer,
-                         log: RunLog, progress: bool = True) -> dict:
-    """Algorithm 1 l.6-12 with the library's pieces: the vector env, REINFORCE and the D callback.
+def build_reward_model(setup: Setup, discriminator=None):
+    """The reward ``cfg.reward`` names: D's score (needs ``discriminator``), PG-BLEU against the
+    real training data, or the diagnostic oracle log-likelihood."""
+    from seqgan_gym.rewards import BleuReward, DiscriminatorReward, OracleLikelihoodReward
 
-    Each adversarial iteration is ``g_steps`` REINFORCE updates on ``num_envs`` sequences with
-    MC-rollout rewards, then ``d_steps`` x (fresh negatives, ``k`` D epochs). NLL_oracle and
+    cfg = setup.cfg
+    if cfg.reward == "discriminator":
+        if discriminator is None:
+            raise ValueError("reward 'discriminator' needs a discriminator")
+        return DiscriminatorReward(discriminator)
+    if cfg.reward == "bleu":
+        return BleuReward(setup.data.train, max_ngram_order=cfg.bleu_order, vocab_size=cfg.vocab_size)
+    return OracleLikelihoodReward(setup.oracle)
+
+
+def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, reward_model, log: RunLog,
+                         discriminator=None, d_optimizer=None, progress: bool = True,
+                         ) -> tuple[dict, LSTMLanguageModel]:
+    """Algorithm 1 l.6-12 with the library's pieces: the vector env, an agent, the callbacks.
+
+    Each iteration is ``g_steps`` generator updates (``cfg.algo``: REINFORCE, or PPO / A2C through
+    the SB3 adapter) on ``num_envs`` sequences with MC-rollout rewards from ``reward_model``; then,
+    when a ``discriminator`` is given, ``d_steps`` x (fresh negatives, ``k`` D epochs). NLL_oracle and
     NLL_test are logged every ``eval_every`` iterations (phase 'adversarial', step = iteration).
+
+    Returns the last evaluation and the trained generator: ``generator_model`` itself for
+    REINFORCE, the SB3 policy's actor (started from ``generator_model``'s weights) otherwise.
     """
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import configure
 
-    from seqgan_gym.agents import DiscriminatorUpdateCallback, Reinforce
+    from seqgan_gym.agents import (
+        DiscriminatorUpdateCallback,
+        Reinforce,
+        RolloutPolicyUpdateCallback,
+        SeqGANSB3VecEnv,
+        make_sb3_agent,
+    )
     from seqgan_gym.envs import SeqGANVectorEnv
-    from seqgan_gym.rewards import DiscriminatorReward
     from seqgan_gym.rollout import RolloutPolicy
 
     cfg = setup.cfg
     rollout_policy = RolloutPolicy(generator_model, update_rate=cfg.rollout_update_rate)
     env = SeqGANVectorEnv(
         num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
-        n_rollouts=cfg.n_rollouts, reward_mode="rollout",
-        reward_model=DiscriminatorReward(discriminator), rollout_policy=rollout_policy,
-        oracle=setup.oracle, device=setup.device,
+        n_rollouts=cfg.n_rollouts, reward_mode="rollout", reward_model=reward_model,
+        rollout_policy=rollout_policy, oracle=setup.oracle, device=setup.device,
     )
-    from stable_baselines3.common.logger import configure
-
-    agent = Reinforce(generator_model, env, rollout_policy, lr=cfg.gen_lr, grad_clip=cfg.grad_clip,
-                      seed=cfg.seed * 1000 + _SEED_AGENT,
-                      logger=configure(str(log.dir / "sb3"), ["csv", "tensorboard"]))
-    d_callback = DiscriminatorUpdateCallback.for_generator(
-        generator_model, discriminator, d_optimizer, setup.data.train.to(setup.device),
-        g_steps=cfg.g_steps, d_steps=cfg.d_steps, k=cfg.k, n_negatives=cfg.dis_negatives,
-        batch_size=cfg.batch_size, seed=cfg.seed * 1000 + _SEED_DIS_ADV,
-    )
+    logger = configure(str(log.dir / "sb3"), ["csv", "tensorboard"])
+    seed = cfg.seed * 1000 + _SEED_AGENT
+    callbacks: list = []
+    if cfg.algo == "reinforce":
+        agent = Reinforce(generator_model, env, rollout_policy, lr=cfg.gen_lr, grad_clip=cfg.grad_clip,
+                          seed=seed, logger=logger)
+    else:
+        agent = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator_model, learning_rate=cfg.sb3_lr,
+                               seed=seed, device=setup.device, max_grad_norm=cfg.grad_clip)
+        agent.set_logger(logger)
+        generator_model = agent.policy.generator  # the actor, started from the MLE weights
+        callbacks.append(RolloutPolicyUpdateCallback(rollout_policy, generator_model))
+    d_callback = None
+    if discriminator is not None:
+        d_callback = DiscriminatorUpdateCallback.for_generator(
+            generator_model, discriminator, d_optimizer, setup.data.train.to(setup.device),
+            g_steps=cfg.g_steps, d_steps=cfg.d_steps, k=cfg.k, n_negatives=cfg.dis_negatives,
+            batch_size=cfg.batch_size, seed=cfg.seed * 1000 + _SEED_DIS_ADV,
+        )
+        callbacks.insert(0, d_callback)
     eval_rng = setup.rng(_SEED_EVAL + 100)
-    bar = tqdm(total=cfg.adv_iterations, desc="adversarial", disable=not progress)
+    own_bar = progress and cfg.algo == "reinforce"  # SB3 algorithms show SB3's progress bar
+    bar = tqdm(total=cfg.adv_iterations, desc=f"adversarial ({cfg.algo}, {cfg.reward})", disable=not own_bar)
     result: dict = {}
 
     class IterationLog(BaseCallback):
-        """Logs each finished iteration (after its D update) to the run directory."""
+        """Counts generator updates; logs each finished iteration (after its D update)."""
+
+        updates, pending, final_score = 0, False, None
+
+        def _on_rollout_end(self) -> None:
+            self.pending = True
+            infos = self.locals.get("infos") or []  # SB3: the last step's infos hold the scores
+            scores = [info["final_score"] for info in infos if "final_score" in info]
+            if scores:
+                self.final_score = float(np.mean(scores))
+
+        def _count(self) -> None:
+            if self.pending:
+                self.pending = False
+                self.updates += 1
+                if self.updates % cfg.g_steps == 0:
+                    self.log_iteration(self.updates // cfg.g_steps)
 
         def _on_rollout_start(self) -> None:
-            done = d_callback.generator_updates
-            if done > 0 and done % cfg.g_steps == 0:
-                self.log_iteration(done // cfg.g_steps)
+            self._count()
 
         def _on_training_end(self) -> None:
-            if cfg.adv_iterations > 0:
-                self.log_iteration(cfg.adv_iterations)
+            self._count()
 
         def log_iteration(self, iteration: int) -> None:
             nonlocal result
             values = {}
-            if agent.last_stats:
-                values.update(g_loss=agent.last_stats["pg_loss"],
-                              mean_reward=agent.last_stats["mean_reward"])
-            if d_callback.last_stats:
+            stats = getattr(agent, "last_stats", None)  # REINFORCE's
+            if stats:
+                values.update(g_loss=stats["pg_loss"], final_score=stats["mean_terminal_reward"])
+            elif self.final_score is not None:
+                values.update(final_score=self.final_score)
+            if d_callback is not None and d_callback.last_stats:
                 values.update(d_loss=d_callback.last_stats["loss"],
                               d_acc_real=d_callback.last_stats["acc_real"],
                               d_acc_fake=d_callback.last_stats["acc_fake"])
@@ -198,9 +250,15 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, discr
         def _on_step(self) -> bool:
             return True
 
+    callbacks.append(IterationLog())
     # iteration 0: the starting point (after MLE and D pre-training)
-    log.log("adversarial", 0, **evaluate(setup, generator_model, eval_rng))
-    agent.learn(cfg.adv_iterations * cfg.g_steps, callback=[d_callback, IterationLog()])
-    agent.logger.close()
+    result = log.log("adversarial", 0, **evaluate(setup, generator_model, eval_rng))
+    updates = cfg.adv_iterations * cfg.g_steps
+    if cfg.algo == "reinforce":
+        agent.learn(updates, callback=callbacks)
+    else:
+        agent.learn(updates * cfg.num_envs * cfg.seq_len, callback=callbacks, log_interval=1,
+                    progress_bar=progress)
+    logger.close()
     bar.close()
-    return result
+    return result, generator_model

@@ -22,8 +22,10 @@ from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 METRIC_COLUMNS = [
     "phase", "step", "wall_s", "nll_oracle", "nll_test",
-    "g_loss", "mean_reward", "d_loss", "d_acc_real", "d_acc_fake",
+    "g_loss", "final_score", "d_loss", "d_acc_real", "d_acc_fake",
 ]
+"""``final_score``: the mean reward-model score (D(Y), BLEU, ...) of the finished sequences of the
+latest generator update; ``g_loss``: REINFORCE's surrogate loss (SB3 logs its own under ``sb3/``)."""
 
 
 class RunLog:

@@ -71,7 +71,7 @@ def test_smoke_train_runs_algorithm_1_end_to_end(tmp_path):
     assert phases.count("dis_pretrain") == 1 and "mle" in phases
     adv = [r for r in rows if r["phase"] == "adversarial"]
     assert [int(r["step"]) for r in adv] == [0, 1, 2]
-    assert all(r["nll_oracle"] for r in adv) and 0 <= float(adv[1]["mean_reward"]) <= 1
+    assert all(r["nll_oracle"] for r in adv) and 0 <= float(adv[1]["final_score"]) <= 1
     assert adv[1]["d_loss"], "the D update of iteration 1 was not logged"
     for name in ("generator_mle.pt", "generator_adv.pt", "discriminator_pretrained.pt",
                  "discriminator_adv.pt"):
@@ -98,6 +98,41 @@ def test_train_is_repeatable_with_the_same_seed(tmp_path):
         rc = main(["train", "--preset", "smoke", "--run-dir", str(tmp_path / name), "--no-progress",
                    "--set", "adv_iterations=2", "--set", "mle_epochs=2"])
         assert rc == 0
+        rows = list(csv.DictReader((tmp_path / name / "metrics.csv").open()))
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+    assert run("a") == run("b")
+
+
+@pytest.mark.parametrize("algo,reward", [("ppo", "discriminator"), ("a2c", "discriminator"),
+                                         ("reinforce", "bleu"), ("reinforce", "oracle")])
+def test_train_with_other_algorithms_and_rewards(tmp_path, algo, reward):
+    run = tmp_path / "r"
+    rc = main(["train", "--preset", "smoke", "--run-dir", str(run), "--no-progress", "--algo", algo,
+               "--reward", reward, "--set", "adv_iterations=2", "--set", "mle_epochs=1",
+               "--set", "eval_every=1"])
+    assert rc == 0
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    adv = [r for r in rows if r["phase"] == "adversarial"]
+    assert [int(r["step"]) for r in adv] == [0, 1, 2] and all(r["nll_oracle"] for r in adv)
+    assert all(r["final_score"] for r in adv[1:])
+    has_d = reward == "discriminator"
+    assert ("dis_pretrain" in [r["phase"] for r in rows]) == has_d
+    assert (run / "checkpoints" / "discriminator_adv.pt").is_file() == has_d
+    if has_d:
+        assert all(r["d_loss"] for r in adv[1:])
+    if reward == "bleu":
+        assert all(0 <= float(r["final_score"]) <= 1 for r in adv[1:])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["algo"] == algo and summary["reward"] == reward
+    if algo != "reinforce":
+        assert (run / "sb3" / "progress.csv").read_text().count("\n") >= 2  # SB3's own logger
+
+
+def test_ppo_train_is_repeatable_with_the_same_seed(tmp_path):
+    def run(name):
+        assert main(["train", "--preset", "smoke", "--run-dir", str(tmp_path / name), "--no-progress",
+                     "--algo", "ppo", "--set", "adv_iterations=2", "--set", "mle_epochs=1"]) == 0
         rows = list(csv.DictReader((tmp_path / name / "metrics.csv").open()))
         return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
 
