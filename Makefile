@@ -25,6 +25,7 @@ test: install
 	$(VENV)/bin/pytest -q
 
 bench: install
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/foundation_speed.py
 	$(PY) benchmarks/rollout_speed.py
 

@@ -59,6 +59,22 @@ def build_setup(cfg: ExperimentConfig) -> Setup:
     return Setup(cfg, device, oracle, data, ground_truth_nll(oracle, data.test))
 
 
+def with_config(setup: Setup, cfg: ExperimentConfig) -> Setup:
+    """The same oracle and data under another config (another seed, algorithm, reward...).
+
+    Seeds torch's global RNG from ``cfg.seed`` as :func:`build_setup` does, so each run repeats.
+    ``cfg`` must describe the same oracle and data.
+    """
+    cfg.validate()
+    for name in ("oracle", "oracle_path", "oracle_seed", "vocab_size", "seq_len", "n_train", "n_test",
+                 "data_seed"):
+        if getattr(cfg, name) != getattr(setup.cfg, name):
+            raise ValueError(f"with_config: {name} differs ({getattr(cfg, name)!r} vs "
+                             f"{getattr(setup.cfg, name)!r}); build a new setup for other data")
+    torch.manual_seed(cfg.seed * 1000 + _SEED_GLOBAL)
+    return Setup(cfg, setup.device, setup.oracle, setup.data, setup.oracle_floor)
+
+
 def new_generator(setup: Setup) -> LSTMLanguageModel:
     """G_theta with the paper's initialisation N(0, 0.1^2), seeded by ``cfg.seed``."""
     cfg = setup.cfg

@@ -1,0 +1,262 @@
+"""Which reward and which RL algorithm help the generator? Side by side, same start, same budget.
+
+From one MLE-pretrained generator (and, for the discriminator rewards, one pre-trained D), each
+method runs the same number of generator updates with the same seeds on the paper's oracle:
+
+=================  ==========  ==================================================================
+method             algorithm   reward (all shaped by N = 16 Monte-Carlo rollouts per prefix)
+=================  ==========  ==================================================================
+seqgan             REINFORCE   D(Y), D retrained every iteration (the paper's SeqGAN)
+pg_bleu            REINFORCE   BLEU-4 against the 10,000 real training sequences (the paper's PG-BLEU)
+ppo_d              PPO (SB3)   D(Y) as seqgan, through the SB3 adapter (Q-difference rewards)
+a2c_d              A2C (SB3)   D(Y) as seqgan, through the SB3 adapter
+oracle_ceiling     REINFORCE   the oracle's log-likelihood: a diagnostic ceiling, not a GAN
+=================  ==========  ==================================================================
+
+One generator update = B = 64 sequences written and one policy update (for PPO: 4 epochs of
+minibatches over them). Everything else follows the chosen preset (default ``cpu``: D trained for one
+epoch on 5,000 fresh negatives + the real data after every generator update).
+
+Reports NLL_oracle and NLL_test at the end (mean +- std over seeds), the change from the start, a
+Welch t-test p-value of each method's final NLL_oracle against seqgan's, the mean final score and
+the wall time; writes a markdown table, JSON and a PNG of NLL_oracle against generator updates.
+
+    .venv/bin/python benchmarks/compare_rewards.py \
+        --generator-checkpoint runs/<pretrain>/checkpoints/generator_mle.pt [--iterations 20]
+    .venv/bin/python benchmarks/compare_rewards.py --quick     # smoke test on a tiny random oracle, ~1 min
+
+Without ``--generator-checkpoint`` the script first runs MLE pre-training with the preset's epochs.
+Needs scipy for the p-values (``pip install -e .[bench]``).
+"""
+
+# ruff: noqa: E402  (OMP_WAIT_POLICY must be set before torch is imported)
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see rollout_speed.py
+
+import argparse
+import copy
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import machine_info
+
+from seqgan_gym.checkpoints import load_language_model, save_language_model
+from seqgan_gym.config import get_preset
+from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
+from seqgan_gym.experiment import (
+    adversarial_training,
+    build_reward_model,
+    build_setup,
+    new_generator,
+    pretrain_discriminator,
+    pretrain_generator,
+    with_config,
+)
+from seqgan_gym.runlog import RunLog
+from seqgan_gym.utils import atomic_write_json, atomic_write_text
+
+METHODS = {  # name: (algorithm, reward)
+    "seqgan": ("reinforce", "discriminator"),
+    "pg_bleu": ("reinforce", "bleu"),
+    "ppo_d": ("ppo", "discriminator"),
+    "a2c_d": ("a2c", "discriminator"),
+    "oracle_ceiling": ("reinforce", "oracle"),
+}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--generator-checkpoint", help="the MLE generator every method starts from")
+    p.add_argument("--preset", default="cpu", help="schedule of everything but the iterations (default cpu)")
+    p.add_argument("--iterations", type=int, help="generator updates per run (default: the preset's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--eval-every", type=int, default=2, help="evaluate every this many updates")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="benchmarks/results/compare_rewards")
+    p.add_argument("--quick", action="store_true", help="smoke preset, 2 seeds, 4 updates")
+    return p.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out + ("_quick" if args.quick else ""))
+    if (out / "runs").exists() and any((out / "runs").iterdir()):
+        sys.exit(f"{out}/runs already holds runs; pass another --out or remove it")
+    preset = "smoke" if args.quick else args.preset
+    base = get_preset(preset)
+    iterations = 4 if args.quick else (args.iterations or base.adv_iterations)
+    seeds = args.seeds[:2] if args.quick else args.seeds
+    base = dataclasses.replace(base, adv_iterations=iterations, eval_every=args.eval_every, g_steps=1)
+    setup = build_setup(base)
+    start = time.time()
+
+    # ---- the common start: one MLE generator, one pre-trained D (with its optimizer state)
+    if args.generator_checkpoint:
+        g0 = load_language_model(args.generator_checkpoint, device=str(setup.device))
+        g_source = args.generator_checkpoint
+    else:
+        log = RunLog(out / "runs" / "pretrain")
+        g0 = new_generator(setup)
+        pretrain_generator(setup, g0, log, progress=False)
+        log.close()
+        g_source = f"MLE pre-training here, {base.mle_epochs} epochs ({preset} preset)"
+        save_language_model(g0, out / "generator_mle.pt")
+    d0 = d_opt0 = None
+    if any(METHODS[m][1] == "discriminator" for m in args.methods):
+        log = RunLog(out / "runs" / "dis_pretrain")
+        d0 = paper_discriminator(base.vocab_size, base.seq_len, seed=base.seed).to(setup.device)
+        d_opt0 = make_discriminator_optimizer(d0, lr=base.dis_lr)
+        pretrain_discriminator(setup, d0, d_opt0, g0, log, progress=False)
+        log.close()
+    print(f"[compare_rewards] start ready after {time.time() - start:.0f} s: generator from {g_source}; "
+          f"{iterations} generator updates per run, seeds {seeds}, preset {preset}")
+
+    # ---- the runs
+    runs = []
+    for method in args.methods:
+        algo, reward = METHODS[method]
+        for seed in seeds:
+            cfg = dataclasses.replace(base, seed=seed, algo=algo, reward=reward)
+            run_setup = with_config(setup, cfg)
+            generator_model = copy.deepcopy(g0)
+            d = d_opt = None
+            if reward == "discriminator":
+                d = copy.deepcopy(d0)
+                d_opt = make_discriminator_optimizer(d, lr=cfg.dis_lr)
+                d_opt.load_state_dict(d_opt0.state_dict())
+            log = RunLog(out / "runs" / f"{method}-seed{seed}")
+            t0 = time.time()
+            _, trained = adversarial_training(run_setup, generator_model, build_reward_model(run_setup, d),
+                                              log, d, d_opt, progress=False)
+            wall = time.time() - t0
+            rows = [r for r in log.rows if r["phase"] == "adversarial"]
+            log.close()
+            evals = [r for r in rows if r.get("nll_oracle") is not None]
+            scores = [r["final_score"] for r in rows if r.get("final_score") is not None]
+            runs.append({
+                "method": method, "algo": algo, "reward": reward, "seed": seed, "wall_s": round(wall, 1),
+                "updates": [r["step"] for r in evals],
+                "nll_oracle": [r["nll_oracle"] for r in evals], "nll_test": [r["nll_test"] for r in evals],
+                "final_score": scores[-1] if scores else None,
+            })
+            print(f"[compare_rewards] {method} seed {seed}: NLL_oracle {evals[0]['nll_oracle']:.3f} -> "
+                  f"{evals[-1]['nll_oracle']:.3f}, NLL_test {evals[0]['nll_test']:.3f} -> "
+                  f"{evals[-1]['nll_test']:.3f} ({wall:.0f} s)", flush=True)
+
+    summary = summarise(runs, args.methods)
+    result = {
+        "command": " ".join(sys.argv), "preset": preset, "quick": args.quick,
+        "generator_start": g_source, "generator_updates": iterations, "seeds": seeds,
+        "oracle_floor": setup.oracle_floor, "config": base.to_dict(),
+        "machine": machine_info(args.threads), "total_wall_s": round(time.time() - start, 1),
+        "summary": summary, "runs": runs,
+    }
+    table = markdown_table(summary, iterations, seeds, preset)
+    print(table)
+    atomic_write_json(out / "compare_rewards.json", result)
+    atomic_write_text(out / "compare_rewards.md", table + "\n")
+    plot(runs, args.methods, setup.oracle_floor, out / "compare_rewards.png", iterations, preset)
+    print(f"[compare_rewards] wrote {out}/compare_rewards.{{md,json,png}} in {time.time() - start:.0f} s")
+    return 0
+
+
+def summarise(runs: list[dict], methods: list[str]) -> dict:
+    """Per method: mean / std (ddof 1) of the final metrics and Welch's p against seqgan."""
+    try:
+        from scipy.stats import ttest_ind
+    except ImportError:  # the p-values need scipy; the rest does not
+        ttest_ind = None
+        print("[compare_rewards] scipy not installed (pip install -e .[bench]): no p-values")
+    final = {m: [r for r in runs if r["method"] == m] for m in methods}
+    summary = {}
+    for m, rs in final.items():
+        end_oracle = np.array([r["nll_oracle"][-1] for r in rs])
+        start_oracle = np.array([r["nll_oracle"][0] for r in rs])
+        end_test = np.array([r["nll_test"][-1] for r in rs])
+        start_test = np.array([r["nll_test"][0] for r in rs])
+        row = {
+            "algo": rs[0]["algo"], "reward": rs[0]["reward"], "n_seeds": len(rs),
+            "nll_oracle_start": float(start_oracle.mean()),
+            "nll_oracle_end_mean": float(end_oracle.mean()), "nll_oracle_end_std": _std(end_oracle),
+            "nll_oracle_change_mean": float((end_oracle - start_oracle).mean()),
+            "nll_oracle_change_std": _std(end_oracle - start_oracle),
+            "nll_test_start": float(start_test.mean()),
+            "nll_test_end_mean": float(end_test.mean()), "nll_test_end_std": _std(end_test),
+            "final_score_mean": (float(np.mean([r["final_score"] for r in rs]))
+                                 if all(r["final_score"] is not None for r in rs) else None),
+            "wall_s_mean": float(np.mean([r["wall_s"] for r in rs])),
+            "p_vs_seqgan": None,
+        }
+        if ttest_ind is not None and "seqgan" in final and m != "seqgan" and len(rs) > 1:
+            other = np.array([r["nll_oracle"][-1] for r in final["seqgan"]])
+            row["p_vs_seqgan"] = float(ttest_ind(end_oracle, other, equal_var=False).pvalue)
+        summary[m] = row
+    return summary
+
+
+def _std(x: np.ndarray) -> float:
+    return float(x.std(ddof=1)) if x.size > 1 else 0.0
+
+
+def markdown_table(summary: dict, iterations: int, seeds: list[int], preset: str) -> str:
+    lines = [
+        f"{iterations} generator updates per run, seeds {seeds}, {preset} preset; mean ± std over seeds "
+        "(std with ddof 1); p: Welch's t-test of the final NLL_oracle against seqgan's.",
+        "",
+        "| method | algorithm | reward | NLL_oracle start | NLL_oracle end | change | NLL_test start | "
+        "NLL_test end | final score | p vs seqgan | wall s / run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for m, r in summary.items():
+        p = "—" if r["p_vs_seqgan"] is None else f"{r['p_vs_seqgan']:.3g}"
+        score = "—" if r["final_score_mean"] is None else f"{r['final_score_mean']:.3f}"
+        lines.append(
+            f"| {m} | {r['algo']} | {r['reward']} | {r['nll_oracle_start']:.3f} | "
+            f"{r['nll_oracle_end_mean']:.3f} ± {r['nll_oracle_end_std']:.3f} | "
+            f"{r['nll_oracle_change_mean']:+.3f} ± {r['nll_oracle_change_std']:.3f} | "
+            f"{r['nll_test_start']:.3f} | {r['nll_test_end_mean']:.3f} ± {r['nll_test_end_std']:.3f} | "
+            f"{score} | {p} | {r['wall_s_mean']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict], methods: list[str], floor: float, path: Path, iterations: int,
+         preset: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, m in enumerate(methods):
+        rs = [r for r in runs if r["method"] == m]
+        x = rs[0]["updates"]
+        y = np.array([r["nll_oracle"] for r in rs])  # (seeds, evaluations)
+        label = f"{m} ({rs[0]['algo']}, {rs[0]['reward']})"
+        ax.plot(x, y.mean(0), color=colors[i % len(colors)], label=label)
+        if len(rs) > 1:
+            ax.fill_between(x, y.min(0), y.max(0), color=colors[i % len(colors)], alpha=0.15)
+    ax.axhline(floor, color="gray", ls=":", label=f"oracle floor {floor:.3f}")
+    ax.set_xlabel("generator updates")
+    ax.set_ylabel("NLL_oracle (lower is better)")
+    ax.set_title(f"Rewards and algorithms from one MLE start ({preset} preset; mean, band = seed range)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
