@@ -2,6 +2,9 @@
 
 * :func:`mle_epoch` - one epoch of maximum-likelihood pre-training of the generator
   (the paper: Adam lr 0.01, gradient-norm clip 5.0, batch 64).
+* :func:`scheduled_sampling_epoch` - the SS baseline (Bengio et al. 2015): MLE where each input
+  token is replaced by the model's own sample with a probability that rises over training
+  (:func:`inverse_sigmoid_sampling_prob`).
 * :func:`discriminator_epoch` - one shuffled pass of D over real (label 1) + generated (label 0).
 * :func:`train_discriminator` - the paper's discriminator update: ``d_steps`` times, sample fresh
   negatives from G and train D for ``k`` epochs on real + negatives.
@@ -9,13 +12,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
 
 if TYPE_CHECKING:  # discriminator.py imports make_adam from here
     from seqgan_gym.discriminator import Discriminator
@@ -64,6 +68,84 @@ def mle_epoch(
         total += loss.item()
         n += 1
     return total / max(n, 1)
+
+
+# ---------------------------------------------------------------------- scheduled sampling
+def inverse_sigmoid_sampling_prob(step: int, k: float) -> float:
+    """Probability of feeding the model's own sample at mini-batch ``step``: ``1 - eps_step`` with
+    Bengio et al.'s inverse-sigmoid decay ``eps_i = k / (k + exp(i / k))`` (k >= 1).
+
+    It starts near 0 (``1 / (k + 1)``), reaches 1/2 at step ``k ln k`` and tends to 1.
+    """
+    if k < 1:
+        raise ValueError(f"the inverse-sigmoid schedule needs k >= 1, got {k}")
+    x = step / k
+    if x > 700:  # exp overflows; eps is 0 to double precision long before
+        return 1.0
+    return 1.0 - k / (k + math.exp(x))
+
+
+def scheduled_sampling_loss(
+    model: LSTMLanguageModel, batch: torch.Tensor, sample_prob: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Mean per-token NLL of ``batch`` (B, T) where each input token y_{t-1} (t >= 2) is, with
+    probability ``sample_prob``, replaced by a token sampled from the model's own prediction at
+    t - 1 (no gradient through the sample). ``sample_prob = 0`` is exactly :func:`mle_loss`.
+
+    The sequence is stepped token by token, since an input can depend on the previous output.
+    """
+    b, t_len = batch.shape
+    state = model.initial_state(b)
+    inputs = model.start_tokens(b)
+    losses = []
+    for t in range(t_len):
+        logits, state = model.step(inputs, state)  # (B, V): the prediction of token t
+        losses.append(F.cross_entropy(logits, batch[:, t]))
+        if t + 1 < t_len:
+            inputs = batch[:, t]
+            if sample_prob > 0:
+                with torch.no_grad():
+                    own = sample_categorical(logits.detach(), generator)  # (B,)
+                    use_own = torch.rand(b, generator=generator, device=batch.device) < sample_prob
+                inputs = torch.where(use_own, own, inputs)
+    return torch.stack(losses).mean()
+
+
+def scheduled_sampling_epoch(
+    model: LSTMLanguageModel,
+    optimizer: torch.optim.Optimizer,
+    data: torch.Tensor,
+    k: float,
+    first_step: int = 0,
+    batch_size: int = 64,
+    grad_clip: float = 5.0,
+    generator: torch.Generator | None = None,
+    sample_generator: torch.Generator | None = None,
+) -> tuple[float, int]:
+    """One epoch of scheduled sampling over ``data`` (N, T), shuffled as :func:`mle_epoch`.
+
+    Mini-batch ``i`` (counted from ``first_step`` across epochs) feeds the model's own samples
+    with probability :func:`inverse_sigmoid_sampling_prob` (i, k). ``generator`` (CPU) drives the
+    shuffle; ``sample_generator`` (on the model's device) the samples and the coin flips.
+    Returns the mean loss and the next step.
+    """
+    model.check_tokens(data)
+    model.train()
+    device = next(model.parameters()).device
+    order = torch.randperm(data.shape[0], generator=generator)
+    total, n, step = 0.0, 0, first_step
+    for start in range(0, data.shape[0], batch_size):
+        batch = data[order[start : start + batch_size]].to(device)
+        p = inverse_sigmoid_sampling_prob(step, k)
+        loss = scheduled_sampling_loss(model, batch, p, sample_generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        total += loss.item()
+        n += 1
+        step += 1
+    return total / max(n, 1), step
 
 
 # ---------------------------------------------------------------------- discriminator

@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 from seqgan_gym.data import sample_oracle_data
@@ -37,3 +40,73 @@ def test_recurrent_bias_stays_zero_during_training(tiny_oracle):
     g = LSTMLanguageModel(50, 8).init_normal_(0.1, torch.Generator().manual_seed(0))
     mle_epoch(g, make_adam(g.parameters(), 0.01), data.train, 32)
     assert torch.all(g.lstm.bias_hh_l0 == 0)
+
+
+def test_inverse_sigmoid_schedule():
+    from seqgan_gym.training import inverse_sigmoid_sampling_prob as p
+
+    assert p(0, 100) == pytest.approx(1 / 101)
+    assert p(int(100 * math.log(100)), 100) == pytest.approx(0.5, abs=0.01)
+    assert p(10**9, 100) == 1.0
+    assert all(p(i, 50) < p(i + 1, 50) for i in range(0, 1000, 10))
+    with pytest.raises(ValueError, match="k >= 1"):
+        p(0, 0.5)
+
+
+def test_scheduled_sampling_loss_without_sampling_is_the_mle_loss():
+    from seqgan_gym.training import mle_loss, scheduled_sampling_loss
+
+    m = LSTMLanguageModel(30, 6).init_normal_(0.5, torch.Generator().manual_seed(0))
+    batch = torch.randint(0, 30, (8, 6), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(scheduled_sampling_loss(m, batch, 0.0, None), mle_loss(m, batch))
+    # with sampling, the inputs after the first differ, and so does the loss (same targets)
+    g = torch.Generator().manual_seed(2)
+    assert not torch.allclose(scheduled_sampling_loss(m, batch, 1.0, g), mle_loss(m, batch))
+
+
+def test_scheduled_sampling_feeds_the_models_own_samples():
+    """With sample_prob 1, the loss equals the NLL of the targets given the model's own sampled
+    history: replay it by sampling with the same seeded stream."""
+    from seqgan_gym.lstm import sample_categorical
+    from seqgan_gym.training import scheduled_sampling_loss
+
+    m = LSTMLanguageModel(20, 4).init_normal_(0.5, torch.Generator().manual_seed(0))
+    batch = torch.randint(0, 20, (5, 4), generator=torch.Generator().manual_seed(1))
+    got = scheduled_sampling_loss(m, batch, 1.0, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    state, inputs, losses = m.initial_state(5), m.start_tokens(5), []
+    with torch.no_grad():
+        for t in range(4):
+            logits, state = m.step(inputs, state)
+            losses.append(torch.nn.functional.cross_entropy(logits, batch[:, t]))
+            inputs = sample_categorical(logits, g)
+            torch.rand(5, generator=g)  # the coin flips (all "use own sample" at p = 1)
+    torch.testing.assert_close(got, torch.stack(losses).mean())
+
+
+def test_scheduled_sampling_lowers_nll_oracle(tiny_oracle):
+    from seqgan_gym.training import scheduled_sampling_epoch
+
+    data = tiny_oracle.sample(512, generator=torch.Generator().manual_seed(0))
+    m = LSTMLanguageModel(50, 8).init_normal_(0.1, torch.Generator().manual_seed(0))
+    ev = torch.Generator().manual_seed(9)
+    before = nll_oracle(m, tiny_oracle, 1000, generator=ev)
+    opt = make_adam(m.parameters(), 0.01)
+    step, g = 0, torch.Generator().manual_seed(4)
+    for _ in range(6):
+        _, step = scheduled_sampling_epoch(m, opt, data, k=20, first_step=step, generator=g,
+                                           sample_generator=g)
+    assert step == 6 * 8
+    after = nll_oracle(m, tiny_oracle, 1000, generator=ev)
+    assert after < before - 0.3, (before, after)
+
+
+def test_nll_test_at_a_temperature_is_the_nll_under_the_tempered_softmax():
+    m = LSTMLanguageModel(30, 6).init_normal_(0.5, torch.Generator().manual_seed(0))
+    data = torch.randint(0, 30, (40, 6), generator=torch.Generator().manual_seed(1))
+    for temperature in (0.5, 1.0, 1.7):
+        expected = torch.nn.functional.cross_entropy((m.logits(data) / temperature).flatten(0, 1),
+                                                     data.flatten())
+        assert nll_test(m, data, temperature=temperature) == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="temperature"):
+        nll_test(m, data, temperature=0.0)
