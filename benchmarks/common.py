@@ -1,12 +1,29 @@
-"""What every benchmark records about the machine it ran on."""
+"""What the benchmarks share: the machine record, and the common start and runs of the
+method comparisons (``compare_rewards.py``, ``paper_table.py``)."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import platform
+import time
 from pathlib import Path
 
 import torch
+
+from seqgan_gym.checkpoints import load_language_model, save_language_model
+from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
+from seqgan_gym.experiment import (
+    Setup,
+    adversarial_training,
+    build_reward_model,
+    new_generator,
+    pretrain_discriminator,
+    pretrain_generator,
+    with_config,
+)
+from seqgan_gym.runlog import RunLog
 
 
 def machine_info(threads: int) -> dict:
@@ -23,3 +40,70 @@ def machine_info(threads: int) -> dict:
             "torch": torch.__version__, "python": platform.python_version(),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
             "loadavg_start": list(os.getloadavg())}
+
+
+@dataclasses.dataclass
+class CommonStart:
+    """What every compared method starts from: one MLE generator and (for D rewards) one
+    pre-trained discriminator with its optimizer state."""
+
+    generator: torch.nn.Module
+    generator_source: str
+    discriminator: torch.nn.Module | None = None
+    d_optimizer: torch.optim.Optimizer | None = None
+
+
+def common_start(setup: Setup, out: Path, generator_checkpoint: str | None,
+                 need_discriminator: bool) -> CommonStart:
+    """Load the MLE generator (or pre-train one with the preset's epochs, saved under ``out``) and
+    pre-train D on it with the preset's schedule when ``need_discriminator``."""
+    cfg = setup.cfg
+    if generator_checkpoint:
+        g0 = load_language_model(generator_checkpoint, device=str(setup.device))
+        source = generator_checkpoint
+    else:
+        log = RunLog(out / "runs" / "pretrain")
+        g0 = new_generator(setup)
+        pretrain_generator(setup, g0, log, progress=False)
+        log.close()
+        save_language_model(g0, out / "generator_mle.pt")
+        source = f"MLE pre-training in this run, {cfg.mle_epochs} epochs ({cfg.preset} preset)"
+    start = CommonStart(g0, source)
+    if need_discriminator:
+        log = RunLog(out / "runs" / "dis_pretrain")
+        start.discriminator = paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
+        start.d_optimizer = make_discriminator_optimizer(start.discriminator, lr=cfg.dis_lr)
+        pretrain_discriminator(setup, start.discriminator, start.d_optimizer, g0, log, progress=False)
+        log.close()
+    return start
+
+
+def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> dict:
+    """One adversarial run from copies of the common start, under ``setup.cfg`` with ``changes``
+    (e.g. ``seed=1, algo="ppo", reward="discriminator"``). Returns its record: the evaluation
+    curve (``updates``, ``nll_oracle``, ``nll_test``), the last ``final_score``, the wall time and
+    the path of the final generator checkpoint."""
+    cfg = dataclasses.replace(setup.cfg, **changes)
+    run_setup = with_config(setup, cfg)
+    generator_model = copy.deepcopy(start.generator)
+    d = d_opt = None
+    if cfg.reward == "discriminator":
+        d = copy.deepcopy(start.discriminator)
+        d_opt = make_discriminator_optimizer(d, lr=cfg.dis_lr)
+        d_opt.load_state_dict(start.d_optimizer.state_dict())
+    log = RunLog(run_dir)
+    t0 = time.time()
+    adversarial_training(run_setup, generator_model, build_reward_model(run_setup, d), log, d, d_opt,
+                         progress=False)
+    wall = time.time() - t0
+    rows = [r for r in log.rows if r["phase"] == "adversarial"]
+    log.close()
+    evals = [r for r in rows if r.get("nll_oracle") is not None]
+    scores = [r["final_score"] for r in rows if r.get("final_score") is not None]
+    return {
+        "algo": cfg.algo, "reward": cfg.reward, "seed": cfg.seed, "wall_s": round(wall, 1),
+        "updates": [r["step"] * cfg.g_steps for r in evals],
+        "nll_oracle": [r["nll_oracle"] for r in evals], "nll_test": [r["nll_test"] for r in evals],
+        "final_score": scores[-1] if scores else None,
+        "checkpoint": str(run_dir / "checkpoints" / "generator_adv.pt"),
+    }

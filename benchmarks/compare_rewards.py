@@ -37,7 +37,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see rollout_speed.py
 
 import argparse
-import copy
 import dataclasses
 import sys
 import time
@@ -45,21 +44,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine_info
+from common import common_start, machine_info, run_method
 
-from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.config import get_preset
-from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
-from seqgan_gym.experiment import (
-    adversarial_training,
-    build_reward_model,
-    build_setup,
-    new_generator,
-    pretrain_discriminator,
-    pretrain_generator,
-    with_config,
-)
-from seqgan_gym.runlog import RunLog
+from seqgan_gym.experiment import build_setup
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 METHODS = {  # name: (algorithm, reward)
@@ -99,63 +87,27 @@ def main() -> int:
     setup = build_setup(base)
     start = time.time()
 
-    # ---- the common start: one MLE generator, one pre-trained D (with its optimizer state)
-    if args.generator_checkpoint:
-        g0 = load_language_model(args.generator_checkpoint, device=str(setup.device))
-        g_source = args.generator_checkpoint
-    else:
-        log = RunLog(out / "runs" / "pretrain")
-        g0 = new_generator(setup)
-        pretrain_generator(setup, g0, log, progress=False)
-        log.close()
-        g_source = f"MLE pre-training here, {base.mle_epochs} epochs ({preset} preset)"
-        save_language_model(g0, out / "generator_mle.pt")
-    d0 = d_opt0 = None
-    if any(METHODS[m][1] == "discriminator" for m in args.methods):
-        log = RunLog(out / "runs" / "dis_pretrain")
-        d0 = paper_discriminator(base.vocab_size, base.seq_len, seed=base.seed).to(setup.device)
-        d_opt0 = make_discriminator_optimizer(d0, lr=base.dis_lr)
-        pretrain_discriminator(setup, d0, d_opt0, g0, log, progress=False)
-        log.close()
-    print(f"[compare_rewards] start ready after {time.time() - start:.0f} s: generator from {g_source}; "
-          f"{iterations} generator updates per run, seeds {seeds}, preset {preset}")
+    need_d = any(METHODS[m][1] == "discriminator" for m in args.methods)
+    start_models = common_start(setup, out, args.generator_checkpoint, need_d)
+    print(f"[compare_rewards] start ready after {time.time() - start:.0f} s: generator from "
+          f"{start_models.generator_source}; {iterations} generator updates per run, seeds {seeds}, "
+          f"preset {preset}")
 
-    # ---- the runs
     runs = []
     for method in args.methods:
         algo, reward = METHODS[method]
         for seed in seeds:
-            cfg = dataclasses.replace(base, seed=seed, algo=algo, reward=reward)
-            run_setup = with_config(setup, cfg)
-            generator_model = copy.deepcopy(g0)
-            d = d_opt = None
-            if reward == "discriminator":
-                d = copy.deepcopy(d0)
-                d_opt = make_discriminator_optimizer(d, lr=cfg.dis_lr)
-                d_opt.load_state_dict(d_opt0.state_dict())
-            log = RunLog(out / "runs" / f"{method}-seed{seed}")
-            t0 = time.time()
-            _, trained = adversarial_training(run_setup, generator_model, build_reward_model(run_setup, d),
-                                              log, d, d_opt, progress=False)
-            wall = time.time() - t0
-            rows = [r for r in log.rows if r["phase"] == "adversarial"]
-            log.close()
-            evals = [r for r in rows if r.get("nll_oracle") is not None]
-            scores = [r["final_score"] for r in rows if r.get("final_score") is not None]
-            runs.append({
-                "method": method, "algo": algo, "reward": reward, "seed": seed, "wall_s": round(wall, 1),
-                "updates": [r["step"] for r in evals],
-                "nll_oracle": [r["nll_oracle"] for r in evals], "nll_test": [r["nll_test"] for r in evals],
-                "final_score": scores[-1] if scores else None,
-            })
-            print(f"[compare_rewards] {method} seed {seed}: NLL_oracle {evals[0]['nll_oracle']:.3f} -> "
-                  f"{evals[-1]['nll_oracle']:.3f}, NLL_test {evals[0]['nll_test']:.3f} -> "
-                  f"{evals[-1]['nll_test']:.3f} ({wall:.0f} s)", flush=True)
+            run = run_method(setup, start_models, out / "runs" / f"{method}-seed{seed}",
+                             seed=seed, algo=algo, reward=reward)
+            runs.append({"method": method, **run})
+            print(f"[compare_rewards] {method} seed {seed}: NLL_oracle {run['nll_oracle'][0]:.3f} -> "
+                  f"{run['nll_oracle'][-1]:.3f}, NLL_test {run['nll_test'][0]:.3f} -> "
+                  f"{run['nll_test'][-1]:.3f} ({run['wall_s']:.0f} s)", flush=True)
 
     summary = summarise(runs, args.methods)
     result = {
         "command": " ".join(sys.argv), "preset": preset, "quick": args.quick,
-        "generator_start": g_source, "generator_updates": iterations, "seeds": seeds,
+        "generator_start": start_models.generator_source, "generator_updates": iterations, "seeds": seeds,
         "oracle_floor": setup.oracle_floor, "config": base.to_dict(),
         "machine": machine_info(args.threads), "total_wall_s": round(time.time() - start, 1),
         "summary": summary, "runs": runs,
