@@ -51,6 +51,7 @@ import dataclasses
 import json
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -399,7 +400,7 @@ def plot_quality_diversity(sweep: dict, floor: float, path: Path, banner: str) -
     ax.set_xlabel("NLL_oracle (quality; lower is better)")
     ax.set_ylabel("NLL_test (diversity / coverage; lower is better)")
     ax.set_title("Temperature sweep", fontsize=10)
-    fig.suptitle(banner, fontsize=7)
+    fig.suptitle(textwrap.fill(banner, 110), fontsize=7)
     ax.legend(fontsize=8)
     _save(fig, path)
 

@@ -166,3 +166,20 @@ def test_callbacks_fire_on_their_schedule_under_ppo(oracle, monkeypatch):
     assert d_callback.generator_updates == 5 and len(calls) == 2 and d_callback.d_updates == 6
     assert beta_callback.n_updates == 5
     assert not all(torch.equal(a, b) for a, b in zip(beta0, beta.model.parameters()))
+
+
+def test_adapter_composes_with_sb3_vecenv_wrappers(oracle):
+    """SB3's own VecEnv wrappers accept the adapter: VecMonitor's episode records agree with ours
+    and VecCheckNan finds nothing to complain about."""
+    from stable_baselines3.common.vec_env import VecCheckNan, VecMonitor
+
+    venv, _ = _venv(_generator(), oracle)
+    wrapped = VecCheckNan(VecMonitor(venv), raise_exception=True)
+    wrapped.seed(1)
+    obs = wrapped.reset()
+    for t in range(T):
+        obs, rewards, dones, infos = wrapped.step(np.full(B, t % V))
+    assert dones.all() and (obs == -1).all()
+    for info in infos:
+        assert info["episode"]["l"] == T
+        assert info["episode"]["r"] == pytest.approx(info["final_score"], abs=1e-4)
