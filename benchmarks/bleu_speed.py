@@ -103,7 +103,8 @@ def main() -> int:
         rate = n / secs
         table.append({"method": name, "hypotheses": n, "seconds": secs, "rewards_per_s": rate,
                       "speedup_of_ours": ours_rate / rate, "setup_s": setup_s})
-        print(f"| {name} | {n} | {secs:.3f} | {rate:,.0f} | {ours_rate / rate:,.1f} | {setup_s:.2f} |")
+        shown = f"{rate:,.0f}" if rate >= 100 else f"{rate:.2f}"
+        print(f"| {name} | {n} | {secs:.3f} | {shown} | {ours_rate / rate:,.0f} | {setup_s:.2f} |")
     print(f"max |ours - (b)| = {diff_cached:.2e}, max |ours - (a)| = {diff_plain:.2e}")
     per_update = 64 * 16 * 20
     print(f"one paper-size PG-BLEU generator update ({per_update} scores): ours "
