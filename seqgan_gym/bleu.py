@@ -79,7 +79,8 @@ def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 class SentenceBleu:
-    """sacrebleu sentence BLEU of hypotheses against one fixed set of references, vectorised.
+    """sacrebleu sentence BLEU of hypotheses against one fixed set of references, vectorised;
+    :meth:`self_scores` gives Self-BLEU of the references themselves.
 
     :param references: the reference sequences (e.g. the 10,000 real training sequences): a 2-D
         int array / tensor (R, T) or a list of int sequences of any lengths. Tokens are compared by
@@ -112,12 +113,18 @@ class SentenceBleu:
         if lengths.size == 0:
             raise ValueError("BLEU needs at least one reference sequence, got none")
         self.n_references = int(lengths.size)
-        self.ref_lengths = np.unique(lengths)  # sorted distinct reference lengths
+        self._flat, self._lengths = flat, lengths  # kept for Self-BLEU
+        # sorted distinct reference lengths and how many references have each
+        self.ref_lengths, self._ref_length_counts = np.unique(lengths, return_counts=True)
         # Per order n: the sorted ids of the n-grams the references contain (``self._keys[n-1]``;
         # an n-gram's key combines the id of its first n-1 tokens with the id of its last token)
-        # and, aligned with them, the maximum count of that n-gram in any one reference.
+        # and, aligned with them, the maximum count of that n-gram in any one reference; for
+        # Self-BLEU (leave one reference out) also how many references reach that maximum and
+        # the largest count below it.
         self._keys: list[np.ndarray] = []
         self.max_ref_counts: list[np.ndarray] = []
+        self._n_at_max: list[np.ndarray] = []
+        self._second_counts: list[np.ndarray] = []
         ids = None  # ids of the (n-1)-gram at each window start
         for n in range(1, max_ngram_order + 1):
             pos, ref_index = _windows(lengths, n)
@@ -127,14 +134,20 @@ class SentenceBleu:
             # max count per n-gram over references: count (n-gram, reference) pairs, take the max
             pair = gram * self.n_references + ref_index
             pair_values, pair_counts = np.unique(pair, return_counts=True)
-            pair_gram = pair_values // self.n_references
+            pair_gram = pair_values // self.n_references  # sorted: pairs are grouped by n-gram
+            max_counts = np.zeros(ids_here.size, dtype=np.int64)
+            n_at_max = np.zeros(ids_here.size, dtype=np.int64)
+            second = np.zeros(ids_here.size, dtype=np.int64)
             if pair_gram.size:
                 first = np.concatenate([[0], np.flatnonzero(np.diff(pair_gram)) + 1])
                 max_counts = np.maximum.reduceat(pair_counts, first)
-            else:
-                max_counts = np.zeros(0, dtype=np.int64)
+                at_max = pair_counts == max_counts[pair_gram]
+                n_at_max = np.bincount(pair_gram, weights=at_max, minlength=ids_here.size).astype(np.int64)
+                second = np.maximum.reduceat(np.where(at_max, 0, pair_counts), first)
             self._keys.append(ids_here)
             self.max_ref_counts.append(max_counts)
+            self._n_at_max.append(n_at_max)
+            self._second_counts.append(second)
             ids = np.full(flat.size, -1, dtype=np.int64)
             ids[pos] = gram
 
@@ -161,6 +174,12 @@ class SentenceBleu:
             ``correct`` (M, max_ngram_order) clipped matches and ``total`` (M, max_ngram_order).
         """
         flat, lengths = _flatten(hypotheses)
+        return self._statistics(flat, lengths, leave_one_out=False)
+
+    def _statistics(self, flat: np.ndarray, lengths: np.ndarray, leave_one_out: bool,
+                    ) -> dict[str, np.ndarray]:
+        """:meth:`statistics`; with ``leave_one_out`` the hypotheses are the references themselves
+        and hypothesis i is clipped by the maximum count over the references other than i."""
         m, orders = lengths.size, self.max_ngram_order
         correct = np.zeros((m, orders), dtype=np.int64)
         total = np.maximum(lengths[:, None] - np.arange(orders)[None, :], 0)
@@ -174,10 +193,28 @@ class SentenceBleu:
             known = gram >= 0
             # count each (n-gram, hypothesis) pair, clip by the references' maximum count
             pair_values, pair_counts = np.unique(gram[known] * m + hyp_index[known], return_counts=True)
-            clipped = np.minimum(pair_counts, self.max_ref_counts[n - 1][pair_values // m])
+            g = pair_values // m
+            clipped = np.minimum(pair_counts, self.max_ref_counts[n - 1][g])
+            if leave_one_out:
+                # hypothesis i holds each of its n-grams pair_counts times; without it, the
+                # maximum stays unless i alone reached it, then it drops to the second largest
+                at_max = pair_counts == self.max_ref_counts[n - 1][g]
+                alone_at_max = at_max & (self._n_at_max[n - 1][g] == 1)
+                clipped = np.where(alone_at_max, self._second_counts[n - 1][g], clipped)
             correct[:, n - 1] = np.bincount(pair_values % m, weights=clipped, minlength=m)
-        return {"hyp_len": lengths, "ref_len": self._closest_ref_len(lengths),
-                "correct": correct, "total": total}
+        ref_len = self._closest_other_ref_len(lengths) if leave_one_out else self._closest_ref_len(lengths)
+        return {"hyp_len": lengths, "ref_len": ref_len, "correct": correct, "total": total}
+
+    def _closest_other_ref_len(self, lengths: np.ndarray) -> np.ndarray:
+        """:meth:`_closest_ref_len` for reference i among the references other than i."""
+        refs, counts = self.ref_lengths, self._ref_length_counts
+        idx = np.searchsorted(refs, lengths)  # each length is one of refs
+        shared = counts[idx] >= 2  # another reference has the same length
+        has_below, has_above = idx > 0, idx < refs.size - 1
+        below = refs[(idx - 1).clip(min=0)]
+        above = refs[(idx + 1).clip(max=refs.size - 1)]
+        take_below = has_below & (~has_above | (lengths - below <= above - lengths))
+        return np.where(shared, lengths, np.where(take_below, below, above))
 
     def _closest_ref_len(self, hyp_len: np.ndarray) -> np.ndarray:
         """The reference length closest to each hypothesis length; ties go to the shorter one."""
@@ -227,6 +264,19 @@ class SentenceBleu:
         in_order = np.arange(orders)[None, :] < eff_order[:, None]
         score = bp * np.exp((logs * in_order).sum(1) / eff_order)
         return np.where(any_match, score, 0.0) / 100.0
+
+    def self_scores(self) -> np.ndarray:
+        """Self-BLEU: each reference scored against all the *other* references, (R,) in [0, 1].
+
+        Build the scorer on the samples (``SentenceBleu(samples, ...)``) and call this; it equals
+        ``sentence_score(samples[i], samples[:i] + samples[i+1:])`` for every i, without
+        rebuilding the references R times (the per-n-gram maximum drops to the second-largest
+        count only where sample i alone held the maximum).
+        """
+        if self.n_references < 2:
+            raise ValueError("Self-BLEU needs at least two samples (each is scored against the others)")
+        s = self._statistics(self._flat, self._lengths, leave_one_out=True)
+        return self.scores_from_statistics(s["correct"], s["total"], s["hyp_len"], s["ref_len"])
 
     def __repr__(self) -> str:
         return (f"SentenceBleu(n_references={self.n_references}, max_ngram_order={self.max_ngram_order}, "

@@ -79,3 +79,26 @@ def test_bleu_reward_scores_and_is_compatible_with_any_length():
     reward.check_compatible(30, 99)
     with pytest.raises(ValueError, match="vocab_size"):
         reward.check_compatible(31, 10)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("settings", SETTINGS[:4])
+def test_self_bleu_equals_sacrebleu_against_the_other_samples(settings):
+    """Repeated samples, samples alone at an n-gram's maximum count, unique and shared lengths."""
+    rng = np.random.default_rng(sum(map(hash, map(str, settings))) % 2**32 + 1)
+    for _ in range(25):
+        vocab = int(rng.integers(2, 6))
+        samples = [list(rng.integers(0, vocab, rng.integers(1, 9))) for _ in range(rng.integers(2, 7))]
+        if rng.random() < 0.3:
+            samples.append(list(samples[0]))  # an exact duplicate
+        fast = SentenceBleu(samples, *settings).self_scores()
+        slow = [sacrebleu_sentence_scores([samples[i]], samples[:i] + samples[i + 1:], *settings)[0]
+                for i in range(len(samples))]
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-9)
+
+
+def test_self_bleu_needs_two_samples():
+    with pytest.raises(ValueError, match="at least two"):
+        SentenceBleu([[1, 2, 3]]).self_scores()
+    # two identical samples: each is the other's reference
+    np.testing.assert_allclose(SentenceBleu([[1, 2, 3, 4], [1, 2, 3, 4]]).self_scores(), [1.0, 1.0])
