@@ -28,6 +28,7 @@ bench: install
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/foundation_speed.py
 	$(PY) benchmarks/rollout_speed.py
+	$(PY) benchmarks/bleu_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
