@@ -146,8 +146,9 @@ class RolloutPolicyUpdateCallback(BaseCallback):
 
     :class:`~seqgan_gym.agents.Reinforce` updates beta itself; an SB3 algorithm does not know about
     beta, so pass this callback (``generator_model`` is ``model.policy.generator``). It runs in
-    ``on_rollout_start`` after each completed update (before the next sequences are written, as
-    REINFORCE does it) and in ``on_training_end``.
+    ``on_rollout_start`` after each completed update, before the next sequences' first token (the
+    Monte-Carlo search reads the start token with beta lazily, at the first token, so the SB3
+    environment's earlier autoreset does not pin the old beta), and in ``on_training_end``.
     """
 
     def __init__(self, rollout_policy, generator_model: torch.nn.Module, verbose: int = 0) -> None:

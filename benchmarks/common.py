@@ -90,12 +90,16 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
     if cfg.reward == "discriminator":
         d = copy.deepcopy(start.discriminator)
         d_opt = make_discriminator_optimizer(d, lr=cfg.dis_lr)
-        d_opt.load_state_dict(start.d_optimizer.state_dict())
+        # load_state_dict shares the state's tensors: copy them, or every run would step the
+        # common start's Adam moments
+        d_opt.load_state_dict(copy.deepcopy(start.d_optimizer.state_dict()))
     log = RunLog(run_dir)
     t0 = time.time()
-    adversarial_training(run_setup, generator_model, build_reward_model(run_setup, d), log, d, d_opt,
-                         progress=False)
+    _, trained = adversarial_training(run_setup, generator_model, build_reward_model(run_setup, d), log,
+                                      d, d_opt, progress=False)
     wall = time.time() - t0
+    checkpoint = run_dir / "checkpoints" / "generator_final.pt"
+    save_language_model(trained, checkpoint)
     rows = [r for r in log.rows if r["phase"] == "adversarial"]
     log.close()
     evals = [r for r in rows if r.get("nll_oracle") is not None]
@@ -105,5 +109,5 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
         "updates": [r["step"] * cfg.g_steps for r in evals],
         "nll_oracle": [r["nll_oracle"] for r in evals], "nll_test": [r["nll_test"] for r in evals],
         "final_score": scores[-1] if scores else None,
-        "checkpoint": str(run_dir / "checkpoints" / "generator_adv.pt"),
+        "checkpoint": str(checkpoint),
     }

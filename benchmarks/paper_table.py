@@ -278,7 +278,7 @@ def run_schedule(setup: Setup, start: CommonStart, g_steps: int, d_steps: int, k
     generator_model = copy.deepcopy(start.generator)
     d = copy.deepcopy(start.discriminator)
     d_opt = make_discriminator_optimizer(d, lr=cfg.dis_lr)
-    d_opt.load_state_dict(start.d_optimizer.state_dict())
+    d_opt.load_state_dict(copy.deepcopy(start.d_optimizer.state_dict()))  # a copy: see common.py
     beta = RolloutPolicy(generator_model, update_rate=cfg.rollout_update_rate)
     env = SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
                           n_rollouts=cfg.n_rollouts, reward_model=DiscriminatorReward(d), rollout_policy=beta,

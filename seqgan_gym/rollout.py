@@ -185,14 +185,14 @@ class MonteCarloSearch:
         self.seq_len = seq_len
         self.max_rows = max_rows
         self.t = 0
+        self._batch: int | None = None
         self._state: State | None = None
 
-    @torch.no_grad()
     def reset(self, batch: int) -> None:
-        """Start B empty prefixes: feed the start token to beta and keep the state."""
-        model = self.policy.model
-        _, self._state = model.step(model.start_tokens(batch), model.initial_state(batch))
-        self.t = 0
+        """Start B empty prefixes. beta reads the start token at the first :meth:`push`, so an
+        update of beta between ``reset`` and the first token (an SB3 algorithm's environment
+        resets itself at the end of the previous episode, before the policy update) is used."""
+        self._batch, self._state, self.t = int(batch), None, 0
 
     @torch.no_grad()
     def push(self, prefix: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -203,19 +203,21 @@ class MonteCarloSearch:
         :param generator: the source of the rollouts' uniforms (see the module's draw schedule).
         :return: (B,) float32, Q(Y_1:t-1, y_t) for each sequence.
         """
-        if self._state is None:
+        if self._batch is None:
             raise RuntimeError("MonteCarloSearch.push called before reset(batch)")
         batch, t = prefix.shape
-        if t != self.t + 1 or t > self.seq_len or batch != self._state[0].shape[0]:
+        if t != self.t + 1 or t > self.seq_len or batch != self._batch:
             raise ValueError(
-                f"push expects prefixes of shape ({self._state[0].shape[0]}, {self.t + 1}) "
+                f"push expects prefixes of shape ({self._batch}, {self.t + 1}) "
                 f"(T={self.seq_len}), got {tuple(prefix.shape)}"
             )
+        model, n = self.policy.model, self.n_rollouts
+        if t == 1:  # beta reads the start token now (see reset)
+            _, self._state = model.step(model.start_tokens(batch), model.initial_state(batch))
         self.t = t
         if t == self.seq_len:
             return self.reward_model.score(prefix)
 
-        model, n = self.policy.model, self.n_rollouts
         # beta reads y_t: logits of y_{t+1} and the state after Y_1:t, each (B, .)
         logits, self._state = model.step(prefix[:, -1], self._state)
         u = draw_uniforms(batch, n, self.seq_len - t, generator, prefix.device)  # (B, N, T-t)

@@ -148,6 +148,20 @@ def test_with_a_real_discriminator_if_available():
 
 
 # ------------------------------------------------------------------------- rollout policy
+def test_beta_updated_between_reset_and_the_first_token_is_used():
+    """SB3's vector env resets at step T, before the policy (and beta) update: the search must read
+    the start token with the beta of the first push, not the beta of reset."""
+    old, new = policy(seed=0), policy(seed=5)
+    y, reward = sequences(), HashReward()
+    search = MonteCarloSearch(old, reward, N, T)
+    search.reset(B)
+    old.update_rate = 0.0
+    old.update(new.model)  # beta <- theta after the reset, before the first token
+    g = torch.Generator().manual_seed(9)
+    q = torch.stack([search.push(y[:, :t], g) for t in range(1, T + 1)], dim=1)
+    assert torch.equal(q, rollout_rewards(y, new, reward, N, torch.Generator().manual_seed(9)))
+
+
 def test_rollout_policy_is_a_frozen_deep_copy():
     g = torch.Generator().manual_seed(0)
     gen = LSTMLanguageModel(V, T).init_normal_(0.1, g)
