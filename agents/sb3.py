@@ -14,7 +14,9 @@ Three pieces, and one function that wires them:
   generator (sample it, compute NLL_oracle, feed the discriminator callback negatives) and
   :meth:`GeneratorPolicy.load_generator` starts the actor from the MLE-pretrained generator, as the
   paper's pre-training requires. The critic has its own extractor (also initialised from the
-  generator) and a small MLP head, so value-loss gradients never move the generator.
+  generator) and a small MLP head, so value-loss gradients never reach the generator's parameters
+  (SB3 clips one gradient norm over actor and critic together, so the value loss can shorten the
+  actor's step, never change its direction).
 * :func:`make_sb3_agent` - PPO or A2C on the adapter with this policy, ``n_steps = T`` (one
   rollout = B complete sequences = one generator update, like one REINFORCE step), ``gamma = 1``.
 
@@ -60,7 +62,8 @@ class SeqGANSB3VecEnv(VecEnv):
       record (``r`` = summed rewards, ``l`` = T, ``t`` = seconds since creation).
 
     ``seed(s)`` then ``reset()`` seeds the environment's rollout stream (SB3's convention; the B
-    sequences share one stream, so only the first seed is used). ``get_attr`` / ``env_method``
+    sequences share one stream, so only the first seed is used). ``set_options`` has no effect:
+    the environment's reset takes no options. ``get_attr`` / ``env_method``
     reach the one underlying env (e.g. ``get_attr("reward_model")[0]``); ``env_method`` calls the
     method once and returns its result for each index.
 
@@ -261,12 +264,14 @@ def make_sb3_agent(
     if algo == "ppo":
         kwargs.update(n_epochs=4, batch_size=min(256, t * venv.num_envs))
     kwargs.update(algo_kwargs)
-    kwargs["policy_kwargs"] = {
-        "features_extractor_kwargs": {"emb_dim": generator_model.emb_dim,
-                                      "hidden_dim": generator_model.hidden_dim,
-                                      "start_token": generator_model.start_token},
-        **kwargs.get("policy_kwargs", {}),
-    }
+    policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
+    sizes = {"emb_dim": generator_model.emb_dim, "hidden_dim": generator_model.hidden_dim,
+             "start_token": generator_model.start_token}
+    given = policy_kwargs.get("features_extractor_kwargs", {})
+    if any(given.get(key, value) != value for key, value in sizes.items()):
+        raise ValueError(f"features_extractor_kwargs {given} contradict the generator's sizes {sizes}")
+    policy_kwargs["features_extractor_kwargs"] = {**given, **sizes}
+    kwargs["policy_kwargs"] = policy_kwargs
     model = (PPO if algo == "ppo" else A2C)(GeneratorPolicy, venv, **kwargs)
     model.policy.load_generator(generator_model)
     return model

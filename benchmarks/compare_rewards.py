@@ -162,7 +162,10 @@ def _std(x: np.ndarray) -> float:
 def markdown_table(summary: dict, iterations: int, seeds: list[int], preset: str) -> str:
     lines = [
         f"{iterations} generator updates per run, seeds {seeds}, {preset} preset; mean ± std over seeds "
-        "(std with ddof 1); p: Welch's t-test of the final NLL_oracle against seqgan's.",
+        "(std with ddof 1); p: Welch's t-test of the final NLL_oracle against seqgan's. All seeds start "
+        "from the same generator and D, so the spread is that of the RL phase alone. Final score: the "
+        "mean reward of the last update's sequences, on each reward's own scale (D(Y) in [0, 1], "
+        "BLEU in [0, 1], the oracle's mean log-likelihood per token).",
         "",
         "| method | algorithm | reward | NLL_oracle start | NLL_oracle end | change | NLL_test start | "
         "NLL_test end | final score | p vs seqgan | wall s / run |",

@@ -21,10 +21,11 @@ seeds (per seed: the generator's initialisation for Random, and every sampling s
 
 Budgets (``--budget``; the output states which one ran):
 
-* ``cpu`` (default): the ``cpu`` config preset, 20 generator updates for pg_bleu / seqgan, 5 SS
+* ``cpu`` (default): the ``cpu`` config preset, 15 generator updates for pg_bleu / seqgan, 5 SS
   epochs, 3 seeds; schedules run 12 generator updates each with D retrained on 1,000 real +
-  1,000 fresh negatives per d-step (instead of 10,000 + 10,000). Under an hour on a 2-core CPU
-  when given the MLE checkpoint.
+  1,000 fresh negatives per d-step (instead of 10,000 + 10,000), so (100, 1, 10) and (30, 1, 30)
+  make no D update in that window and their curves coincide (the figure's legend counts the D
+  updates). Under an hour on a 2-core CPU with ``--reuse``.
 * ``paper``: the ``paper`` config preset (200 iterations of 1 G step, 5 x 3 D epochs on 10,000 +
   10,000), 30 SS epochs (the paper does not give its SS schedule), schedules 200 generator updates
   on the full data. Many hours; for an accelerator.
@@ -77,7 +78,7 @@ PAPER = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg_bleu": 8.946, "seqgan"
 SCHEDULES = [(100, 1, 10), (30, 1, 30), (1, 1, 10), (1, 5, 3)]
 CACCIA_AT_9 = {"mle": 7.71, "seqgan": 10.95}  # NLL_test at NLL_oracle ~ 9.0, Caccia et al. 2020
 BUDGETS = {
-    "cpu": dict(config="cpu", updates=20, ss_epochs=5, schedule_updates=12, schedule_real=1000),
+    "cpu": dict(config="cpu", updates=15, ss_epochs=5, schedule_updates=12, schedule_real=1000),
     "paper": dict(config="paper", updates=200, ss_epochs=30, schedule_updates=200, schedule_real=None),
     "quick": dict(config="smoke", updates=4, ss_epochs=2, schedule_updates=3, schedule_real=128),
 }
@@ -121,7 +122,7 @@ def main() -> int:
           f"{start.generator_source}", flush=True)
 
     # ---- the table
-    reused = load_reusable(args.reuse, start.generator_source, budget["updates"], seeds, cfg.preset)
+    reused = load_reusable(args.reuse, args.generator_checkpoint, cfg, seeds)
     runs: dict[str, list[dict]] = {m: [] for m in METHODS}
     for seed in seeds:
         run_setup = with_config(setup, dataclasses.replace(cfg, seed=seed))
@@ -211,17 +212,25 @@ def _solve_k(target: float) -> float:
     return lo
 
 
-def load_reusable(folder: str | None, generator_source: str, updates: int, seeds: list[int],
-                  preset: str) -> dict | None:
-    """pg_bleu / seqgan runs of a compare_rewards.py output with the same start, budget and seeds."""
+def load_reusable(folder: str | None, generator_checkpoint: str | None, cfg, seeds: list[int],
+                  ) -> dict | None:
+    """pg_bleu / seqgan runs of a compare_rewards.py output that started from the same generator
+    checkpoint with the same config (all but seed, algorithm, reward and evaluation interval)
+    and covers these seeds; None (run them here) otherwise."""
     if not folder:
         return None
     path = Path(folder) / "compare_rewards.json"
     data = json.loads(path.read_text())
-    same = (data["generator_start"] == generator_source and data["generator_updates"] == updates
-            and set(seeds) <= set(data["seeds"]) and data["preset"] == preset)
-    if not same:
-        print(f"[paper_table] {path} ran another start / budget / seeds / preset: not reused")
+    ignore = {"seed", "algo", "reward", "eval_every"}
+    ours = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
+    theirs = {k: v for k, v in data["config"].items() if k not in ignore}
+    reasons = [what for what, ok in (
+        ("another generator start (reuse needs the same --generator-checkpoint)",
+         generator_checkpoint is not None and data["generator_start"] == generator_checkpoint),
+        ("another config: " + ", ".join(sorted(k for k in ours if ours[k] != theirs.get(k))), ours == theirs),
+        ("other seeds", set(seeds) <= set(data["seeds"]))) if not ok]
+    if reasons:
+        print(f"[paper_table] not reusing {path}: {'; '.join(reasons)}")
         return None
     reused = {}
     for method in ("pg_bleu", "seqgan"):
@@ -344,8 +353,10 @@ def _std(x: np.ndarray) -> float:
 
 def markdown_table(table: dict, banner: str, reused: bool) -> str:
     lines = [f"Synthetic table, {banner}; mean ± std over seeds (ddof 1); p: Welch's t-test of "
-             "seqgan's final NLL_oracle against the row's." + (" pg_bleu / seqgan runs reused from "
-                                                               "compare_rewards.py." if reused else ""),
+             "seqgan's final NLL_oracle against the row's. Every seed starts from the same MLE generator "
+             "(and D), so the spread is that of the later phase alone, and the mle row's spread is "
+             "evaluation noise (10,000 samples) only." + (" pg_bleu / seqgan runs reused from "
+                                                          "compare_rewards.py." if reused else ""),
              "", "| method | NLL_oracle (ours) | paper | p (seqgan vs this) | NLL_test (ours) |",
              "| --- | --- | --- | --- | --- |"]
     for m, r in table.items():
@@ -357,7 +368,8 @@ def markdown_table(table: dict, banner: str, reused: bool) -> str:
 
 def quality_diversity_table(sweep: dict) -> str:
     temps = [p["temperature"] for p in next(iter(sweep.values()))["points"]]
-    lines = ["Quality-diversity: NLL_oracle / NLL_test at each sampling temperature (seed 0's models); "
+    lines = ["Quality-diversity: NLL_oracle / NLL_test at each sampling temperature (the first seed's "
+             "models); "
              "last column: NLL_test where NLL_oracle = 9.0 (Caccia et al.: MLE 7.71, SeqGAN 10.95).", "",
              "| model | " + " | ".join(f"T={t:g}" for t in temps) + " | NLL_test at NLL_oracle 9.0 |",
              "| --- |" + " --- |" * (len(temps) + 1)]

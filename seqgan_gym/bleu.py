@@ -7,8 +7,9 @@ hypothesis (about half a second for 10,000 references), which would make rewards
 :class:`SentenceBleu` reads the references once, keeps for every n-gram the maximum count over all
 references, and then scores any number of hypotheses in a few vectorised numpy passes.
 
-It computes exactly what sacrebleu computes for ``tokenize="none"`` with token ids joined by spaces
-(the tests compare against ``sacrebleu.metrics.BLEU.sentence_score`` on random cases):
+It computes what sacrebleu computes for ``tokenize="none"`` with token ids joined by spaces, equal
+up to floating-point rounding (numpy's exp / log and summation order against Python's; the tests
+compare against ``sacrebleu.metrics.BLEU.sentence_score`` on random cases to 1e-9):
 
 * clipped n-gram matches: ``sum_g min(count_hyp(g), max_r count_r(g))`` for n = 1..max_ngram_order;
 * the brevity penalty against the *closest* reference length (ties -> the shorter);
@@ -26,6 +27,7 @@ A hypothesis n-gram that contains anything the references never had gets id -1 a
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,8 +55,9 @@ def _flatten(sequences) -> tuple[np.ndarray, np.ndarray]:
     for i, s in enumerate(seqs):
         if s.ndim != 1 or (s.size and s.dtype.kind not in "iu"):
             raise TypeError(f"sequence {i} is not a 1-D sequence of integer token ids: {sequences[i]!r}")
+    seqs = [s.astype(np.int64) for s in seqs]  # an empty list is float64: never promote the ids
     lengths = np.array([s.size for s in seqs], dtype=np.int64)
-    flat = np.concatenate(seqs).astype(np.int64) if seqs else np.zeros(0, dtype=np.int64)
+    flat = np.concatenate(seqs) if seqs else np.zeros(0, dtype=np.int64)
     return flat, lengths
 
 
@@ -102,9 +105,10 @@ class SentenceBleu:
     ) -> None:
         if smooth_method not in SMOOTH_METHODS:
             raise ValueError(f"smooth_method must be one of {list(SMOOTH_METHODS)}, got {smooth_method!r}")
-        if not isinstance(max_ngram_order, int) or max_ngram_order < 1:
+        if isinstance(max_ngram_order, bool) or not isinstance(max_ngram_order, numbers.Integral) \
+                or max_ngram_order < 1:
             raise ValueError(f"max_ngram_order must be an integer >= 1, got {max_ngram_order!r}")
-        self.max_ngram_order = max_ngram_order
+        self.max_ngram_order = int(max_ngram_order)
         self.smooth_method = smooth_method
         self.smooth_value = SMOOTH_METHODS[smooth_method] if smooth_value is None else smooth_value
         self.effective_order = bool(effective_order)

@@ -107,6 +107,8 @@ class ExperimentConfig:
             raise ValueError(f"algo must be one of {ALGORITHMS}, got {self.algo!r}")
         if self.reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        if not self.sb3_lr > 0:
+            raise ValueError(f"sb3_lr must be > 0, got {self.sb3_lr}")
         if self.bleu_order < 1:
             raise ValueError(f"bleu_order must be >= 1, got {self.bleu_order}")
         if not 0.0 <= self.rollout_update_rate <= 1.0:

@@ -75,7 +75,8 @@ def inverse_sigmoid_sampling_prob(step: int, k: float) -> float:
     """Probability of feeding the model's own sample at mini-batch ``step``: ``1 - eps_step`` with
     Bengio et al.'s inverse-sigmoid decay ``eps_i = k / (k + exp(i / k))`` (k >= 1).
 
-    It starts near 0 (``1 / (k + 1)``), reaches 1/2 at step ``k ln k`` and tends to 1.
+    It starts at ``1 / (k + 1)`` (near 0 for the usual k in the hundreds), reaches 1/2 at step
+    ``k ln k`` and tends to 1.
     """
     if k < 1:
         raise ValueError(f"the inverse-sigmoid schedule needs k >= 1, got {k}")

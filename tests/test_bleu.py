@@ -102,3 +102,10 @@ def test_self_bleu_needs_two_samples():
         SentenceBleu([[1, 2, 3]]).self_scores()
     # two identical samples: each is the other's reference
     np.testing.assert_allclose(SentenceBleu([[1, 2, 3, 4], [1, 2, 3, 4]]).self_scores(), [1.0, 1.0])
+
+
+def test_large_token_ids_survive_an_empty_sequence_in_the_list():
+    big = 2**60 + 1
+    bleu = SentenceBleu([[big, 5]], max_ngram_order=2)
+    np.testing.assert_allclose(bleu.scores([[], [big, 5]]), [0.0, 1.0])
+    assert SentenceBleu([[1, 2]], max_ngram_order=np.int64(2)).max_ngram_order == 2

@@ -183,3 +183,14 @@ def test_adapter_composes_with_sb3_vecenv_wrappers(oracle):
     for info in infos:
         assert info["episode"]["l"] == T
         assert info["episode"]["r"] == pytest.approx(info["final_score"], abs=1e-4)
+
+
+def test_make_sb3_agent_keeps_the_generators_sizes(oracle):
+    venv, _ = _venv(_generator(), oracle)
+    with pytest.raises(ValueError, match="contradict"):
+        make_sb3_agent("a2c", venv, _generator(), device="cpu",
+                       policy_kwargs={"features_extractor_kwargs": {"hidden_dim": 8}})
+    model = make_sb3_agent("a2c", venv, _generator(), device="cpu",
+                           policy_kwargs={"features_extractor_kwargs": {"emb_dim": 32}, "net_arch":
+                                          {"pi": [], "vf": [16]}})
+    assert model.policy.generator.hidden_dim == 32 and model.policy.value_net.in_features == 16
