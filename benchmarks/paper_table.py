@@ -92,6 +92,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--temperatures", type=float, nargs="+",
                    default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5])
     p.add_argument("--reuse", help="a compare_rewards.py output folder to take pg_bleu / seqgan runs from")
+    p.add_argument("--qd-model", action="append", default=[], metavar="NAME=CHECKPOINT",
+                   help="add a generator checkpoint to the quality-diversity sweep (repeatable), e.g. an "
+                        "early-stopped MLE model")
     p.add_argument("--skip-schedules", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="benchmarks/results/paper_table")
@@ -149,6 +152,11 @@ def main() -> int:
     models = {"mle": start.generator}
     for method in ("ss", "pg_bleu", "seqgan"):
         models[method] = load_language_model(runs[method][0]["checkpoint"], device=str(setup.device))
+    for item in args.qd_model:
+        name, _, path = item.partition("=")
+        if not name or not path:
+            sys.exit(f"--qd-model expects NAME=CHECKPOINT, got {item!r}")
+        models[name] = load_language_model(path, device=str(setup.device))
     sweep = temperature_sweep(setup, models, args.temperatures)
     qd_md = quality_diversity_table(sweep)
     print(qd_md, flush=True)

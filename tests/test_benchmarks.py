@@ -1,0 +1,44 @@
+"""The comparison benchmarks run end to end (their --quick smoke modes: tiny random oracle)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> str:
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--threads", "2",
+                           *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_compare_rewards_quick(tmp_path):
+    out = tmp_path / "cmp"
+    stdout = _run("compare_rewards.py", "--out", str(out))
+    folder = Path(str(out) + "_quick")
+    result = json.loads((folder / "compare_rewards.json").read_text())
+    assert set(result["summary"]) == {"seqgan", "pg_bleu", "ppo_d", "a2c_d", "oracle_ceiling"}
+    assert len(result["runs"]) == 5 * 2 and result["quick"]
+    for run in result["runs"]:
+        assert run["updates"][0] == 0 and run["updates"][-1] == 4 and Path(run["checkpoint"]).is_file()
+    assert (folder / "compare_rewards.png").stat().st_size > 0
+    assert "| seqgan | reinforce | discriminator |" in stdout
+
+
+def test_paper_table_quick(tmp_path):
+    out = tmp_path / "table"
+    stdout = _run("paper_table.py", "--out", str(out))
+    folder = Path(str(out) + "_quick")
+    result = json.loads((folder / "paper_table.json").read_text())
+    assert set(result["table"]) == {"random", "mle", "ss", "pg_bleu", "seqgan"}
+    assert result["table"]["random"]["nll_oracle_mean"] > result["table"]["mle"]["nll_oracle_mean"]
+    assert [s["schedule"] for s in result["schedules"]] == [[100, 1, 10], [30, 1, 30], [1, 1, 10], [1, 5, 3]]
+    assert set(result["quality_diversity"]) == {"mle", "ss", "pg_bleu", "seqgan"}
+    for name in ("schedules.png", "quality_diversity.png", "paper_table.md"):
+        assert (folder / name).stat().st_size > 0
+    assert "NOT the paper's full schedule" in stdout
