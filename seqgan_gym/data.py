@@ -32,17 +32,24 @@ def find_paper_oracle(path: str | Path | None = None) -> Path:
         return Path(path)
     if os.environ.get(ORACLE_ENV_VAR):
         return Path(os.environ[ORACLE_ENV_VAR])
-    starts = [Path.cwd(), Path(__file__).resolve().parent]
-    for start in starts:
-        for folder in [start, *start.parents]:
-            candidate = folder / _SHARED_ORACLE
-            if candidate.is_file():
-                return candidate
+    found = find_shared_data(_SHARED_ORACLE)
+    if found is not None:
+        return found
     raise FileNotFoundError(
         "the paper's oracle was not found. Download save/target_params_py3.pkl from "
         "github.com/LantaoYu/SeqGAN and pass its path (--oracle-path, or set "
         f"{ORACLE_ENV_VAR}), or use a random oracle (--oracle random --oracle-seed N)."
     )
+
+
+def find_shared_data(relative: str | Path) -> Path | None:
+    """``relative`` (e.g. ``shared/data/chinese_poems/shi.txt``) under the current folder or any
+    folder above it, or above the installed package; ``None`` if it is nowhere."""
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for folder in [start, *start.parents]:
+            if (folder / relative).exists():
+                return folder / relative
+    return None
 
 
 @dataclass

@@ -78,3 +78,39 @@ def nll_test(generator_model: LSTMLanguageModel, test_data: torch.Tensor, temper
 def ground_truth_nll(oracle: LSTMLanguageModel, oracle_samples: torch.Tensor) -> float:
     """The floor: the oracle's per-token NLL on its own samples."""
     return sequence_nll(oracle, oracle_samples)
+
+
+def bleu(samples, references, max_n: int = 4) -> dict:
+    """BLEU-n as the GAN-for-text literature computes it (Texygen): every sample against the
+    *whole* reference set, sentence BLEU with uniform weights, clipped counts, closest-length
+    brevity penalty and "method 1" smoothing (a zero match count becomes 0.1), averaged over
+    samples. Sequences are read up to their first EOS (id 0) when given as id rows.
+
+    :param samples: (M, T) ids or a list of id sequences.
+    :param references: (R, T) ids or a list of id sequences (e.g. ``corpus.references("test")``).
+    :return: ``{"bleu": mean, "n_samples": M, "n_references": R}``.
+    """
+    from seqgan_gym.bleu import SentenceBleu
+
+    hyps, refs = _id_lists(samples), _id_lists(references)
+    scores = SentenceBleu(refs, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1).scores(hyps)
+    return {"bleu": float(scores.mean()), "n_samples": len(hyps), "n_references": len(refs)}
+
+
+def self_bleu(samples, max_n: int = 4) -> dict:
+    """Self-BLEU-n (Zhu et al. 2018, Texygen): each sample scored as :func:`bleu` against all the
+    *other* samples, averaged; higher means less diverse. ``{"self_bleu", "n_samples"}``."""
+    from seqgan_gym.bleu import SentenceBleu
+
+    hyps = _id_lists(samples)
+    scores = SentenceBleu(hyps, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1).self_scores()
+    return {"self_bleu": float(scores.mean()), "n_samples": len(hyps)}
+
+
+def _id_lists(sequences) -> list[list[int]]:
+    """Rows of ids (tensor, array or lists) -> lists of ids up to the first EOS."""
+    from seqgan_gym.corpus import strip_eos
+
+    if hasattr(sequences, "tolist"):
+        sequences = sequences.tolist()
+    return [strip_eos(s) for s in sequences]

@@ -1,0 +1,241 @@
+"""Real-data corpora: a vocabulary with end-of-sequence and unknown tokens, encoded splits.
+
+A corpus file holds one sequence a line, tokens separated by whitespace (or split by a tokenizer
+you pass). Encoded, a split is an (N, T) int64 array: each row holds the sequence's token ids,
+then ``EOS``, then ``PAD`` up to T, with T = the longest sequence + 1 unless given.
+
+Special ids (fixed, so checkpoints and arrays mean the same thing everywhere):
+
+* ``EOS = 0`` ``<eos>``: ends every sequence; the generator's start token is this id too (the
+  LSTM's ``start_token=0``), the usual "end of the previous sequence" convention;
+* ``UNK = 1`` ``<unk>``: tokens the vocabulary does not hold (rare ones cut by ``min_count``, or
+  test tokens never seen in training);
+* ``PAD = 2`` ``<pad>``: fills the positions after ``EOS``; it is never a training target and
+  metrics (BLEU, NLL) read a sequence only up to its first ``EOS``.
+
+Bundled readers (:func:`load_quatrains`, :func:`load_coco`) look for the project's
+``shared/data`` folder (see ``shared/data/README.md`` for sources and licences) unless given a
+path; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqgan_gym.data import find_shared_data
+from seqgan_gym.utils import atomic_write_json
+
+EOS, UNK, PAD = 0, 1, 2
+SPECIAL_TOKENS = ("<eos>", "<unk>", "<pad>")
+
+
+class CorpusFormatError(ValueError):
+    """A corpus or vocabulary file that cannot be read as one."""
+
+
+@dataclass
+class Vocabulary:
+    """Token strings by id; ids 0, 1, 2 are ``<eos>``, ``<unk>``, ``<pad>``."""
+
+    tokens: list[str]
+
+    def __post_init__(self) -> None:
+        if tuple(self.tokens[:3]) != SPECIAL_TOKENS:
+            raise CorpusFormatError(f"a vocabulary must start with {SPECIAL_TOKENS}, got {self.tokens[:3]}")
+        self.index = {tok: i for i, tok in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            dup = [t for t, c in Counter(self.tokens).items() if c > 1][:5]
+            raise CorpusFormatError(f"a vocabulary lists tokens more than once, e.g. {dup}")
+
+    @classmethod
+    def build(cls, sequences: Sequence[Sequence[str]], min_count: int = 1,
+              max_size: int | None = None) -> Vocabulary:
+        """The tokens of ``sequences`` seen at least ``min_count`` times, most frequent first
+        (ties by token), at most ``max_size`` ids in all (specials included)."""
+        counts = Counter(tok for seq in sequences for tok in seq)
+        clash = [t for t in SPECIAL_TOKENS if t in counts]
+        if clash:
+            raise CorpusFormatError(f"the corpus itself contains the special tokens {clash}")
+        ordered = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        if max_size is not None:
+            ordered = ordered[: max(0, max_size - len(SPECIAL_TOKENS))]
+        return cls([*SPECIAL_TOKENS, *ordered])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        """Token strings -> ids (``UNK`` for unknown ones); no ``EOS`` added."""
+        return [self.index.get(t, UNK) for t in tokens]
+
+    def decode(self, ids: Sequence[int]) -> list[str]:
+        """Ids -> token strings, up to (not including) the first ``EOS``."""
+        return [self.tokens[i] for i in strip_eos(ids)]
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, {"format": "seqgan_gym.vocabulary", "tokens": self.tokens})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        """Read a vocabulary written by :meth:`save` (plain JSON; a foreign file is refused)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CorpusFormatError(f"{path} is not a readable vocabulary file: {e}") from e
+        if not isinstance(data, dict):
+            data = {}
+        tokens = data.get("tokens")
+        if data.get("format") != "seqgan_gym.vocabulary" or not isinstance(tokens, list) \
+                or not all(isinstance(t, str) for t in tokens):
+            raise CorpusFormatError(f"{path} is not a seqgan-gym vocabulary (format seqgan_gym.vocabulary)")
+        return cls(data["tokens"])
+
+
+def strip_eos(ids: Sequence[int]) -> list[int]:
+    """The ids before the first ``EOS`` (all of them if there is none)."""
+    ids = [int(i) for i in ids]
+    return ids[: ids.index(EOS)] if EOS in ids else ids
+
+
+def read_sequences(path: str | Path, tokenizer: Callable[[str], list[str]] | None = None) -> list[list[str]]:
+    """One sequence a line (blank lines skipped), split by ``tokenizer`` (default: whitespace).
+
+    Raises :class:`CorpusFormatError` naming the file and line for text that is not UTF-8 or
+    holds control characters, and for a file with no sequence at all.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read corpus {path}: {e}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise CorpusFormatError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from e
+    split = tokenizer or str.split
+    sequences = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        bad = [c for c in line if unicodedata.category(c) == "Cc" and c != "\t"]
+        if bad:
+            raise CorpusFormatError(
+                f"{path}, line {number}: control character {bad[0]!r}; is this a text corpus?")
+        tokens = split(line)
+        if tokens:
+            sequences.append(list(tokens))
+    if not sequences:
+        raise CorpusFormatError(f"{path} holds no sequence (one sequence a line expected)")
+    return sequences
+
+
+def encode_split(sequences: Sequence[Sequence[str]], vocab: Vocabulary, seq_len: int,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode sequences as (N, seq_len) int64 rows ``ids + [EOS] + [PAD] * ...`` and their
+    lengths (N,) (tokens before ``EOS``). A sequence that does not fit (length + 1 > seq_len) is
+    an error naming how many do not."""
+    too_long = [len(s) for s in sequences if len(s) + 1 > seq_len]
+    if too_long:
+        raise ValueError(f"{len(too_long)} sequence(s) are longer than seq_len - 1 = {seq_len - 1} tokens "
+                         f"(longest {max(too_long)}); raise seq_len")
+    out = np.full((len(sequences), seq_len), PAD, dtype=np.int64)
+    lengths = np.zeros(len(sequences), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        ids = vocab.encode(seq)
+        out[row, : len(ids)] = ids
+        out[row, len(ids)] = EOS
+        lengths[row] = len(ids)
+    return torch.from_numpy(out), torch.from_numpy(lengths)
+
+
+@dataclass
+class TextCorpus:
+    """A real-data corpus, encoded: ``train`` (N, T) and ``test`` (M, T) int64 rows (ids, EOS, PAD),
+    their lengths, the vocabulary (built from the training split) and a record of the split."""
+
+    name: str
+    vocab: Vocabulary
+    train: torch.Tensor
+    test: torch.Tensor
+    train_lengths: torch.Tensor
+    test_lengths: torch.Tensor
+    split: dict = field(default_factory=dict)
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.train.shape[1])
+
+    def references(self, which: str = "test") -> list[list[int]]:
+        """The split's sequences as id lists without ``EOS`` / ``PAD`` (BLEU references)."""
+        data = self.test if which == "test" else self.train
+        return [strip_eos(row) for row in data.tolist()]
+
+
+def load_text_corpus(
+    train_path: str | Path,
+    test_path: str | Path | None = None,
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
+    min_count: int = 1,
+    max_vocab: int | None = None,
+    seq_len: int | None = None,
+    tokenizer: Callable[[str], list[str]] | None = None,
+    name: str | None = None,
+) -> TextCorpus:
+    """Read and encode a corpus. With ``test_path`` the split is as given; without, a seeded random
+    ``test_fraction`` of the lines is held out (the line numbers are in ``corpus.split``)."""
+    train_seqs = read_sequences(train_path, tokenizer)
+    split: dict = {"train_file": str(train_path)}
+    if test_path is not None:
+        test_seqs = read_sequences(test_path, tokenizer)
+        split.update(test_file=str(test_path), how="as given")
+    else:
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        order = np.random.default_rng(split_seed).permutation(len(train_seqs))
+        n_test = max(1, int(round(test_fraction * len(train_seqs))))
+        test_lines, train_lines = np.sort(order[:n_test]), np.sort(order[n_test:])
+        test_seqs = [train_seqs[i] for i in test_lines]
+        train_seqs = [train_seqs[i] for i in train_lines]
+        split.update(how=f"seeded random split, numpy default_rng({split_seed}).permutation, "
+                         f"first {n_test} held out", seed=split_seed, test_fraction=test_fraction,
+                     test_line_numbers=(test_lines + 1).tolist())
+    vocab = Vocabulary.build(train_seqs, min_count=min_count, max_size=max_vocab)
+    longest = max(len(s) for s in train_seqs + test_seqs)
+    seq_len = longest + 1 if seq_len is None else seq_len
+    train, train_lengths = encode_split(train_seqs, vocab, seq_len)
+    test, test_lengths = encode_split(test_seqs, vocab, seq_len)
+    split.update(n_train=len(train_seqs), n_test=len(test_seqs), vocab_size=len(vocab), seq_len=seq_len)
+    return TextCorpus(name or Path(train_path).stem, vocab, train, test, train_lengths, test_lengths, split)
+
+
+def _shared(relative: str, path: str | Path | None) -> Path:
+    if path is not None:
+        return Path(path)
+    found = find_shared_data(Path("shared") / "data" / relative)
+    if found is None:
+        raise FileNotFoundError(f"shared/data/{relative} was not found above the current folder; "
+                                "pass its path")
+    return found
+
+
+def load_quatrains(path: str | Path | None = None, split_seed: int = 0, test_fraction: float = 0.1,
+                   ) -> TextCorpus:
+    """Chinese five-character quatrains (16,394 poems of 24 tokens; Texygen's ``shi.txt``, MIT):
+    a seeded split (default 10% held out, recorded in ``corpus.split``)."""
+    return load_text_corpus(_shared("chinese_poems/shi.txt", path), test_fraction=test_fraction,
+                            split_seed=split_seed, name="quatrains")
+
+
+def load_coco(folder: str | Path | None = None) -> TextCorpus:
+    """COCO image captions, tokenised (10,000 train + 10,000 test as given; TextBox's copy of the
+    "Language GANs Falling Short" data, MIT)."""
+    root = _shared("image_coco_tokenized", folder)
+    return load_text_corpus(root / "train.txt", root / "test.txt", name="coco")
