@@ -2,16 +2,17 @@
 
 A corpus file holds one sequence a line, tokens separated by whitespace (or split by a tokenizer
 you pass). Encoded, a split is an (N, T) int64 array: each row holds the sequence's token ids,
-then ``EOS``, then ``PAD`` up to T, with T = the longest sequence + 1 unless given.
+then ``EOS`` repeated up to T, with T = the longest sequence + 1 unless given.
 
 Special ids (fixed, so checkpoints and arrays mean the same thing everywhere):
 
-* ``EOS = 0`` ``<eos>``: ends every sequence; the generator's start token is this id too (the
-  LSTM's ``start_token=0``), the usual "end of the previous sequence" convention;
+* ``EOS = 0`` ``<eos>``: ends every sequence and fills the positions after its end ("once EOS,
+  always EOS"), so a generator can never write an invalid id after it and fixed-length (N, T)
+  tensors still hold variable-length sequences. Everything that reads a sequence (BLEU, NLL, the
+  discriminator) reads it up to its first ``EOS``. The generator's start token is this id too
+  (the LSTM's ``start_token=0``), the usual "end of the previous sequence" convention;
 * ``UNK = 1`` ``<unk>``: tokens the vocabulary does not hold (rare ones cut by ``min_count``, or
-  test tokens never seen in training);
-* ``PAD = 2`` ``<pad>``: fills the positions after ``EOS``; it is never a training target and
-  metrics (BLEU, NLL) read a sequence only up to its first ``EOS``.
+  test tokens never seen in training).
 
 Bundled readers (:func:`load_quatrains`, :func:`load_coco`) look for the project's
 ``shared/data`` folder (see ``shared/data/README.md`` for sources and licences) unless given a
@@ -33,8 +34,8 @@ import torch
 from seqgan_gym.data import find_shared_data
 from seqgan_gym.utils import atomic_write_json
 
-EOS, UNK, PAD = 0, 1, 2
-SPECIAL_TOKENS = ("<eos>", "<unk>", "<pad>")
+EOS, UNK = 0, 1
+SPECIAL_TOKENS = ("<eos>", "<unk>")
 
 
 class CorpusFormatError(ValueError):
@@ -43,13 +44,14 @@ class CorpusFormatError(ValueError):
 
 @dataclass
 class Vocabulary:
-    """Token strings by id; ids 0, 1, 2 are ``<eos>``, ``<unk>``, ``<pad>``."""
+    """Token strings by id; ids 0 and 1 are ``<eos>`` and ``<unk>``."""
 
     tokens: list[str]
 
     def __post_init__(self) -> None:
-        if tuple(self.tokens[:3]) != SPECIAL_TOKENS:
-            raise CorpusFormatError(f"a vocabulary must start with {SPECIAL_TOKENS}, got {self.tokens[:3]}")
+        n = len(SPECIAL_TOKENS)
+        if tuple(self.tokens[:n]) != SPECIAL_TOKENS:
+            raise CorpusFormatError(f"a vocabulary must start with {SPECIAL_TOKENS}, got {self.tokens[:n]}")
         self.index = {tok: i for i, tok in enumerate(self.tokens)}
         if len(self.index) != len(self.tokens):
             dup = [t for t, c in Counter(self.tokens).items() if c > 1][:5]
@@ -138,26 +140,25 @@ def read_sequences(path: str | Path, tokenizer: Callable[[str], list[str]] | Non
 
 def encode_split(sequences: Sequence[Sequence[str]], vocab: Vocabulary, seq_len: int,
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encode sequences as (N, seq_len) int64 rows ``ids + [EOS] + [PAD] * ...`` and their
+    """Encode sequences as (N, seq_len) int64 rows ``ids + [EOS] * ...`` and their
     lengths (N,) (tokens before ``EOS``). A sequence that does not fit (length + 1 > seq_len) is
     an error naming how many do not."""
     too_long = [len(s) for s in sequences if len(s) + 1 > seq_len]
     if too_long:
         raise ValueError(f"{len(too_long)} sequence(s) are longer than seq_len - 1 = {seq_len - 1} tokens "
                          f"(longest {max(too_long)}); raise seq_len")
-    out = np.full((len(sequences), seq_len), PAD, dtype=np.int64)
+    out = np.full((len(sequences), seq_len), EOS, dtype=np.int64)
     lengths = np.zeros(len(sequences), dtype=np.int64)
     for row, seq in enumerate(sequences):
         ids = vocab.encode(seq)
         out[row, : len(ids)] = ids
-        out[row, len(ids)] = EOS
         lengths[row] = len(ids)
     return torch.from_numpy(out), torch.from_numpy(lengths)
 
 
 @dataclass
 class TextCorpus:
-    """A real-data corpus, encoded: ``train`` (N, T) and ``test`` (M, T) int64 rows (ids, EOS, PAD),
+    """A real-data corpus, encoded: ``train`` (N, T) and ``test`` (M, T) int64 rows (ids, then EOS),
     their lengths, the vocabulary (built from the training split) and a record of the split."""
 
     name: str
@@ -173,7 +174,7 @@ class TextCorpus:
         return int(self.train.shape[1])
 
     def references(self, which: str = "test") -> list[list[int]]:
-        """The split's sequences as id lists without ``EOS`` / ``PAD`` (BLEU references)."""
+        """The split's sequences as id lists, without ``EOS`` (BLEU references)."""
         data = self.test if which == "test" else self.train
         return [strip_eos(row) for row in data.tolist()]
 

@@ -84,7 +84,7 @@ def bleu(samples, references, max_n: int = 4) -> dict:
     """BLEU-n as the GAN-for-text literature computes it (Texygen): every sample against the
     *whole* reference set, sentence BLEU with uniform weights, clipped counts, closest-length
     brevity penalty and "method 1" smoothing (a zero match count becomes 0.1), averaged over
-    samples. Sequences are read up to their first EOS (id 0) when given as id rows.
+    samples. Sequences are read up to their first EOS (id 0): rows of a corpus or of samples.
 
     :param samples: (M, T) ids or a list of id sequences.
     :param references: (R, T) ids or a list of id sequences (e.g. ``corpus.references("test")``).

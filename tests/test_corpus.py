@@ -6,7 +6,6 @@ import torch
 
 from seqgan_gym.corpus import (
     EOS,
-    PAD,
     UNK,
     CorpusFormatError,
     Vocabulary,
@@ -27,11 +26,11 @@ def _write(tmp_path, name, text):
 
 def test_vocabulary_order_encode_decode_and_round_trip(tmp_path):
     vocab = Vocabulary.build([["b", "a", "b"], ["c", "b", "a"]])
-    assert vocab.tokens == ["<eos>", "<unk>", "<pad>", "b", "a", "c"]  # by count, then token
-    assert vocab.encode(["a", "zzz"]) == [4, UNK]
-    assert vocab.decode([3, 4, EOS, 5]) == ["b", "a"]
-    assert Vocabulary.build([["a", "a", "b"]], min_count=2).tokens[3:] == ["a"]
-    assert len(Vocabulary.build([["a", "b", "c"]], max_size=4)) == 4
+    assert vocab.tokens == ["<eos>", "<unk>", "b", "a", "c"]  # by count, then token
+    assert vocab.encode(["a", "zzz"]) == [3, UNK]
+    assert vocab.decode([2, 3, EOS, 4]) == ["b", "a"]
+    assert Vocabulary.build([["a", "a", "b"]], min_count=2).tokens[2:] == ["a"]
+    assert len(Vocabulary.build([["a", "b", "c"]], max_size=3)) == 3
     vocab.save(tmp_path / "v.json")
     assert Vocabulary.load(tmp_path / "v.json").tokens == vocab.tokens
     _write(tmp_path, "bad.json", '{"tokens": ["x"]}')
@@ -50,8 +49,8 @@ def test_encoding_layout_and_given_split(tmp_path):
     corpus = load_text_corpus(train, test)
     assert corpus.seq_len == 4 and corpus.split["how"] == "as given"
     a, b, c = (corpus.vocab.index[t] for t in "abc")
-    assert corpus.train.tolist() == [[a, b, c, EOS], [b, a, EOS, PAD]]
-    assert corpus.test.tolist() == [[a, UNK, EOS, PAD]]  # d never seen in training
+    assert corpus.train.tolist() == [[a, b, c, EOS], [b, a, EOS, EOS]]
+    assert corpus.test.tolist() == [[a, UNK, EOS, EOS]]  # d never seen in training
     assert corpus.train_lengths.tolist() == [3, 2] and corpus.references("test") == [[a, UNK]]
     with pytest.raises(ValueError, match="longer than seq_len - 1"):
         load_text_corpus(train, test, seq_len=3)
@@ -86,18 +85,18 @@ def test_bundled_corpora_load():
     poems = load_quatrains()
     assert poems.split["n_train"] + poems.split["n_test"] == 16_394 and poems.seq_len == 25
     assert (poems.train_lengths == 24).all() and (poems.train[:, 24] == EOS).all()
-    assert len(poems.vocab) <= 4_771 + 3
+    assert len(poems.vocab) <= 4_771 + 2
     coco = load_coco()
     assert coco.train.shape[0] == 10_000 and coco.test.shape[0] == 10_000
     assert coco.vocab.decode(coco.train[0].tolist())[-1] == "."
 
 
 def test_bleu_and_self_bleu_read_rows_up_to_eos():
-    refs = torch.tensor([[3, 4, 5, 6, EOS, PAD], [3, 4, 7, 8, 9, EOS]])
+    refs = torch.tensor([[3, 4, 5, 6, EOS, EOS], [3, 4, 7, 8, 9, EOS]])
     same = bleu(refs, refs, max_n=2)
     assert same["bleu"] == pytest.approx(1.0) and same["n_references"] == 2 and same["n_samples"] == 2
-    # a row with PAD after EOS scores like the same ids without them
-    padded, bare = bleu([[3, 4, 5, EOS, PAD, PAD]], refs, 2), bleu([[3, 4, 5]], refs, 2)
+    # a row is read up to its first EOS, whatever follows
+    padded, bare = bleu([[3, 4, 5, EOS, 9, 9]], refs, 2), bleu([[3, 4, 5]], refs, 2)
     assert padded["bleu"] == pytest.approx(bare["bleu"])
     assert strip_eos([5, 6]) == [5, 6]
     diverse = self_bleu([[3, 4, 5, 6], [7, 8, 9, 10], [11, 12, 13, 14]], max_n=2)["self_bleu"]
