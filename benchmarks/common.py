@@ -109,5 +109,5 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
         "updates": [r["step"] * cfg.g_steps for r in evals],
         "nll_oracle": [r["nll_oracle"] for r in evals], "nll_test": [r["nll_test"] for r in evals],
         "final_score": scores[-1] if scores else None,
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(checkpoint.resolve()),
     }

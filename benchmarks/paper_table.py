@@ -49,6 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see rollout_speed.py
 import argparse
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 import sys
@@ -232,10 +233,15 @@ def load_reusable(folder: str | None, generator_checkpoint: str | None, cfg, see
     ignore = {"seed", "algo", "reward", "eval_every"}
     ours = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
     theirs = {k: v for k, v in data["config"].items() if k not in ignore}
+    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    their_start = Path(data["generator_start"])
     reasons = [what for what, ok in (
-        ("another generator start (reuse needs the same --generator-checkpoint)",
-         generator_checkpoint is not None and data["generator_start"] == generator_checkpoint),
-        ("another config: " + ", ".join(sorted(k for k in ours if ours[k] != theirs.get(k))), ours == theirs),
+        ("another generator start (reuse needs a --generator-checkpoint file with the same bytes)",
+         generator_checkpoint is not None and their_start.is_file()
+         and _sha256(their_start) == _sha256(Path(generator_checkpoint))),
+        ("an output from before the shared-optimizer fix (its runs have no checkpoint field)",
+         all("checkpoint" in r for r in data["runs"])),
+        ("another config: " + ", ".join(differ), not differ),
         ("other seeds", set(seeds) <= set(data["seeds"]))) if not ok]
     if reasons:
         print(f"[paper_table] not reusing {path}: {'; '.join(reasons)}")
@@ -243,13 +249,14 @@ def load_reusable(folder: str | None, generator_checkpoint: str | None, cfg, see
     reused = {}
     for method in ("pg_bleu", "seqgan"):
         rows = [dict(r) for r in data["runs"] if r["method"] == method]
-        for r in rows:  # older outputs lack the path; it is fixed by the layout
-            r.setdefault("checkpoint", str(Path(folder) / "runs" / f"{method}-seed{r['seed']}" /
-                                           "checkpoints" / "generator_adv.pt"))
         if rows:
             reused[method] = rows
     print(f"[paper_table] reusing {sorted(reused)} runs from {path}")
     return reused
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class _EvaluateEvery(BaseCallback):

@@ -93,6 +93,11 @@ class SentenceBleu:
         ``"add-k"`` or ``"exp"`` (sacrebleu's own sentence-level default).
     :param smooth_value: the value for ``floor`` / ``add-k`` (``None``: sacrebleu's default, 0.1 / 1).
     :param effective_order: drop n-gram orders the hypothesis is too short to have (sacrebleu's flag).
+    :param formula: ``"sacrebleu"`` (default) or ``"nltk"``: nltk's ``sentence_bleu`` with uniform
+        weights and ``SmoothingFunction(epsilon=smooth_value).method1``, the form the GAN-for-text
+        literature (Texygen) reports. It needs ``smooth_method="floor"`` and differs from sacrebleu
+        in one case: an order the hypothesis is too short to have (no n-grams) counts as
+        ``epsilon / 1`` where sacrebleu scores the whole sentence 0.
     """
 
     def __init__(
@@ -102,7 +107,14 @@ class SentenceBleu:
         smooth_method: str = "floor",
         smooth_value: float | None = None,
         effective_order: bool = False,
+        formula: str = "sacrebleu",
     ) -> None:
+        if formula not in ("sacrebleu", "nltk"):
+            raise ValueError(f"formula must be 'sacrebleu' or 'nltk', got {formula!r}")
+        if formula == "nltk" and (smooth_method != "floor" or effective_order):
+            raise ValueError("formula='nltk' is nltk's method1: use smooth_method='floor' and "
+                             "effective_order=False")
+        self.formula = formula
         if smooth_method not in SMOOTH_METHODS:
             raise ValueError(f"smooth_method must be one of {list(SMOOTH_METHODS)}, got {smooth_method!r}")
         if isinstance(max_ngram_order, bool) or not isinstance(max_ngram_order, numbers.Integral) \
@@ -234,7 +246,10 @@ class SentenceBleu:
         return self.scores_from_statistics(s["correct"], s["total"], s["hyp_len"], s["ref_len"])
 
     def scores_from_statistics(self, correct, total, hyp_len, ref_len) -> np.ndarray:
-        """sacrebleu's ``BLEU.compute_bleu``, vectorised over hypotheses; returns BLEU / 100."""
+        """sacrebleu's ``BLEU.compute_bleu`` (or nltk's, see ``formula``), vectorised over
+        hypotheses; returns BLEU / 100."""
+        if self.formula == "nltk":
+            return self._nltk_scores(correct, total, hyp_len, ref_len)
         correct = np.asarray(correct, dtype=np.float64).copy()
         total = np.asarray(total, dtype=np.float64).copy()
         hyp_len = np.asarray(hyp_len, dtype=np.float64)
@@ -269,6 +284,19 @@ class SentenceBleu:
         score = bp * np.exp((logs * in_order).sum(1) / eff_order)
         return np.where(any_match, score, 0.0) / 100.0
 
+    def _nltk_scores(self, correct, total, hyp_len, ref_len) -> np.ndarray:
+        """nltk ``sentence_bleu(refs, hyp, weights=(1/n,)*n, smoothing_function=method1)``."""
+        correct = np.asarray(correct, dtype=np.float64)
+        denominator = np.maximum(np.asarray(total, dtype=np.float64), 1.0)  # nltk: max(1, count)
+        hyp_len = np.asarray(hyp_len, dtype=np.float64)
+        ref_len = np.asarray(ref_len, dtype=np.float64)
+        precisions = np.where(correct > 0, correct, self.smooth_value) / denominator  # method1
+        with np.errstate(divide="ignore"):
+            bp = np.where(hyp_len > ref_len, 1.0,
+                          np.where(hyp_len == 0, 0.0, np.exp(1 - ref_len / np.maximum(hyp_len, 1))))
+        score = bp * np.exp(np.log(precisions).mean(axis=1))
+        return np.where(correct[:, 0] > 0, score, 0.0)  # nltk: no unigram match -> 0
+
     def self_scores(self) -> np.ndarray:
         """Self-BLEU: each reference scored against all the *other* references, (R,) in [0, 1].
 
@@ -285,7 +313,7 @@ class SentenceBleu:
     def __repr__(self) -> str:
         return (f"SentenceBleu(n_references={self.n_references}, max_ngram_order={self.max_ngram_order}, "
                 f"smooth_method={self.smooth_method!r}, smooth_value={self.smooth_value}, "
-                f"effective_order={self.effective_order})")
+                f"effective_order={self.effective_order}, formula={self.formula!r})")
 
 
 def sacrebleu_sentence_scores(

@@ -8,9 +8,11 @@ Special ids (fixed, so checkpoints and arrays mean the same thing everywhere):
 
 * ``EOS = 0`` ``<eos>``: ends every sequence and fills the positions after its end ("once EOS,
   always EOS"), so a generator can never write an invalid id after it and fixed-length (N, T)
-  tensors still hold variable-length sequences. Everything that reads a sequence (BLEU, NLL, the
-  discriminator) reads it up to its first ``EOS``. The generator's start token is this id too
-  (the LSTM's ``start_token=0``), the usual "end of the previous sequence" convention;
+  tensors still hold variable-length sequences. :func:`seqgan_gym.metrics.bleu` and
+  :func:`~seqgan_gym.metrics.self_bleu` read a sequence up to its first ``EOS``. NLL, the
+  discriminator and the reward models do **not** yet (they read all T positions): the text
+  environment that will use this module is not built yet. The generator's start token is this id
+  too (the LSTM's ``start_token=0``), the usual "end of the previous sequence" convention;
 * ``UNK = 1`` ``<unk>``: tokens the vocabulary does not hold (rare ones cut by ``min_count``, or
   test tokens never seen in training).
 
@@ -113,6 +115,12 @@ def read_sequences(path: str | Path, tokenizer: Callable[[str], list[str]] | Non
     Raises :class:`CorpusFormatError` naming the file and line for text that is not UTF-8 or
     holds control characters, and for a file with no sequence at all.
     """
+    return [tokens for _, tokens in _read_numbered(path, tokenizer)]
+
+
+def _read_numbered(path: str | Path, tokenizer: Callable[[str], list[str]] | None,
+                   ) -> list[tuple[int, list[str]]]:
+    """:func:`read_sequences` with each sequence's 1-based line number in the file."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -125,14 +133,16 @@ def read_sequences(path: str | Path, tokenizer: Callable[[str], list[str]] | Non
         raise CorpusFormatError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from e
     split = tokenizer or str.split
     sequences = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark
+    for number, line in enumerate(text.split("\n"), start=1):  # "\n" only: see the check below
+        line = line.removesuffix("\r")
         bad = [c for c in line if unicodedata.category(c) == "Cc" and c != "\t"]
         if bad:
             raise CorpusFormatError(
                 f"{path}, line {number}: control character {bad[0]!r}; is this a text corpus?")
         tokens = split(line)
         if tokens:
-            sequences.append(list(tokens))
+            sequences.append((number, list(tokens)))
     if not sequences:
         raise CorpusFormatError(f"{path} holds no sequence (one sequence a line expected)")
     return sequences
@@ -192,7 +202,8 @@ def load_text_corpus(
 ) -> TextCorpus:
     """Read and encode a corpus. With ``test_path`` the split is as given; without, a seeded random
     ``test_fraction`` of the lines is held out (the line numbers are in ``corpus.split``)."""
-    train_seqs = read_sequences(train_path, tokenizer)
+    numbered = _read_numbered(train_path, tokenizer)
+    train_seqs = [tokens for _, tokens in numbered]
     split: dict = {"train_file": str(train_path)}
     if test_path is not None:
         test_seqs = read_sequences(test_path, tokenizer)
@@ -202,13 +213,19 @@ def load_text_corpus(
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
         order = np.random.default_rng(split_seed).permutation(len(train_seqs))
         n_test = max(1, int(round(test_fraction * len(train_seqs))))
-        test_lines, train_lines = np.sort(order[:n_test]), np.sort(order[n_test:])
-        test_seqs = [train_seqs[i] for i in test_lines]
-        train_seqs = [train_seqs[i] for i in train_lines]
-        split.update(how=f"seeded random split, numpy default_rng({split_seed}).permutation, "
-                         f"first {n_test} held out", seed=split_seed, test_fraction=test_fraction,
-                     test_line_numbers=(test_lines + 1).tolist())
+        if n_test >= len(train_seqs):
+            raise ValueError(f"test_fraction {test_fraction} of {len(train_seqs)} sequences leaves none "
+                             "to train on")
+        test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+        test_seqs = [train_seqs[i] for i in test_rows]
+        train_seqs = [train_seqs[i] for i in train_rows]
+        split.update(how=f"seeded random split of the non-blank lines, numpy default_rng({split_seed})"
+                         f".permutation, first {n_test} held out", seed=split_seed,
+                     test_fraction=test_fraction, test_line_numbers=[numbered[i][0] for i in test_rows])
     vocab = Vocabulary.build(train_seqs, min_count=min_count, max_size=max_vocab)
+    clash = sorted({t for seq in test_seqs for t in seq} & set(SPECIAL_TOKENS))
+    if clash:
+        raise CorpusFormatError(f"the test split itself contains the special tokens {clash}")
     longest = max(len(s) for s in train_seqs + test_seqs)
     seq_len = longest + 1 if seq_len is None else seq_len
     train, train_lengths = encode_split(train_seqs, vocab, seq_len)

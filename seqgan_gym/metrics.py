@@ -81,10 +81,11 @@ def ground_truth_nll(oracle: LSTMLanguageModel, oracle_samples: torch.Tensor) ->
 
 
 def bleu(samples, references, max_n: int = 4) -> dict:
-    """BLEU-n as the GAN-for-text literature computes it (Texygen): every sample against the
-    *whole* reference set, sentence BLEU with uniform weights, clipped counts, closest-length
-    brevity penalty and "method 1" smoothing (a zero match count becomes 0.1), averaged over
-    samples. Sequences are read up to their first EOS (id 0): rows of a corpus or of samples.
+    """BLEU-n as the GAN-for-text literature computes it (Texygen: nltk's ``sentence_bleu``): every
+    sample against the *whole* reference set (Texygen's fast mode cuts it to the first 500; we
+    never do), uniform weights, clipped counts, closest-length brevity penalty and "method 1"
+    smoothing (a zero match count becomes 0.1), averaged over samples. Sequences are read up to
+    their first EOS (id 0), whatever follows (Texygen deletes every EOS token instead).
 
     :param samples: (M, T) ids or a list of id sequences.
     :param references: (R, T) ids or a list of id sequences (e.g. ``corpus.references("test")``).
@@ -93,7 +94,8 @@ def bleu(samples, references, max_n: int = 4) -> dict:
     from seqgan_gym.bleu import SentenceBleu
 
     hyps, refs = _id_lists(samples), _id_lists(references)
-    scores = SentenceBleu(refs, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1).scores(hyps)
+    scores = SentenceBleu(refs, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
+                          formula="nltk").scores(hyps)
     return {"bleu": float(scores.mean()), "n_samples": len(hyps), "n_references": len(refs)}
 
 
@@ -103,7 +105,8 @@ def self_bleu(samples, max_n: int = 4) -> dict:
     from seqgan_gym.bleu import SentenceBleu
 
     hyps = _id_lists(samples)
-    scores = SentenceBleu(hyps, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1).self_scores()
+    scores = SentenceBleu(hyps, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
+                          formula="nltk").self_scores()
     return {"self_bleu": float(scores.mean()), "n_samples": len(hyps)}
 
 

@@ -57,15 +57,20 @@ def test_encoding_layout_and_given_split(tmp_path):
 
 
 def test_seeded_split_is_recorded_and_repeatable(tmp_path):
-    path = _write(tmp_path, "all.txt", "\n".join(f"w{i} x" for i in range(50)))
+    # line numbers are the file's, blank lines included
+    path = _write(tmp_path, "all.txt", "\ufeff" + "\n\n".join(f"w{i} x" for i in range(50)))
     one = load_text_corpus(path, test_fraction=0.2, split_seed=3)
     two = load_text_corpus(path, test_fraction=0.2, split_seed=3)
     other = load_text_corpus(path, test_fraction=0.2, split_seed=4)
     assert one.split["n_test"] == 10 and one.split["n_train"] == 40
     assert one.split["test_line_numbers"] == two.split["test_line_numbers"]
     assert one.split["test_line_numbers"] != other.split["test_line_numbers"]
-    held_out = {f"w{n - 1}" for n in one.split["test_line_numbers"]}
+    held_out = {f"w{(n - 1) // 2}" for n in one.split["test_line_numbers"]}
+    assert all(n % 2 == 1 for n in one.split["test_line_numbers"])
     assert not held_out & set(one.vocab.tokens)  # the vocabulary comes from the training lines only
+    assert "w0" in one.vocab.index or "w0" in held_out  # the byte-order mark is not part of a token
+    with pytest.raises(ValueError, match="none to train on"):
+        load_text_corpus(_write(tmp_path, "two.txt", "a\nb\n"), test_fraction=0.9)
 
 
 def test_bad_corpus_files_are_refused_with_the_line(tmp_path):
@@ -79,6 +84,11 @@ def test_bad_corpus_files_are_refused_with_the_line(tmp_path):
         read_sequences(_write(tmp_path, "empty.txt", "\n\n"))
     with pytest.raises(FileNotFoundError, match="cannot read corpus"):
         read_sequences(tmp_path / "missing.txt")
+    (tmp_path / "ff.txt").write_bytes(b"a b\x0cc\n")  # a form feed is refused, not a line break
+    with pytest.raises(CorpusFormatError, match="line 1: control character"):
+        read_sequences(tmp_path / "ff.txt")
+    with pytest.raises(CorpusFormatError, match="test split itself"):
+        load_text_corpus(_write(tmp_path, "tr.txt", "a b\n"), _write(tmp_path, "te.txt", "a <unk>\n"))
 
 
 def test_bundled_corpora_load():
