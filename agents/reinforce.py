@@ -6,9 +6,13 @@ The policy is the generator G_theta itself (an MLE-pretrained
 1. reset the vector environment (B sequences) and sample one episode per sequence: at each step G
    proposes the next token of all B sequences from its own LSTM state, the environment appends them
    and returns the rewards Q(Y_1:t-1, y_t) (MC-rollout shaped, or terminal only) -> Q (B, T);
-2. minimise  -mean_{b,t}[ log G(y_t | Y_<t) * Q_t ]  (Adam, lr 0.01, gradient-norm clip 5.0 as the
-   authors' code; the authors sum where we average, which Adam's scale invariance makes equivalent
-   up to the clipping);
+2. minimise  -mean_{b,t}[ log G(y_t | Y_<t) * (Q_t - b_t) ]  (Adam, lr 0.01, gradient-norm clip
+   5.0 as the authors' code; the authors sum where we average, which Adam's scale invariance makes
+   equivalent up to the clipping). The paper uses no baseline (b_t = 0, the default): its rewards
+   D(Y) lie in [0, 1]. ``baseline="mean"`` subtracts, for each sequence, the mean of Q_t over the
+   *other* B - 1 sequences (leave-one-out, so the gradient stays unbiased) - needed when every
+   reward is negative, as the oracle log-likelihood is, where the plain estimator pushes every
+   sampled token down and its noise swamps the signal;
 3. update the rollout policy beta <- rate * beta + (1 - rate) * theta;
 4. callbacks (e.g. :class:`~seqgan_gym.agents.callbacks.DiscriminatorUpdateCallback`) run at the
    same hooks as in stable-baselines3's on-policy algorithms.
@@ -43,6 +47,19 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tens
     return -(log_probs * rewards.detach()).mean()
 
 
+BASELINES = ("none", "mean")
+
+
+def leave_one_out_baseline(rewards: torch.Tensor) -> torch.Tensor:
+    """b (B, T): for each sequence b and step t, the mean of rewards[:, t] over the other B - 1
+    sequences. It does not depend on the sequence's own actions, so ``rewards - b`` keeps the
+    policy gradient unbiased."""
+    B = rewards.shape[0]
+    if B < 2:
+        raise ValueError("the leave-one-out baseline needs at least 2 sequences per update")
+    return (rewards.sum(dim=0, keepdim=True) - rewards) / (B - 1)
+
+
 class Reinforce:
     """REINFORCE on a :class:`~seqgan_gym.envs.SeqGANVectorEnv`, with SB3-compatible callbacks.
 
@@ -52,6 +69,7 @@ class Reinforce:
     :param lr: Adam learning rate (the authors: 0.01).
     :param grad_clip: global gradient-norm clip (the authors: 5.0).
     :param seed: seed of the action-sampling stream and of the environment's resets.
+    :param baseline: 'none' (the paper's) or 'mean' (leave-one-out batch mean of Q_t, see above).
     :param logger: an SB3 :class:`~stable_baselines3.common.logger.Logger`; default: none printed.
     """
 
@@ -64,7 +82,10 @@ class Reinforce:
         grad_clip: float = 5.0,
         seed: int = 0,
         logger: Logger | None = None,
+        baseline: str = "none",
     ) -> None:
+        if baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
         if generator_model.vocab_size != env.single_action_space.n:
             raise ValueError(
                 f"generator vocabulary {generator_model.vocab_size} != env action space "
@@ -74,6 +95,7 @@ class Reinforce:
         self.env = env
         self.rollout_policy = rollout_policy
         self.grad_clip = grad_clip
+        self.baseline = baseline
         self.optimizer = make_adam(generator_model.parameters(), lr)
         self.seed = seed
         self.device = next(generator_model.parameters()).device
@@ -118,6 +140,8 @@ class Reinforce:
     def train_step(self, actions: torch.Tensor, rewards: torch.Tensor) -> float:
         """One policy-gradient update of G on episodes Y (B, T) with rewards Q (B, T)."""
         self.policy.train()
+        if self.baseline == "mean":
+            rewards = rewards - leave_one_out_baseline(rewards)
         loss = reinforce_loss(self.policy.log_prob(actions), rewards)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -105,7 +105,8 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
     evals = [r for r in rows if r.get("nll_oracle") is not None]
     scores = [r["final_score"] for r in rows if r.get("final_score") is not None]
     return {
-        "algo": cfg.algo, "reward": cfg.reward, "seed": cfg.seed, "wall_s": round(wall, 1),
+        "algo": cfg.algo, "reinforce_baseline": cfg.reinforce_baseline, "reward": cfg.reward,
+        "seed": cfg.seed, "wall_s": round(wall, 1),
         "updates": [r["step"] * cfg.g_steps for r in evals],
         "nll_oracle": [r["nll_oracle"] for r in evals], "nll_test": [r["nll_test"] for r in evals],
         "final_score": scores[-1] if scores else None,

@@ -88,6 +88,9 @@ class ExperimentConfig:
     reward: str = "discriminator"
     """'discriminator' (SeqGAN), 'bleu' (PG-BLEU against the real training data) or 'oracle' (the
     oracle's log-likelihood: a diagnostic upper bound, not a GAN). All shaped by MC rollouts."""
+    reinforce_baseline: str = "none"
+    """REINFORCE's baseline: 'none' (the paper's; its D rewards lie in [0, 1]) or 'mean' (leave-one-out
+    batch mean of Q_t; for rewards of one sign far from 0, such as the oracle log-likelihood)."""
     sb3_lr: float = 1e-3
     """Learning rate of PPO / A2C (REINFORCE uses gen_lr, as the authors)."""
     bleu_order: int = 4
@@ -107,6 +110,8 @@ class ExperimentConfig:
             raise ValueError(f"algo must be one of {ALGORITHMS}, got {self.algo!r}")
         if self.reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        if self.reinforce_baseline not in ("none", "mean"):
+            raise ValueError(f"reinforce_baseline must be 'none' or 'mean', got {self.reinforce_baseline!r}")
         if not self.sb3_lr > 0:
             raise ValueError(f"sb3_lr must be > 0, got {self.sb3_lr}")
         if self.bleu_order < 1:

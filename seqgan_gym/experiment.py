@@ -196,7 +196,7 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
     callbacks: list = []
     if cfg.algo == "reinforce":
         agent = Reinforce(generator_model, env, rollout_policy, lr=cfg.gen_lr, grad_clip=cfg.grad_clip,
-                          seed=seed, logger=logger)
+                          seed=seed, logger=logger, baseline=cfg.reinforce_baseline)
     else:
         agent = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator_model, learning_rate=cfg.sb3_lr,
                                seed=seed, device=setup.device, max_grad_norm=cfg.grad_clip)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from seqgan_gym.agents import DiscriminatorUpdateCallback, Reinforce, reinforce_loss
+from seqgan_gym.agents.reinforce import leave_one_out_baseline
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import nll_oracle
 from seqgan_gym.oracle import random_oracle
@@ -39,6 +40,23 @@ def test_reinforce_loss_refuses_mismatched_shapes():
         reinforce_loss(torch.zeros(2, 3), torch.zeros(3, 2))
 
 
+def test_leave_one_out_baseline_is_the_mean_of_the_other_sequences():
+    Q = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    b = leave_one_out_baseline(Q)
+    for i in range(5):
+        others = torch.cat([Q[:i], Q[i + 1 :]])
+        torch.testing.assert_close(b[i], others.mean(0))
+    with pytest.raises(ValueError, match="at least 2"):
+        leave_one_out_baseline(Q[:1])
+
+
+def test_reinforce_refuses_an_unknown_baseline():
+    oracle = random_oracle(seed=1, vocab_size=8, seq_len=3)
+    env, policy = _oracle_reward_env(oracle, _gen(8, 3), num_envs=4)
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        Reinforce(_gen(8, 3), env, policy, baseline="batch")
+
+
 def _oracle_reward_env(oracle, generator_model, num_envs=32, mode="rollout", n_rollouts=2):
     from seqgan_gym.envs import SeqGANVectorEnv
 
@@ -50,7 +68,8 @@ def _oracle_reward_env(oracle, generator_model, num_envs=32, mode="rollout", n_r
     return env, policy
 
 
-def test_reinforce_with_the_oracle_reward_lowers_nll_oracle():
+@pytest.mark.parametrize("baseline", ["none", "mean"])
+def test_reinforce_with_the_oracle_reward_lowers_nll_oracle(baseline):
     """The learning machinery works independently of D: maximise the oracle's log-likelihood."""
     oracle = random_oracle(seed=1, vocab_size=30, seq_len=6)
     g = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
@@ -58,7 +77,7 @@ def test_reinforce_with_the_oracle_reward_lowers_nll_oracle():
     before = nll_oracle(g, oracle, 2000, generator=ev)
     env, policy = _oracle_reward_env(oracle, g, mode="terminal")
     # lr 0.05: at the authors' 0.01, 40 updates move G too little to measure in a fast test
-    Reinforce(g, env, policy, lr=0.05, seed=0).learn(40)
+    Reinforce(g, env, policy, lr=0.05, seed=0, baseline=baseline).learn(40)
     after = nll_oracle(g, oracle, 2000, generator=ev)
     assert after < before - 0.5, (before, after)
 
