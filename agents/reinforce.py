@@ -31,6 +31,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, configure
 
+from seqgan_gym.config import REINFORCE_BASELINES
 from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
 from seqgan_gym.rollout import RolloutPolicy
 from seqgan_gym.training import make_adam
@@ -45,9 +46,6 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tens
     if log_probs.shape != rewards.shape:
         raise ValueError(f"log_probs {tuple(log_probs.shape)} and rewards {tuple(rewards.shape)} differ")
     return -(log_probs * rewards.detach()).mean()
-
-
-BASELINES = ("none", "mean")
 
 
 def leave_one_out_baseline(rewards: torch.Tensor) -> torch.Tensor:
@@ -84,8 +82,8 @@ class Reinforce:
         logger: Logger | None = None,
         baseline: str = "none",
     ) -> None:
-        if baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+        if baseline not in REINFORCE_BASELINES:
+            raise ValueError(f"baseline must be one of {REINFORCE_BASELINES}, got {baseline!r}")
         if generator_model.vocab_size != env.single_action_space.n:
             raise ValueError(
                 f"generator vocabulary {generator_model.vocab_size} != env action space "

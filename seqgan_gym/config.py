@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 
 ALGORITHMS = ("reinforce", "ppo", "a2c")
 REWARDS = ("discriminator", "bleu", "oracle")
+REINFORCE_BASELINES = ("none", "mean")
 
 
 @dataclass
@@ -110,8 +111,9 @@ class ExperimentConfig:
             raise ValueError(f"algo must be one of {ALGORITHMS}, got {self.algo!r}")
         if self.reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
-        if self.reinforce_baseline not in ("none", "mean"):
-            raise ValueError(f"reinforce_baseline must be 'none' or 'mean', got {self.reinforce_baseline!r}")
+        if self.reinforce_baseline not in REINFORCE_BASELINES:
+            raise ValueError(f"reinforce_baseline must be one of {REINFORCE_BASELINES}, "
+                             f"got {self.reinforce_baseline!r}")
         if not self.sb3_lr > 0:
             raise ValueError(f"sb3_lr must be > 0, got {self.sb3_lr}")
         if self.bleu_order < 1:

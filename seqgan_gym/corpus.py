@@ -209,14 +209,8 @@ def load_text_corpus(
         test_seqs = read_sequences(test_path, tokenizer)
         split.update(test_file=str(test_path), how="as given")
     else:
-        if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        order = np.random.default_rng(split_seed).permutation(len(train_seqs))
-        n_test = max(1, int(round(test_fraction * len(train_seqs))))
-        if n_test >= len(train_seqs):
-            raise ValueError(f"test_fraction {test_fraction} of {len(train_seqs)} sequences leaves none "
-                             "to train on")
-        test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+        test_rows, train_rows = seeded_holdout(len(train_seqs), test_fraction, split_seed, "sequences")
+        n_test = len(test_rows)
         test_seqs = [train_seqs[i] for i in test_rows]
         train_seqs = [train_seqs[i] for i in train_rows]
         split.update(how=f"seeded random split of the non-blank lines, numpy default_rng({split_seed})"
@@ -232,6 +226,20 @@ def load_text_corpus(
     test, test_lengths = encode_split(test_seqs, vocab, seq_len)
     split.update(n_train=len(train_seqs), n_test=len(test_seqs), vocab_size=len(vocab), seq_len=seq_len)
     return TextCorpus(name or Path(train_path).stem, vocab, train, test, train_lengths, test_lengths, split)
+
+
+def seeded_holdout(n: int, test_fraction: float, seed: int, what: str = "items",
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (test, train) of a seeded random hold-out of ``round(test_fraction * n)`` (at least 1)
+    of ``n`` items: ``numpy.random.default_rng(seed).permutation(n)``, the first ones held out,
+    each part sorted."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(test_fraction * n)))
+    if n_test >= n:
+        raise ValueError(f"test_fraction {test_fraction} of {n} {what} leaves none to train on")
+    return np.sort(order[:n_test]), np.sort(order[n_test:])
 
 
 def _shared(relative: str, path: str | Path | None) -> Path:

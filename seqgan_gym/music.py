@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgan_gym.corpus import CorpusFormatError
+from seqgan_gym.corpus import CorpusFormatError, seeded_holdout
 from seqgan_gym.data import find_shared_data
 
 REST = 0
@@ -99,11 +99,10 @@ def pitch_grid(events: list[tuple[float, float, int]], step_quarters: float,
     if not events and not end:
         return np.zeros(0, dtype=np.int64)
     end = max([e for _, e, _ in events] + [end or 0.0])
-    # points k * step < end; the small epsilon keeps k * step == end (float rounding) out
-    n = int(np.ceil(end / step_quarters - 1e-9))
+    eps = 1e-9  # float rounding: a point on a note's end (or the tune's) belongs to what follows
+    n = int(np.ceil(end / step_quarters - eps))  # the points k * step < end
     times = np.arange(n) * step_quarters  # (L,)
     grid = np.full(n, REST, dtype=np.int64)
-    eps = 1e-9
     for start, stop, key in events:
         sounding = (times >= start - eps) & (times < stop - eps)
         grid[sounding] = np.maximum(grid[sounding], key)
@@ -139,7 +138,9 @@ class MelodyCorpus:
     test: torch.Tensor
     split: dict = field(default_factory=dict)
 
-    vocab_size: int = VOCAB_SIZE
+    @property
+    def vocab_size(self) -> int:
+        return VOCAB_SIZE
 
     @property
     def seq_len(self) -> int:
@@ -204,16 +205,13 @@ def load_nottingham(folder: str | Path | None = None, seq_len: int = 32, step_se
                                     "Nottingham .abc files")
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
-    if not 0.0 < test_fraction < 1.0:
+    if not 0.0 < test_fraction < 1.0:  # checked before the (slow) parsing
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     grids = tune_grids(folder, step_seconds, quarter_bpm, cache_dir)
     ids = sorted(grids)
-    order = np.random.default_rng(split_seed).permutation(len(ids))
-    n_test = max(1, int(round(test_fraction * len(ids))))
-    if n_test >= len(ids):
-        raise ValueError(f"test_fraction {test_fraction} of {len(ids)} tunes leaves none to train on")
-    test_ids = sorted(ids[i] for i in order[:n_test])
-    train_ids = sorted(ids[i] for i in order[n_test:])
+    test_rows, train_rows = seeded_holdout(len(ids), test_fraction, split_seed, "tunes")
+    n_test = len(test_rows)
+    test_ids, train_ids = [ids[i] for i in test_rows], [ids[i] for i in train_rows]
 
     def windows(tune_ids: list[str]) -> torch.Tensor:
         rows = [grids[t][: len(grids[t]) // seq_len * seq_len].reshape(-1, seq_len) for t in tune_ids]

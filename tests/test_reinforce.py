@@ -50,6 +50,23 @@ def test_leave_one_out_baseline_is_the_mean_of_the_other_sequences():
         leave_one_out_baseline(Q[:1])
 
 
+def test_mean_baseline_makes_the_update_blind_to_a_constant_reward_shift():
+    """With baseline='mean' rewards Q and Q - 9 give the same update (the baseline absorbs the
+    shift); without it they do not: the shift is what pushed every sampled token down."""
+    oracle = random_oracle(seed=1, vocab_size=8, seq_len=3)
+    Y = torch.randint(0, 8, (6, 3), generator=torch.Generator().manual_seed(1))
+    Q = torch.rand(6, 3, generator=torch.Generator().manual_seed(2))
+
+    def update(baseline, rewards):
+        g = _gen(8, 3)
+        env, policy = _oracle_reward_env(oracle, g, num_envs=6)
+        Reinforce(g, env, policy, seed=0, baseline=baseline).train_step(Y, rewards)
+        return torch.cat([p.detach().flatten() for p in g.parameters()])
+
+    torch.testing.assert_close(update("mean", Q), update("mean", Q - 9.0))
+    assert not torch.allclose(update("none", Q), update("none", Q - 9.0))
+
+
 def test_reinforce_refuses_an_unknown_baseline():
     oracle = random_oracle(seed=1, vocab_size=8, seq_len=3)
     env, policy = _oracle_reward_env(oracle, _gen(8, 3), num_envs=4)
