@@ -81,7 +81,8 @@ def common_start(setup: Setup, out: Path, generator_checkpoint: str | None,
 def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> dict:
     """One adversarial run from copies of the common start, under ``setup.cfg`` with ``changes``
     (e.g. ``seed=1, algo="ppo", reward="discriminator"``). Returns its record: the evaluation
-    curve (``updates``, ``nll_oracle``, ``nll_test``), the last ``final_score``, the wall time and
+    curve (``updates``, ``nll_test`` and ``nll_oracle`` or, for a corpus, ``bleu`` and
+    ``self_bleu``), the last ``final_score``, the wall time and
     the path of the final generator checkpoint."""
     cfg = dataclasses.replace(setup.cfg, **changes)
     run_setup = with_config(setup, cfg)
@@ -102,13 +103,14 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
     save_language_model(trained, checkpoint)
     rows = [r for r in log.rows if r["phase"] == "adversarial"]
     log.close()
-    evals = [r for r in rows if r.get("nll_oracle") is not None]
+    evals = [r for r in rows if r.get("nll_test") is not None]
     scores = [r["final_score"] for r in rows if r.get("final_score") is not None]
+    curves = {k: [r[k] for r in evals] for k in ("nll_oracle", "nll_test", "bleu", "self_bleu")
+              if evals and evals[0].get(k) is not None}  # NLL_oracle (oracle) or BLEU (a corpus)
     return {
         "algo": cfg.algo, "reinforce_baseline": cfg.reinforce_baseline, "reward": cfg.reward,
         "seed": cfg.seed, "wall_s": round(wall, 1),
-        "updates": [r["step"] * cfg.g_steps for r in evals],
-        "nll_oracle": [r["nll_oracle"] for r in evals], "nll_test": [r["nll_test"] for r in evals],
+        "updates": [r["step"] * cfg.g_steps for r in evals], **curves,
         "final_score": scores[-1] if scores else None,
         "checkpoint": str(checkpoint.resolve()),
     }

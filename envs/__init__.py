@@ -1,6 +1,8 @@
 """The SeqGAN environments (installed as ``seqgan_gym.envs``) and their registration.
 
-``import seqgan_gym`` registers ``SeqGAN-Oracle-v0``::
+``import seqgan_gym`` registers ``SeqGAN-Oracle-v0`` and the real-data ids ``SeqGAN-Text-v0``
+(any corpus: ``corpus=...``), ``SeqGAN-Quatrains-v0``, ``SeqGAN-COCO-v0`` and
+``SeqGAN-Nottingham-v0`` (see ``text_env.py``)::
 
     gymnasium.make("SeqGAN-Oracle-v0", **kwargs)               # SeqGANEnv
     gymnasium.make_vec("SeqGAN-Oracle-v0", num_envs=64, **kwargs)  # SeqGANVectorEnv (native batch)
@@ -12,9 +14,14 @@ Without importing seqgan_gym first, use the id ``"seqgan_gym:SeqGAN-Oracle-v0"``
 from gymnasium.envs.registration import register, registry
 
 from .seqgan_env import SeqGANEnv
+from .text_env import SeqGANTextEnv, SeqGANTextVectorEnv
 from .vector_env import SeqGANVectorEnv
 
 ENV_ID = "SeqGAN-Oracle-v0"
+TEXT_ENV_ID = "SeqGAN-Text-v0"
+#: The registered real-data ids and the corpus each one loads (see envs/text_env.py).
+CORPUS_ENV_IDS = {TEXT_ENV_ID: "quatrains", "SeqGAN-Quatrains-v0": "quatrains",
+                  "SeqGAN-COCO-v0": "coco", "SeqGAN-Nottingham-v0": "nottingham"}
 
 if ENV_ID not in registry:
     register(
@@ -22,5 +29,14 @@ if ENV_ID not in registry:
         entry_point="seqgan_gym.envs.seqgan_env:SeqGANEnv",
         vector_entry_point="seqgan_gym.envs.vector_env:SeqGANVectorEnv",
     )
+for _id, _corpus in CORPUS_ENV_IDS.items():
+    if _id not in registry:
+        register(
+            id=_id,
+            entry_point="seqgan_gym.envs.text_env:SeqGANTextEnv",
+            vector_entry_point="seqgan_gym.envs.text_env:SeqGANTextVectorEnv",
+            kwargs={"corpus": _corpus},
+        )
 
-__all__ = ["ENV_ID", "SeqGANEnv", "SeqGANVectorEnv"]
+__all__ = ["CORPUS_ENV_IDS", "ENV_ID", "TEXT_ENV_ID", "SeqGANEnv", "SeqGANTextEnv",
+           "SeqGANTextVectorEnv", "SeqGANVectorEnv"]

@@ -41,10 +41,11 @@ class SeqGANCore:
         reward_mode: str = "rollout",
         reward_model: RewardModel | str | None = None,
         rollout_policy: RolloutPolicy | None = None,
-        oracle: str | Path | LSTMLanguageModel = "paper",
+        oracle: str | Path | LSTMLanguageModel | None = "paper",
         oracle_seed: int = 0,
         init_seed: int = 0,
         device: str | torch.device | None = "auto",
+        eos_token: int | None = None,
     ) -> None:
         for name, value, low in (("batch", batch, 1), ("vocab_size", vocab_size, 2),
                                  ("seq_len", seq_len, 1), ("n_rollouts", n_rollouts, 1)):
@@ -59,6 +60,9 @@ class SeqGANCore:
             )
         self.batch, self.vocab_size, self.seq_len = int(batch), int(vocab_size), int(seq_len)
         self.n_rollouts, self.reward_mode = int(n_rollouts), reward_mode
+        if eos_token is not None and not 0 <= eos_token < self.vocab_size:
+            raise ValueError(f"eos_token {eos_token} is outside [0, {self.vocab_size})")
+        self.eos_token = eos_token
         if device in (None, "auto") and rollout_policy is not None:
             self.device = rollout_policy.device
         else:
@@ -66,7 +70,8 @@ class SeqGANCore:
         if self.device.type == "cuda" and self.device.index is None:  # "cuda" -> "cuda:0"
             self.device = torch.device("cuda", torch.cuda.current_device())
 
-        self.oracle = _build_oracle(oracle, self.vocab_size, self.seq_len, oracle_seed, self.device)
+        self.oracle = None if oracle is None else _build_oracle(
+            oracle, self.vocab_size, self.seq_len, oracle_seed, self.device)
         self.reward_model = _build_reward_model(
             reward_model, self.oracle, self.vocab_size, self.seq_len, init_seed, self.device
         )
@@ -75,10 +80,15 @@ class SeqGANCore:
         # beta: built (fresh) only where it is used; one passed in is validated and kept either way
         if rollout_policy is None and reward_mode == "rollout":
             g = torch.Generator().manual_seed(int(init_seed))
-            fresh = LSTMLanguageModel(self.vocab_size, self.seq_len).init_normal_(0.1, g)
+            fresh = LSTMLanguageModel(self.vocab_size, self.seq_len, eos_token=eos_token).init_normal_(0.1, g)
             rollout_policy = RolloutPolicy(fresh.to(self.device))
         if rollout_policy is not None:
             rollout_policy.check_compatible(self.vocab_size, self.seq_len)
+            if rollout_policy.model.eos_token != eos_token:
+                raise ValueError(
+                    f"the rollout policy's eos_token is {rollout_policy.model.eos_token} but the "
+                    f"environment's is {eos_token}; build the generator with eos_token={eos_token}"
+                )
             if rollout_policy.device != self.device:
                 raise ValueError(
                     f"the rollout policy is on {rollout_policy.device} but the environment's device "
@@ -92,6 +102,8 @@ class SeqGANCore:
             )
 
         self.tokens = torch.full((self.batch, self.seq_len), PAD, dtype=torch.long, device=self.device)
+        self.ended = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
+        """(B,) True for the sequences that have written ``eos_token`` (always False without one)."""
         self.t = 0
         self.generator: torch.Generator | None = None
 
@@ -103,16 +115,25 @@ class SeqGANCore:
     def reset(self) -> None:
         """Empty every prefix (all positions PAD) and restart beta's state."""
         self.tokens.fill_(PAD)
+        self.ended.zero_()
         self.t = 0
         if self.search is not None:
             self.search.reset(self.batch)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Append ``actions`` (B,) int64, already validated; return rewards (B,) float32 and done."""
+        """Append ``actions`` (B,) int64, already validated; return rewards (B,) float32 and done.
+
+        With an ``eos_token``, a sequence that has already written it gets ``eos_token`` again
+        whatever its action ("once EOS, always EOS"; the episode still lasts T steps, so all B
+        sequences stay in step)."""
         if self.t >= self.seq_len:
             raise RuntimeError("the episode is over (t = T); call reset() before step()")
         t = self.t = self.t + 1
-        self.tokens[:, t - 1] = torch.as_tensor(actions, dtype=torch.long).to(self.device)
+        tokens = torch.as_tensor(actions, dtype=torch.long).to(self.device)
+        if self.eos_token is not None:
+            tokens = tokens.masked_fill(self.ended, self.eos_token)
+            self.ended |= tokens == self.eos_token
+        self.tokens[:, t - 1] = tokens
         prefix = self.tokens[:, :t]
         if self.search is not None:
             rewards = self.search.push(prefix, self.generator)
@@ -189,8 +210,9 @@ class CoreModels:
         return self.core.rollout_policy
 
     @property
-    def oracle(self) -> LSTMLanguageModel:
-        """The true data distribution (sample real data from it, compute NLL_oracle with it)."""
+    def oracle(self) -> LSTMLanguageModel | None:
+        """The true data distribution (sample real data from it, compute NLL_oracle with it);
+        None for a real corpus."""
         return self.core.oracle
 
 
@@ -221,7 +243,7 @@ def _build_oracle(
 
 
 def _build_reward_model(
-    reward_model: RewardModel | str | None, oracle: LSTMLanguageModel, vocab_size: int,
+    reward_model: RewardModel | str | None, oracle: LSTMLanguageModel | None, vocab_size: int,
     seq_len: int, seed: int, device: torch.device,
 ) -> RewardModel:
     if isinstance(reward_model, RewardModel):
@@ -229,6 +251,8 @@ def _build_reward_model(
     if reward_model in (None, "discriminator"):
         return DiscriminatorReward(_fresh_discriminator(vocab_size, seq_len, seed, device))
     if reward_model == "oracle":
+        if oracle is None:
+            raise ValueError("reward_model='oracle' needs an oracle; this environment has none")
         return OracleLikelihoodReward(oracle)
     raise TypeError(
         "reward_model must be a RewardModel (e.g. BleuReward(real_data) for PG-BLEU), "

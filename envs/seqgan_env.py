@@ -100,6 +100,10 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
       rollout policy's device if one is given, else CUDA when present, else CPU.
     - `render_mode` (`"ansi"` or None; None): `"ansi"`: `render()` returns the tokens as text,
       `_` for unwritten positions.
+    - `eos_token` (int or None; None): an end-of-sequence id. Once a sequence has written it, every
+      later action is replaced by it ("once EOS, always EOS"; the episode still lasts T steps).
+      The text environments (`SeqGAN-Text-v0`) set it; the rollout policy's generator must have
+      the same `eos_token`. `oracle=None` builds no oracle (a real corpus has none).
 
     The vocabulary size and length of a given reward model and rollout policy must match V and T
     (checked, with a clear error).
@@ -130,11 +134,12 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
         reward_mode: str = "rollout",
         reward_model: RewardModel | str | None = None,
         rollout_policy: RolloutPolicy | None = None,
-        oracle: str | Path | LSTMLanguageModel = "paper",
+        oracle: str | Path | LSTMLanguageModel | None = "paper",
         oracle_seed: int = 0,
         init_seed: int = 0,
         device: str | torch.device | None = "auto",
         render_mode: str | None = None,
+        eos_token: int | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -146,6 +151,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
             1, vocab_size=vocab_size, seq_len=seq_len, n_rollouts=n_rollouts,
             reward_mode=reward_mode, reward_model=reward_model, rollout_policy=rollout_policy,
             oracle=oracle, oracle_seed=oracle_seed, init_seed=init_seed, device=device,
+            eos_token=eos_token,
         )
         self.action_space = spaces.Discrete(self.core.vocab_size)
         self.observation_space = spaces.Box(

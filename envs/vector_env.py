@@ -68,12 +68,13 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
         reward_mode: str = "rollout",
         reward_model: RewardModel | str | None = None,
         rollout_policy: RolloutPolicy | None = None,
-        oracle: str | Path | LSTMLanguageModel = "paper",
+        oracle: str | Path | LSTMLanguageModel | None = "paper",
         oracle_seed: int = 0,
         init_seed: int = 0,
         device: str | torch.device | None = "auto",
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        eos_token: int | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -94,6 +95,7 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
             num_envs, vocab_size=vocab_size, seq_len=seq_len, n_rollouts=n_rollouts,
             reward_mode=reward_mode, reward_model=reward_model, rollout_policy=rollout_policy,
             oracle=oracle, oracle_seed=oracle_seed, init_seed=init_seed, device=device,
+            eos_token=eos_token,
         )
         self.num_envs = self.core.batch
         self.single_action_space = spaces.Discrete(self.core.vocab_size)

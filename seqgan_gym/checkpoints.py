@@ -26,6 +26,7 @@ def save_language_model(model: LSTMLanguageModel, path: str | Path, **extra) -> 
                 "emb_dim": model.emb_dim,
                 "hidden_dim": model.hidden_dim,
                 "start_token": model.start_token,
+                "eos_token": model.eos_token,
             },
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "extra": extra,

@@ -2,6 +2,7 @@
 
     seqgan-gym pretrain [--preset cpu|paper|smoke] [--oracle paper|random] [--set field=value ...]
     seqgan-gym train [same] [--algo reinforce|ppo|a2c] [--reward discriminator|bleu|oracle]
+    seqgan-gym train --data quatrains|coco|nottingham|PATH [--data-path FOLDER] ...  (a real corpus)
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
                    help="starting values: paper (authors' schedule), cpu (default), smoke (seconds)")
+    p.add_argument("--data", help="oracle (default: the synthetic experiment), or a corpus: quatrains, "
+                                  "coco, nottingham, a text file or a folder with train.txt/test.txt")
+    p.add_argument("--data-path", help="where a bundled corpus's files are (the Nottingham .abc folder)")
     p.add_argument("--oracle", choices=["paper", "random"], help="the true distribution")
     p.add_argument("--oracle-path", help="the paper's oracle (.npz or target_params_py3.pkl)")
     p.add_argument("--oracle-seed", type=int, help="seed of a random oracle")
@@ -34,7 +38,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     cfg = get_preset(args.preset)
-    direct = {"oracle": args.oracle, "oracle_path": args.oracle_path,
+    direct = {"data": args.data, "data_path": args.data_path, "oracle": args.oracle, "oracle_path": args.oracle_path,
               "oracle_seed": args.oracle_seed, "seed": args.seed, "device": args.device,
               "algo": getattr(args, "algo", None), "reward": getattr(args, "reward", None)}
     assignments = [f"{k}={v}" for k, v in direct.items() if v is not None] + args.overrides
@@ -60,20 +64,37 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
                                    "device": str(setup.device), "torch": torch.__version__,
                                    "threads": torch.get_num_threads(),
                                    "schedule": describe_schedule(cfg), **extra})
-    print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; oracle {cfg.oracle} "
-          f"(V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor (the oracle's NLL on its own "
-          f"samples) {setup.oracle_floor:.4f}")
+    if setup.oracle is not None:
+        source = (f"oracle {cfg.oracle} (V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor (the "
+                  f"oracle's NLL on its own samples) {setup.oracle_floor:.4f}")
+    else:
+        source = (f"corpus {cfg.data} (V={cfg.vocab_size}, T={cfg.seq_len}, {cfg.n_train} train / "
+                  f"{cfg.n_test} test sequences; BLEU-{cfg.eval_bleu_order} against all {cfg.n_test})")
+        log.write_json("corpus_split.json", setup.data.split)
+    print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; {source}")
     return cfg, setup, log
 
 
 def _finish_run(log, setup, generator_model, title: str, summary: dict) -> dict:
-    """Write 100 samples of G, the learning curve and ``summary.json`` (with floor and wall time)."""
-    log.write_samples(generator_model.sample(100, generator=setup.rng(99)))
+    """Write 100 samples of G (decoded too, for a corpus), the learning curve and ``summary.json``
+    (with floor and wall time)."""
+    samples = generator_model.sample(100, generator=setup.rng(99))
+    log.write_samples(samples)
+    if setup.corpus is not None:
+        from seqgan_gym.utils import atomic_write_text
+
+        atomic_write_text(log.dir / "samples_decoded.txt",
+                          "\n".join(setup.corpus.decode(row) for row in samples.tolist()) + "\n")
     log.plot_learning_curve(setup.oracle_floor, title=title)
     summary = {**summary, "oracle_floor": setup.oracle_floor,
                "wall_s": round(time.time() - log.start, 1)}
     log.write_json("summary.json", summary)
     return summary
+
+
+def _metrics(row: dict, suffix: str) -> dict:
+    """The evaluation metrics of a logged row, named ``<metric>_<suffix>`` (e.g. nll_test_mle)."""
+    return {f"{k}_{suffix}": row[k] for k in ("nll_oracle", "nll_test", "bleu", "self_bleu") if k in row}
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -86,9 +107,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         mle = pretrain_generator(setup, generator_model, log, progress=not args.no_progress)
         untrained = log.rows[0]
         summary = _finish_run(log, setup, generator_model, f"MLE pre-training ({cfg.preset} preset)", {
-            "preset": cfg.preset, "oracle": cfg.oracle, "mle_epochs": cfg.mle_epochs,
-            "nll_oracle_untrained": untrained["nll_oracle"], "nll_test_untrained": untrained["nll_test"],
-            "nll_oracle_mle": mle["nll_oracle"], "nll_test_mle": mle["nll_test"],
+            "preset": cfg.preset, "data": cfg.data, "oracle": cfg.oracle, "mle_epochs": cfg.mle_epochs,
+            **_metrics(untrained, "untrained"), **_metrics(mle, "mle"),
         })
     finally:
         log.close()
@@ -121,6 +141,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError(
                     "generator checkpoint has V={}, T={}, emb_dim={}, hidden_dim={}; this run has "
                     "V={}, T={}, emb_dim={}, hidden_dim={}".format(*got, *want))
+            if generator_model.eos_token != setup.eos_token:
+                raise ValueError(f"generator checkpoint has eos_token={generator_model.eos_token}; "
+                                 f"this run's data has eos_token={setup.eos_token}")
             mle = log.log("mle", 0, **evaluate(setup, generator_model, setup.rng(2)))
         else:
             generator_model = new_generator(setup)
@@ -138,11 +161,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_adv.pt")
         summary = _finish_run(log, setup, generator_model,
                               f"MLE then {cfg.algo} + {cfg.reward} reward ({cfg.preset} preset)", {
-            "preset": cfg.preset, "oracle": cfg.oracle, "algo": cfg.algo, "reward": cfg.reward,
-            "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
+            "preset": cfg.preset, "data": cfg.data, "oracle": cfg.oracle, "algo": cfg.algo,
+            "reward": cfg.reward, "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
             "generator_checkpoint": args.generator_checkpoint, "adv_iterations": cfg.adv_iterations,
-            "nll_oracle_mle": mle["nll_oracle"], "nll_test_mle": mle["nll_test"],
-            "nll_oracle_adv": adv["nll_oracle"], "nll_test_adv": adv["nll_test"],
+            **_metrics(mle, "mle"), **_metrics(adv, "adv"),
         })
     finally:
         log.close()

@@ -31,7 +31,16 @@ class ExperimentConfig:
     device: str = "auto"
     """'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:1', ..."""
 
-    # --- oracle and real data
+    # --- the real data: an oracle's samples (the synthetic experiment) or a corpus
+    data: str = "oracle"
+    """'oracle' (the synthetic experiment: real data sampled from the oracle below), or a corpus:
+    'quatrains', 'coco', 'nottingham' (seqgan_gym.corpus.load_corpus) or a path to a text file /
+    a folder with train.txt and test.txt. With a corpus, V, T and the data sizes come from it and
+    the evaluation is NLL_test, BLEU and Self-BLEU instead of NLL_oracle."""
+    data_path: str | None = None
+    """Where a bundled corpus's files are, if not in the default place (the Nottingham .abc folder)."""
+    eval_bleu_order: int = 4
+    """n of the BLEU-n / Self-BLEU-n logged for a corpus at each evaluation."""
     oracle: str = "paper"
     """'paper' (the authors' oracle file, see --oracle-path) or 'random' (N(0,1), --oracle-seed)."""
     oracle_path: str | None = None
@@ -116,6 +125,10 @@ class ExperimentConfig:
                              f"got {self.reinforce_baseline!r}")
         if not self.sb3_lr > 0:
             raise ValueError(f"sb3_lr must be > 0, got {self.sb3_lr}")
+        if self.eval_bleu_order < 1:
+            raise ValueError(f"eval_bleu_order must be >= 1, got {self.eval_bleu_order}")
+        if self.data != "oracle" and self.reward == "oracle":
+            raise ValueError(f"reward 'oracle' needs the oracle data; data is {self.data!r} (a corpus)")
         if self.bleu_order < 1:
             raise ValueError(f"bleu_order must be >= 1, got {self.bleu_order}")
         if not 0.0 <= self.rollout_update_rate <= 1.0:

@@ -7,18 +7,19 @@ then ``EOS`` repeated up to T, with T = the longest sequence + 1 unless given.
 Special ids (fixed, so checkpoints and arrays mean the same thing everywhere):
 
 * ``EOS = 0`` ``<eos>``: ends every sequence and fills the positions after its end ("once EOS,
-  always EOS"), so a generator can never write an invalid id after it and fixed-length (N, T)
-  tensors still hold variable-length sequences. :func:`seqgan_gym.metrics.bleu` and
-  :func:`~seqgan_gym.metrics.self_bleu` read a sequence up to its first ``EOS``. NLL, the
-  discriminator and the reward models do **not** yet (they read all T positions): the text
-  environment that will use this module is not built yet. The generator's start token is this id
-  too (the LSTM's ``start_token=0``), the usual "end of the previous sequence" convention;
+  always EOS"), so fixed-length (N, T) tensors hold variable-length sequences. A generator built
+  with ``eos_token=EOS`` samples that way, and its NLL, MLE loss and REINFORCE log-probabilities
+  count positions up to the first EOS only; the text environment forces EOS after EOS; the
+  Monte-Carlo completions end at EOS before they are scored; BLEU reads up to the first EOS. The
+  discriminator sees the EOS padding, identical in real and generated sequences, so it carries
+  nothing but the length. The generator's start token is this id too (the LSTM's
+  ``start_token=0``), the usual "end of the previous sequence" convention;
 * ``UNK = 1`` ``<unk>``: tokens the vocabulary does not hold (rare ones cut by ``min_count``, or
   test tokens never seen in training).
 
-Bundled readers (:func:`load_quatrains`, :func:`load_coco`) look for the project's
-``shared/data`` folder (see ``shared/data/README.md`` for sources and licences) unless given a
-path; nothing is downloaded.
+Bundled readers (:func:`load_quatrains`, :func:`load_coco`) read the package's own copies
+(``seqgan_gym/datasets``, MIT, sources and licences in its README) unless given a path; nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -103,10 +104,17 @@ class Vocabulary:
         return cls(data["tokens"])
 
 
-def strip_eos(ids: Sequence[int]) -> list[int]:
-    """The ids before the first ``EOS`` (all of them if there is none)."""
+def strip_eos(ids: Sequence[int], eos_token: int | None = EOS) -> list[int]:
+    """The ids before the first ``eos_token`` (all of them if there is none, or if it is None)."""
     ids = [int(i) for i in ids]
-    return ids[: ids.index(EOS)] if EOS in ids else ids
+    return ids[: ids.index(eos_token)] if eos_token is not None and eos_token in ids else ids
+
+
+def id_lists(sequences, eos_token: int | None = EOS) -> list[list[int]]:
+    """Rows of ids (a (N, T) tensor / array, or lists) -> lists of ids before each row's first
+    ``eos_token`` (every id when it is None): how BLEU reads sequences."""
+    rows = sequences.tolist() if hasattr(sequences, "tolist") else sequences
+    return [strip_eos(r, eos_token) for r in rows]
 
 
 def read_sequences(path: str | Path, tokenizer: Callable[[str], list[str]] | None = None) -> list[list[str]]:
@@ -179,14 +187,24 @@ class TextCorpus:
     test_lengths: torch.Tensor
     split: dict = field(default_factory=dict)
 
+    eos_token = EOS
+    """Sequences end at their first ``EOS`` (the generator, env, NLL and BLEU all honour it)."""
+
     @property
     def seq_len(self) -> int:
         return int(self.train.shape[1])
 
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
     def references(self, which: str = "test") -> list[list[int]]:
         """The split's sequences as id lists, without ``EOS`` (BLEU references)."""
-        data = self.test if which == "test" else self.train
-        return [strip_eos(row) for row in data.tolist()]
+        return id_lists(self.test if which == "test" else self.train)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """One sequence of ids as text, up to its first ``EOS``, tokens joined by spaces."""
+        return " ".join(self.vocab.decode(ids))
 
 
 def load_text_corpus(
@@ -242,13 +260,60 @@ def seeded_holdout(n: int, test_fraction: float, seed: int, what: str = "items",
     return np.sort(order[:n_test]), np.sort(order[n_test:])
 
 
-def _shared(relative: str, path: str | Path | None) -> Path:
+CORPORA = ("quatrains", "coco", "nottingham")
+"""The bundled corpora :func:`load_corpus` knows by name (any other value is a path)."""
+
+
+def load_corpus(name_or_path: str | Path, path: str | Path | None = None, split_seed: int = 0):
+    """A corpus by name or path: :class:`TextCorpus` or :class:`~seqgan_gym.music.MelodyCorpus`.
+
+    * ``"quatrains"``, ``"coco"``: the bundled text sets (:func:`load_quatrains`, :func:`load_coco`),
+      read from ``path`` if given, else from ``shared/data``;
+    * ``"nottingham"``: the Nottingham tunes as melodies (:func:`seqgan_gym.music.load_nottingham`,
+      needs music21), from the folder ``path`` (else ``shared/data/nottingham_abc``); the parsed
+      tunes are cached under ``$SEQGAN_GYM_CACHE`` (default ``~/.cache/seqgan_gym``);
+    * anything else: a text file, one sequence a line, tokens separated by spaces, with a seeded
+      10% held out (``split_seed``); or a folder holding ``train.txt`` and ``test.txt`` (split as
+      given).
+    """
+    name = str(name_or_path)
+    if name == "quatrains":
+        return load_quatrains(path, split_seed=split_seed)
+    if name == "coco":
+        return load_coco(path)
+    if name == "nottingham":
+        import os
+
+        from seqgan_gym.music import load_nottingham
+
+        cache = os.environ.get("SEQGAN_GYM_CACHE", str(Path.home() / ".cache" / "seqgan_gym"))
+        return load_nottingham(path, split_seed=split_seed, cache_dir=cache)
+    if path is not None:
+        raise ValueError(f"corpus {name!r} is a path itself; 'path' is only for the bundled names {CORPORA}")
+    target = Path(name)
+    if target.is_dir():
+        if not (target / "train.txt").is_file() or not (target / "test.txt").is_file():
+            raise FileNotFoundError(f"corpus folder {target} must hold train.txt and test.txt")
+        return load_text_corpus(target / "train.txt", target / "test.txt", name=target.name)
+    if not target.is_file():
+        raise FileNotFoundError(f"corpus {name!r} is neither a bundled corpus {CORPORA} nor a file or folder")
+    return load_text_corpus(target, split_seed=split_seed)
+
+
+BUNDLED = Path(__file__).resolve().parent / "datasets"
+"""The corpora copied into the package (MIT; sources and licences in ``datasets/README.md``)."""
+
+
+def _bundled(relative: str, path: str | Path | None) -> Path:
+    """``path`` if given, else the package's copy of ``relative``, else ``shared/data/relative``."""
     if path is not None:
         return Path(path)
+    if (BUNDLED / relative).exists():
+        return BUNDLED / relative
     found = find_shared_data(Path("shared") / "data" / relative)
     if found is None:
-        raise FileNotFoundError(f"shared/data/{relative} was not found above the current folder; "
-                                "pass its path")
+        raise FileNotFoundError(f"{relative} is neither in the package nor in shared/data above the "
+                                "current folder; pass its path")
     return found
 
 
@@ -256,12 +321,12 @@ def load_quatrains(path: str | Path | None = None, split_seed: int = 0, test_fra
                    ) -> TextCorpus:
     """Chinese five-character quatrains (16,394 poems of 24 tokens; Texygen's ``shi.txt``, MIT):
     a seeded split (default 10% held out, recorded in ``corpus.split``)."""
-    return load_text_corpus(_shared("chinese_poems/shi.txt", path), test_fraction=test_fraction,
+    return load_text_corpus(_bundled("chinese_poems/shi.txt", path), test_fraction=test_fraction,
                             split_seed=split_seed, name="quatrains")
 
 
 def load_coco(folder: str | Path | None = None) -> TextCorpus:
     """COCO image captions, tokenised (10,000 train + 10,000 test as given; TextBox's copy of the
     "Language GANs Falling Short" data, MIT)."""
-    root = _shared("image_coco_tokenized", folder)
+    root = _bundled("image_coco_tokenized", folder)
     return load_text_corpus(root / "train.txt", root / "test.txt", name="coco")

@@ -1,12 +1,15 @@
-"""The phases of the synthetic experiment, shared by the CLI and the benchmarks.
+"""The phases of a SeqGAN experiment, shared by the CLI and the benchmarks.
 
-:func:`build_setup` loads the oracle and samples the real data; :func:`pretrain_generator` is the
-MLE half of the paper (Algorithm 1, line 2) with NLL_oracle / NLL_test evaluation.
+:func:`build_setup` loads the oracle and samples the real data (the synthetic experiment), or loads
+a corpus (``cfg.data``: quatrains, COCO, Nottingham, a file); :func:`pretrain_generator` is the
+MLE half of the paper (Algorithm 1, line 2) with NLL_oracle / NLL_test evaluation (BLEU and
+Self-BLEU instead of NLL_oracle for a corpus).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +19,8 @@ from seqgan_gym.checkpoints import save_language_model
 from seqgan_gym.config import ExperimentConfig
 from seqgan_gym.data import OracleData, find_paper_oracle, sample_oracle_data
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import ground_truth_nll, nll_oracle, nll_test
+from seqgan_gym.corpus import load_corpus
+from seqgan_gym.metrics import bleu, ground_truth_nll, nll_oracle, nll_test, self_bleu
 from seqgan_gym.oracle import load_oracle, random_oracle
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.training import make_adam, mle_epoch
@@ -28,14 +32,28 @@ _SEED_GEN_INIT, _SEED_SHUFFLE, _SEED_EVAL, _SEED_GLOBAL = 0, 1, 2, 6
 
 @dataclass
 class Setup:
-    """What every phase needs: the oracle, the real data and the device."""
+    """What every phase needs: the real data (``data.train`` / ``data.test``), its source (the
+    oracle, or a corpus) and the device."""
 
     cfg: ExperimentConfig
     device: torch.device
-    oracle: LSTMLanguageModel
-    data: OracleData
-    oracle_floor: float
-    """The oracle's NLL on its own held-out samples: the best NLL_oracle a model can expect."""
+    oracle: LSTMLanguageModel | None
+    data: OracleData | Any
+    """The oracle's samples (:class:`OracleData`) or the corpus itself (``TextCorpus`` /
+    ``MelodyCorpus``): anything with ``train`` (N, T) and ``test`` (M, T)."""
+    oracle_floor: float | None
+    """The oracle's NLL on its own held-out samples: the best NLL_oracle a model can expect
+    (None for a corpus)."""
+
+    @property
+    def corpus(self):
+        """The corpus (None in the synthetic experiment)."""
+        return None if self.oracle is not None else self.data
+
+    @property
+    def eos_token(self) -> int | None:
+        """The corpus's end-of-sequence id (None: fixed-length sequences)."""
+        return getattr(self.corpus, "eos_token", None)
 
     def rng(self, offset: int) -> torch.Generator:
         """A seeded generator for one stream of randomness of this run, on the run's device."""
@@ -43,12 +61,18 @@ class Setup:
 
 
 def build_setup(cfg: ExperimentConfig) -> Setup:
-    """Load (or draw) the oracle, sample train and held-out data, and compute the floor."""
+    """Load (or draw) the oracle, sample train and held-out data, and compute the floor; or, with
+    ``cfg.data`` a corpus, load it (and set ``cfg``'s V, T and data sizes from it)."""
     cfg.validate()
     # Everything is drawn from seeded torch.Generators except D's dropout masks, which come from
     # torch's global RNG: seed it too, so a run repeats.
     torch.manual_seed(cfg.seed * 1000 + _SEED_GLOBAL)
     device = resolve_device(cfg.device)
+    if cfg.data != "oracle":
+        corpus = load_corpus(cfg.data, cfg.data_path)
+        cfg.vocab_size, cfg.seq_len = corpus.vocab_size, corpus.seq_len
+        cfg.n_train, cfg.n_test = len(corpus.train), len(corpus.test)
+        return Setup(cfg, device, None, corpus, None)
     if cfg.oracle == "paper":
         oracle = load_oracle(find_paper_oracle(cfg.oracle_path), seq_len=cfg.seq_len)
         cfg.vocab_size = oracle.vocab_size
@@ -66,8 +90,8 @@ def with_config(setup: Setup, cfg: ExperimentConfig) -> Setup:
     ``cfg`` must describe the same oracle and data.
     """
     cfg.validate()
-    for name in ("oracle", "oracle_path", "oracle_seed", "vocab_size", "seq_len", "n_train", "n_test",
-                 "data_seed"):
+    for name in ("data", "data_path", "oracle", "oracle_path", "oracle_seed", "vocab_size", "seq_len",
+                 "n_train", "n_test", "data_seed"):
         if getattr(cfg, name) != getattr(setup.cfg, name):
             raise ValueError(f"with_config: {name} differs ({getattr(cfg, name)!r} vs "
                              f"{getattr(setup.cfg, name)!r}); build a new setup for other data")
@@ -79,16 +103,24 @@ def new_generator(setup: Setup) -> LSTMLanguageModel:
     """G_theta with the paper's initialisation N(0, 0.1^2), seeded by ``cfg.seed``."""
     cfg = setup.cfg
     g = torch.Generator().manual_seed(cfg.seed * 1000 + _SEED_GEN_INIT)
-    model = LSTMLanguageModel(cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
+    model = LSTMLanguageModel(cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim,
+                              eos_token=setup.eos_token)
     return model.init_normal_(cfg.gen_init_std, generator=g).to(setup.device)
 
 
 def evaluate(setup: Setup, generator_model: LSTMLanguageModel, rng: torch.Generator) -> dict:
-    """NLL_oracle over ``cfg.eval_samples`` samples of G, and NLL_test on the held-out set."""
-    return {
-        "nll_oracle": nll_oracle(generator_model, setup.oracle, setup.cfg.eval_samples, generator=rng),
-        "nll_test": nll_test(generator_model, setup.data.test.to(setup.device)),
-    }
+    """NLL_test on the held-out set, and over ``cfg.eval_samples`` samples of G: NLL_oracle (the
+    synthetic experiment), or BLEU-n against the whole test split and Self-BLEU-n (a corpus;
+    n = ``cfg.eval_bleu_order``)."""
+    cfg = setup.cfg
+    result = {"nll_test": nll_test(generator_model, setup.data.test.to(setup.device))}
+    if setup.oracle is not None:
+        result["nll_oracle"] = nll_oracle(generator_model, setup.oracle, cfg.eval_samples, generator=rng)
+        return result
+    samples = generator_model.sample(cfg.eval_samples, generator=rng).cpu()
+    result["bleu"] = bleu(samples, setup.data.test, cfg.eval_bleu_order, setup.eos_token)["bleu"]
+    result["self_bleu"] = self_bleu(samples, cfg.eval_bleu_order, setup.eos_token)["self_bleu"]
+    return result
 
 
 def pretrain_generator(
@@ -112,7 +144,7 @@ def pretrain_generator(
         if epoch % cfg.eval_every == 0 or epoch == cfg.mle_epochs:
             last = log.log("mle", epoch, g_loss=loss, **evaluate(setup, generator_model, eval_rng))
             save_language_model(generator_model, log.dir / "checkpoints" / "generator_mle.pt", epoch=epoch)
-            bar.set_postfix(nll_oracle=f"{last['nll_oracle']:.3f}", nll_test=f"{last['nll_test']:.3f}")
+            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k in ("nll_oracle", "nll_test", "bleu")})
         else:
             log.log("mle", epoch, g_loss=loss)
     return last
@@ -154,7 +186,8 @@ def build_reward_model(setup: Setup, discriminator=None):
             raise ValueError("reward 'discriminator' needs a discriminator")
         return DiscriminatorReward(discriminator)
     if cfg.reward == "bleu":
-        return BleuReward(setup.data.train, max_ngram_order=cfg.bleu_order, vocab_size=cfg.vocab_size)
+        return BleuReward(setup.data.train, max_ngram_order=cfg.bleu_order, vocab_size=cfg.vocab_size,
+                          eos_token=setup.eos_token)
     return OracleLikelihoodReward(setup.oracle)
 
 
@@ -190,6 +223,7 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
         num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
         n_rollouts=cfg.n_rollouts, reward_mode="rollout", reward_model=reward_model,
         rollout_policy=rollout_policy, oracle=setup.oracle, device=setup.device,
+        eos_token=setup.eos_token,
     )
     logger = configure(str(log.dir / "sb3"), ["csv", "tensorboard"])
     seed = cfg.seed * 1000 + _SEED_AGENT
@@ -257,7 +291,7 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
                 values.update(evaluate(setup, generator_model, eval_rng))
                 save_language_model(generator_model, log.dir / "checkpoints" / "generator_adv.pt",
                                     iteration=iteration)
-                bar.set_postfix(nll_oracle=f"{values['nll_oracle']:.3f}")
+                bar.set_postfix(nll_test=f"{values['nll_test']:.3f}")
                 result = log.log("adversarial", iteration, **values)
             else:
                 log.log("adversarial", iteration, **values)

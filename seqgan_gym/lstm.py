@@ -142,6 +142,10 @@ class LSTMLanguageModel(nn.Module):
     :param emb_dim: embedding size (the paper: 32).
     :param hidden_dim: LSTM hidden size (the paper: 32).
     :param start_token: the token fed as the first input (the paper: 0).
+    :param eos_token: the end-of-sequence id of a variable-length corpus, or None (the synthetic
+        setup: every position is a token). When set, "once EOS, always EOS": :meth:`sample` writes
+        EOS after a sequence's first EOS, and :meth:`log_prob` (hence MLE, NLL_test and REINFORCE)
+        counts positions up to and including the first EOS only (see :meth:`token_mask`).
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class LSTMLanguageModel(nn.Module):
         emb_dim: int = 32,
         hidden_dim: int = 32,
         start_token: int = 0,
+        eos_token: int | None = None,
     ) -> None:
         super().__init__()
         if vocab_size < 2:
@@ -159,11 +164,14 @@ class LSTMLanguageModel(nn.Module):
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
         if not 0 <= start_token < vocab_size:
             raise ValueError(f"start_token {start_token} is outside [0, {vocab_size})")
+        if eos_token is not None and not 0 <= eos_token < vocab_size:
+            raise ValueError(f"eos_token {eos_token} is outside [0, {vocab_size})")
         self.vocab_size = vocab_size
         self.seq_len = seq_len
         self.emb_dim = emb_dim
         self.hidden_dim = hidden_dim
         self.start_token = start_token
+        self.eos_token = eos_token
 
         self.embedding = nn.Embedding(vocab_size, emb_dim)
         self.lstm = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
@@ -358,7 +366,25 @@ class LSTMLanguageModel(nn.Module):
             chunks.append(seqs)
         if not chunks:
             return torch.empty(0, self.seq_len, dtype=torch.long, device=self.output.weight.device)
-        return torch.cat(chunks)
+        return self.end_at_eos(torch.cat(chunks))
+
+    # ------------------------------------------------------------------ end of sequence
+    def token_mask(self, sequences: torch.Tensor) -> torch.Tensor | None:
+        """(batch, T) bool, True at the positions that count: up to and including each row's first
+        ``eos_token``. None when the model has no ``eos_token`` (every position counts)."""
+        if self.eos_token is None:
+            return None
+        return eos_token_mask(sequences, self.eos_token)
+
+    def end_at_eos(self, sequences: torch.Tensor) -> torch.Tensor:
+        """``sequences`` (batch, T) with every position after a row's first ``eos_token`` set to
+        ``eos_token`` (a new tensor); unchanged without an ``eos_token``. Sampling freely and then
+        applying this draws exactly from "stop at the first EOS": the tokens it overwrites were
+        drawn after the sequence had ended."""
+        mask = self.token_mask(sequences)
+        if mask is None:
+            return sequences
+        return sequences.masked_fill(~mask, self.eos_token)
 
     def logits(self, sequences: torch.Tensor) -> torch.Tensor:
         """Teacher-forced next-token logits: sequences (batch, T) -> (batch, T, V).
@@ -379,13 +405,27 @@ class LSTMLanguageModel(nn.Module):
         return hidden
 
     def log_prob(self, sequences: torch.Tensor) -> torch.Tensor:
-        """Per-token log-probabilities log G(y_t | Y_<t): sequences (batch, T) -> (batch, T)."""
+        """Per-token log-probabilities log G(y_t | Y_<t): sequences (batch, T) -> (batch, T).
+
+        With an ``eos_token``, positions after a row's first EOS are 0 (the sequence has ended;
+        they carry no probability and no gradient)."""
         logp = torch.log_softmax(self.logits(sequences), dim=-1)
-        return logp.gather(2, sequences.unsqueeze(2)).squeeze(2)
+        logp = logp.gather(2, sequences.unsqueeze(2)).squeeze(2)
+        mask = self.token_mask(sequences)
+        return logp if mask is None else logp * mask
 
     def check_tokens(self, sequences: torch.Tensor) -> None:
         """Raise a clear error unless ``sequences`` is a (batch, T) tensor of ids in [0, V)."""
         check_token_ids(sequences, self.vocab_size)
+
+
+def eos_token_mask(sequences: torch.Tensor, eos_token: int) -> torch.Tensor:
+    """(batch, T) bool: True up to and including the first ``eos_token`` of each row (all True
+    for a row without one)."""
+    is_eos = (sequences == eos_token).long()
+    # tokens strictly before position t that are EOS: 0 means the sequence is still running
+    before = is_eos.cumsum(dim=1) - is_eos
+    return before == 0
 
 
 def check_token_ids(sequences: torch.Tensor, vocab_size: int, seq_len: int | None = None) -> None:

@@ -21,6 +21,9 @@ def sequence_nll(model: LSTMLanguageModel, sequences: torch.Tensor, batch_size: 
                  temperature: float = 1.0) -> float:
     """Mean per-token NLL of ``sequences`` (N, T) under ``model``, evaluated in batches.
 
+    With the model's ``eos_token`` set, only the positions up to and including each sequence's
+    first EOS count (numerator and denominator), as in :meth:`LSTMLanguageModel.log_prob`.
+
     ``temperature`` scores under ``softmax(logits / temperature)``, the distribution
     ``model.sample(..., temperature=temperature)`` draws from.
 
@@ -43,17 +46,24 @@ def sequence_nll(model: LSTMLanguageModel, sequences: torch.Tensor, batch_size: 
     chunk = CPU_CHUNK_ROWS if device.type == "cpu" else batch_size * sequences.shape[1]
     buf = weight1.new_empty(chunk, weight1.shape[1])
     total = torch.zeros((), dtype=torch.float64, device=device)
+    n_tokens = 0
     for start in range(0, sequences.shape[0], batch_size):
         batch = sequences[start : start + batch_size].to(device)
         hidden = model.hidden_states(batch).flatten(0, 1)  # (rows, H)
         hidden1 = torch.cat([hidden, hidden.new_ones(hidden.shape[0], 1)], 1)  # [h, 1]
+        mask = model.token_mask(batch)  # None, or (batch, T): positions up to the first EOS
+        if mask is not None:  # keep only the rows (positions) that count
+            hidden1, targets = hidden1[mask.flatten()], batch[mask]
+        else:
+            targets = batch.flatten()
+        n_tokens += targets.numel()
         # -log softmax(logits)[y] = logsumexp(logits) - logits[y]
-        total -= (hidden1 * weight1.T[batch.flatten()]).sum()
+        total -= (hidden1 * weight1.T[targets]).sum()
         for lo in range(0, hidden1.shape[0], chunk):
             rows = hidden1[lo : lo + chunk]
             _, sums, shift = exp_logits_(rows, weight1, buf[: rows.shape[0]])
             total += (sums.log_() + shift).sum()
-    return total.item() / sequences.numel()
+    return total.item() / n_tokens
 
 
 @torch.no_grad()
@@ -80,40 +90,34 @@ def ground_truth_nll(oracle: LSTMLanguageModel, oracle_samples: torch.Tensor) ->
     return sequence_nll(oracle, oracle_samples)
 
 
-def bleu(samples, references, max_n: int = 4) -> dict:
+def bleu(samples, references, max_n: int = 4, eos_token: int | None = 0) -> dict:
     """BLEU-n as the GAN-for-text literature computes it (Texygen: nltk's ``sentence_bleu``): every
     sample against the *whole* reference set (Texygen's fast mode cuts it to the first 500; we
     never do), uniform weights, clipped counts, closest-length brevity penalty and "method 1"
     smoothing (a zero match count becomes 0.1), averaged over samples. Sequences are read up to
-    their first EOS (id 0), whatever follows (Texygen deletes every EOS token instead).
+    their first ``eos_token`` (default id 0, :data:`seqgan_gym.corpus.EOS`; None reads every
+    position, e.g. melodies, where 0 is a rest); Texygen deletes every EOS token instead.
 
     :param samples: (M, T) ids or a list of id sequences.
     :param references: (R, T) ids or a list of id sequences (e.g. ``corpus.references("test")``).
     :return: ``{"bleu": mean, "n_samples": M, "n_references": R}``.
     """
     from seqgan_gym.bleu import SentenceBleu
+    from seqgan_gym.corpus import id_lists
 
-    hyps, refs = _id_lists(samples), _id_lists(references)
+    hyps, refs = id_lists(samples, eos_token), id_lists(references, eos_token)
     scores = SentenceBleu(refs, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
                           formula="nltk").scores(hyps)
     return {"bleu": float(scores.mean()), "n_samples": len(hyps), "n_references": len(refs)}
 
 
-def self_bleu(samples, max_n: int = 4) -> dict:
+def self_bleu(samples, max_n: int = 4, eos_token: int | None = 0) -> dict:
     """Self-BLEU-n (Zhu et al. 2018, Texygen): each sample scored as :func:`bleu` against all the
     *other* samples, averaged; higher means less diverse. ``{"self_bleu", "n_samples"}``."""
     from seqgan_gym.bleu import SentenceBleu
+    from seqgan_gym.corpus import id_lists
 
-    hyps = _id_lists(samples)
+    hyps = id_lists(samples, eos_token)
     scores = SentenceBleu(hyps, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
                           formula="nltk").self_scores()
     return {"self_bleu": float(scores.mean()), "n_samples": len(hyps)}
-
-
-def _id_lists(sequences) -> list[list[int]]:
-    """Rows of ids (tensor, array or lists) -> lists of ids up to the first EOS."""
-    from seqgan_gym.corpus import strip_eos
-
-    if hasattr(sequences, "tolist"):
-        sequences = sequences.tolist()
-    return [strip_eos(s) for s in sequences]

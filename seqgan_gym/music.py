@@ -58,6 +58,19 @@ def midi_to_key(midi: int) -> int:
     return key
 
 
+_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def key_name(key: int) -> str:
+    """Piano key 1..88 -> scientific pitch name (1 -> "A0", 40 -> "C4"); 0 (rest) -> "-"."""
+    if key == REST:
+        return "-"
+    if not 1 <= key <= N_KEYS:
+        raise ValueError(f"piano key {key} is outside 1..{N_KEYS}")
+    midi = key + LOWEST_MIDI - 1
+    return f"{_NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
 def _music21():
     try:
         import music21
@@ -137,10 +150,21 @@ class MelodyCorpus:
     train: torch.Tensor
     test: torch.Tensor
     split: dict = field(default_factory=dict)
+    name = "nottingham"
+    eos_token = None
+    """Every melody is exactly ``seq_len`` points long; token 0 is a rest, not an end."""
 
     @property
     def vocab_size(self) -> int:
         return VOCAB_SIZE
+
+    def references(self, which: str = "test") -> list[list[int]]:
+        """The split's sequences as id lists (BLEU references)."""
+        return (self.test if which == "test" else self.train).tolist()
+
+    def decode(self, ids) -> str:
+        """A melody as pitch names, ``-`` for a rest: ``"E4 E4 G4 - A4 ..."``."""
+        return " ".join(key_name(int(k)) for k in ids)
 
     @property
     def seq_len(self) -> int:

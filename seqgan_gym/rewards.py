@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from seqgan_gym.bleu import SentenceBleu
+from seqgan_gym.corpus import id_lists
 from seqgan_gym.lstm import LSTMLanguageModel
 
 
@@ -151,16 +152,23 @@ class BleuReward(RewardModel):
         training sequences).
     :param max_ngram_order, smooth_method, smooth_value, effective_order: as in ``SentenceBleu``.
     :param vocab_size: if given, the envs check it against theirs.
+    :param eos_token: for a corpus with an end token (:data:`seqgan_gym.corpus.EOS`): references and
+        scored sequences are read up to their first ``eos_token``. None (default): every position.
     """
 
     def __init__(self, references, max_ngram_order: int = 4, smooth_method: str = "floor",
                  smooth_value: float | None = None, effective_order: bool = False,
-                 vocab_size: int | None = None) -> None:
+                 vocab_size: int | None = None, eos_token: int | None = None) -> None:
+        self.eos_token = eos_token
+        if eos_token is not None:
+            references = id_lists(references, eos_token)
         self.bleu = SentenceBleu(references, max_ngram_order, smooth_method, smooth_value, effective_order)
         self.vocab_size = vocab_size
         self.seq_len = None  # BLEU scores any length
 
     def _score(self, sequences: torch.Tensor):
+        if self.eos_token is not None:
+            return self.bleu.scores(id_lists(sequences, self.eos_token))
         return self.bleu.scores(sequences)
 
     def __repr__(self) -> str:

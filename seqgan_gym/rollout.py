@@ -216,7 +216,7 @@ class MonteCarloSearch:
             _, self._state = model.step(model.start_tokens(batch), model.initial_state(batch))
         self.t = t
         if t == self.seq_len:
-            return self.reward_model.score(prefix)
+            return self.reward_model.score(model.end_at_eos(prefix))
 
         # beta reads y_t: logits of y_{t+1} and the state after Y_1:t, each (B, .)
         logits, self._state = model.step(prefix[:, -1], self._state)
@@ -236,6 +236,8 @@ class MonteCarloSearch:
         completed = torch.cat(
             [_repeat_rows(prefix, n), first[:, None], torch.cat(rest)], dim=1
         )  # (B*N, T), row b*N + k is rollout k of sequence b
+        # a corpus with an end token: a completion ends at its first EOS (a no-op otherwise)
+        completed = model.end_at_eos(completed)
         return self.reward_model.score(completed).view(batch, n).mean(dim=1)
 
 
@@ -311,7 +313,7 @@ def rollout_rewards_reference(
                     token = token.reshape(1)
                     seq.append(int(token))
                 completed = torch.tensor([seq], dtype=torch.long, device=sequences.device)
-                total += float(reward_model.score(completed)[0])
+                total += float(reward_model.score(model.end_at_eos(completed))[0])
             q[b, t - 1] = total / n_rollouts
-        q[b, seq_len - 1] = float(reward_model.score(sequences[b : b + 1])[0])
+        q[b, seq_len - 1] = float(reward_model.score(model.end_at_eos(sequences[b : b + 1]))[0])
     return q.to(sequences.device)

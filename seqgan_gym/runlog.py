@@ -7,7 +7,8 @@ Layout of a run directory::
     tb/                  TensorBoard event files (same scalars, tag "<phase>/<name>")
     checkpoints/         generator_mle.pt, ... (torch.save of plain tensors; load with weights_only)
     samples.txt          generated sequences, one per line, token ids separated by spaces
-    learning_curve.png   NLL_oracle (and NLL_test) against epochs / iterations, all phases
+    learning_curve.png   NLL_oracle (oracle data) or BLEU (a corpus), and NLL_test, against
+                         epochs / iterations, all phases
     summary.json         the final numbers
 """
 
@@ -21,10 +22,11 @@ from pathlib import Path
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 METRIC_COLUMNS = [
-    "phase", "step", "wall_s", "nll_oracle", "nll_test",
+    "phase", "step", "wall_s", "nll_oracle", "nll_test", "bleu", "self_bleu",
     "g_loss", "final_score", "d_loss", "d_acc_real", "d_acc_fake",
 ]
-"""``final_score``: the mean reward-model score (D(Y), BLEU, ...) of the finished sequences of the
+"""``bleu`` / ``self_bleu`` (real corpora): BLEU-n of G's samples against the test split and
+Self-BLEU-n of the samples, n = ``eval_bleu_order``. ``final_score``: the mean reward-model score (D(Y), BLEU, ...) of the finished sequences of the
 latest generator update; ``g_loss``: REINFORCE's surrogate loss (SB3 logs its own under ``sb3/``)."""
 
 
@@ -83,12 +85,21 @@ class RunLog:
 
         fig, ax = plt.subplots(figsize=(7, 4.2))
         offset, boundaries = 0, []
+        bleu_ax = None
         for phase in ("mle", "adversarial"):
-            rows = [r for r in self.rows if r["phase"] == phase and r.get("nll_oracle") is not None]
+            rows = [r for r in self.rows if r["phase"] == phase and r.get("nll_test") is not None]
             if not rows:
                 continue
             xs = [offset + r["step"] for r in rows]
-            ax.plot(xs, [r["nll_oracle"] for r in rows], "o-", ms=3, label=f"NLL_oracle ({phase})")
+            oracle = [(x, r["nll_oracle"]) for x, r in zip(xs, rows) if r.get("nll_oracle") is not None]
+            if oracle:
+                ax.plot(*zip(*oracle), "o-", ms=3, label=f"NLL_oracle ({phase})")
+            bleu = [(x, r["bleu"]) for x, r in zip(xs, rows) if r.get("bleu") is not None]
+            if bleu:  # a real corpus: BLEU on its own axis
+                bleu_ax = bleu_ax or ax.twinx()
+                bleu_ax.plot(*zip(*bleu), "^-", ms=3, color="C2" if phase == "mle" else "C3",
+                             label=f"BLEU ({phase})")
+                bleu_ax.set_ylabel("BLEU vs test split")
             test = [(x, r["nll_test"]) for x, r in zip(xs, rows) if r.get("nll_test") is not None]
             if test:
                 ax.plot(*zip(*test), "s--", ms=3, alpha=0.7, label=f"NLL_test ({phase})")
@@ -101,7 +112,9 @@ class RunLog:
         ax.set_xlabel("MLE epoch, then adversarial iteration")
         ax.set_ylabel("per-token NLL")
         ax.set_title(title or "SeqGAN learning curve")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
+        if bleu_ax is not None:
+            bleu_ax.legend(fontsize=8, loc="upper right")
         ax.grid(alpha=0.3)
         fig.tight_layout()
         path = self.dir / "learning_curve.png"

@@ -35,9 +35,13 @@ def make_adam(params, lr: float) -> torch.optim.Adam:
 
 
 def mle_loss(model: LSTMLanguageModel, batch: torch.Tensor) -> torch.Tensor:
-    """Mean per-token negative log-likelihood of ``batch`` (B, T) under ``model`` (a scalar)."""
+    """Mean per-token negative log-likelihood of ``batch`` (B, T) under ``model`` (a scalar);
+    with the model's ``eos_token``, over the positions up to each row's first EOS only."""
     logits = model.logits(batch)  # (B, T, V)
-    return F.cross_entropy(logits.flatten(0, 1), batch.flatten())
+    mask = model.token_mask(batch)
+    if mask is None:
+        return F.cross_entropy(logits.flatten(0, 1), batch.flatten())
+    return F.cross_entropy(logits[mask], batch[mask])
 
 
 def mle_epoch(
