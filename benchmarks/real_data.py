@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 from common import common_start, machine_info, run_method
 
+from seqgan_gym.checkpoints import load_language_model
 from seqgan_gym.config import get_preset
 from seqgan_gym.experiment import build_setup, evaluate
 from seqgan_gym.metrics import bleu, nll_test, self_bleu
@@ -65,7 +66,8 @@ BUDGETS = {
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--corpus", choices=sorted(TABLES), required=True)
+    p.add_argument("--corpus", required=True,
+                   help=f"one of {sorted(TABLES)} (with published numbers), or any corpus file / folder")
     p.add_argument("--data-path", help="the corpus's files, if not in the default place "
                                        "(required for nottingham unless shared/data is above)")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
@@ -93,8 +95,9 @@ def score(samples: torch.Tensor, references: torch.Tensor, orders: list[int], eo
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    spec = TABLES[args.corpus]
-    mle_epochs, iterations, dis_steps = BUDGETS[args.budget][args.corpus]
+    spec = TABLES.get(args.corpus, {"orders": [2, 3, 4], "published": {"source": "none", "rows": {}}})
+    budget = BUDGETS[args.budget]
+    mle_epochs, iterations, dis_steps = budget.get(args.corpus, budget["quatrains"])
     cfg = dataclasses.replace(
         get_preset("cpu"), data=args.corpus, data_path=args.data_path, seed=args.seed,
         mle_epochs=mle_epochs, adv_iterations=iterations, dis_pretrain_steps=dis_steps,
@@ -102,7 +105,8 @@ def main() -> int:
     ).override(args.overrides)
     if args.budget == "quick":
         cfg = dataclasses.replace(cfg, num_envs=8, n_rollouts=2, dis_negatives=256, eval_samples=200)
-    out = Path(args.out) / f"{args.corpus}_{args.budget}"
+    corpus_name = Path(args.corpus).stem if args.corpus not in TABLES else args.corpus
+    out = Path(args.out) / f"{corpus_name}_{args.budget}"
     if (out / "runs").exists() and any((out / "runs").iterdir()):
         sys.exit(f"{out}/runs already holds runs; pass another --out or remove it")
     began = time.time()
@@ -125,10 +129,9 @@ def main() -> int:
         reward = "discriminator" if method == "seqgan" else "bleu"
         t0 = time.time()
         runs[method] = run_method(setup, start, out / "runs" / method, reward=reward)
-        from seqgan_gym.checkpoints import load_language_model
-
         models[method] = load_language_model(runs[method]["checkpoint"], device=str(setup.device))
-        print(f"[real_data] {method}: {cfg.adv_iterations} iterations in {time.time() - t0:.0f} s", flush=True)
+        print(f"[real_data] {method}: {cfg.adv_iterations} iterations in {time.time() - t0:.0f} s",
+              flush=True)
 
     # ---- the table: every model scored the same way, from the same sampling seed
     rows, shown = {}, {}
@@ -154,9 +157,9 @@ def main() -> int:
         "wall_s": round(time.time() - began, 1), "machine": machine_info(args.threads),
     }
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / f"real_data_{args.corpus}.json", result)
+    atomic_write_json(out / f"real_data_{corpus_name}.json", result)
     text = markdown(result, spec["orders"])
-    atomic_write_text(out / f"real_data_{args.corpus}.md", text)
+    atomic_write_text(out / f"real_data_{corpus_name}.md", text)
     print(text)
     return 0
 
@@ -174,7 +177,8 @@ def markdown(result: dict, orders: list[int]) -> str:
         pub_text = ", ".join(f"{k.replace('self_bleu', 'SB-').replace('bleu', 'B-')} {v:.3f}"
                              for k, v in pub.items()) or "—"
         nll = "—" if row["nll_test"] is None else f"{row['nll_test']:.3f}"
-        lines.append(f"| {name} | " + " | ".join(f"{row[m]:.4f}" for m in metrics) + f" | {nll} | {pub_text} |")
+        scores = " | ".join(f"{row[m]:.4f}" for m in metrics)
+        lines.append(f"| {name} | {scores} | {nll} | {pub_text} |")
     first = next(iter(rows.values()))
     lines += ["", f"{first['n_samples']} sequences per row, each against all {first['n_references']} "
                   f"test sequences; published: {result['published']['source']}.", "", "Samples:"]

@@ -21,8 +21,9 @@ from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
                    help="starting values: paper (authors' schedule), cpu (default), smoke (seconds)")
-    p.add_argument("--data", help="oracle (default: the synthetic experiment), or a corpus: quatrains, "
-                                  "coco, nottingham, a text file or a folder with train.txt/test.txt")
+    p.add_argument("--data", help="oracle (default: the synthetic experiment), or a corpus: "
+                                  "quatrains, coco, nottingham, a text file or a folder with "
+                                  "train.txt/test.txt")
     p.add_argument("--data-path", help="where a bundled corpus's files are (the Nottingham .abc folder)")
     p.add_argument("--oracle", choices=["paper", "random"], help="the true distribution")
     p.add_argument("--oracle-path", help="the paper's oracle (.npz or target_params_py3.pkl)")
@@ -38,8 +39,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     cfg = get_preset(args.preset)
-    direct = {"data": args.data, "data_path": args.data_path, "oracle": args.oracle, "oracle_path": args.oracle_path,
-              "oracle_seed": args.oracle_seed, "seed": args.seed, "device": args.device,
+    direct = {"data": args.data, "data_path": args.data_path, "oracle": args.oracle,
+              "oracle_path": args.oracle_path, "oracle_seed": args.oracle_seed, "seed": args.seed,
+              "device": args.device,
               "algo": getattr(args, "algo", None), "reward": getattr(args, "reward", None)}
     assignments = [f"{k}={v}" for k, v in direct.items() if v is not None] + args.overrides
     return cfg.override(assignments).validate()

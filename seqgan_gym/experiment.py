@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 
 from seqgan_gym.checkpoints import save_language_model
 from seqgan_gym.config import ExperimentConfig
+from seqgan_gym.corpus import load_corpus
 from seqgan_gym.data import OracleData, find_paper_oracle, sample_oracle_data
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.corpus import load_corpus
 from seqgan_gym.metrics import bleu, ground_truth_nll, nll_oracle, nll_test, self_bleu
 from seqgan_gym.oracle import load_oracle, random_oracle
 from seqgan_gym.runlog import RunLog
@@ -144,7 +144,8 @@ def pretrain_generator(
         if epoch % cfg.eval_every == 0 or epoch == cfg.mle_epochs:
             last = log.log("mle", epoch, g_loss=loss, **evaluate(setup, generator_model, eval_rng))
             save_language_model(generator_model, log.dir / "checkpoints" / "generator_mle.pt", epoch=epoch)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k in ("nll_oracle", "nll_test", "bleu")})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()
+                             if k in ("nll_oracle", "nll_test", "bleu")})
         else:
             log.log("mle", epoch, g_loss=loss)
     return last

@@ -26,7 +26,8 @@ METRIC_COLUMNS = [
     "g_loss", "final_score", "d_loss", "d_acc_real", "d_acc_fake",
 ]
 """``bleu`` / ``self_bleu`` (real corpora): BLEU-n of G's samples against the test split and
-Self-BLEU-n of the samples, n = ``eval_bleu_order``. ``final_score``: the mean reward-model score (D(Y), BLEU, ...) of the finished sequences of the
+Self-BLEU-n of the samples, n = ``eval_bleu_order``.
+``final_score``: the mean reward-model score (D(Y), BLEU, ...) of the finished sequences of the
 latest generator update; ``g_loss``: REINFORCE's surrogate loss (SB3 logs its own under ``sb3/``)."""
 
 

@@ -42,3 +42,23 @@ def test_paper_table_quick(tmp_path):
     for name in ("schedules.png", "quality_diversity.png", "paper_table.md"):
         assert (folder / name).stat().st_size > 0
     assert "NOT the paper's full schedule" in stdout
+
+
+def test_real_data_quick(tmp_path):
+    corpus = tmp_path / "lines.txt"
+    corpus.write_text("\n".join(" ".join("abcdefgh"[(i + j) % 8] for j in range(2 + i % 5))
+                                for i in range(120)) + "\n")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--corpus", str(corpus),
+                           "--budget", "quick", "--samples", "50", "--methods", "seqgan", "pg_bleu",
+                           "--threads", "2", "--out", str(tmp_path / "rd")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "rd" / "lines_quick" / "real_data_lines.json").read_text())
+    assert set(result["rows"]) == {"mle", "seqgan", "pg_bleu", "real"}
+    for row in result["rows"].values():
+        assert row["n_samples"] == 50 and row["n_references"] == 12
+        assert 0 <= row["bleu2"] <= 1 and 0 <= row["self_bleu4"] <= 1
+    # the real lines are scored against the held-out real lines: far above an untrained-ish model
+    assert result["rows"]["real"]["bleu2"] > 0.5
+    assert "| real |" in done.stdout and "NOT the paper's schedule" in done.stdout
