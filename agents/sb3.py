@@ -230,6 +230,8 @@ class GeneratorPolicy(ActorCriticPolicy):
             )
         state = generator_model.state_dict()
         self.generator.load_state_dict(state)
+        # the end token is a setting, not a weight: the actor samples / scores like the generator
+        self.generator.eos_token = generator_model.eos_token
         if self.vf_features_extractor is not self.pi_features_extractor:
             self.vf_features_extractor.generator.load_state_dict(state)
         return self

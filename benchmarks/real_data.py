@@ -102,9 +102,10 @@ def main() -> int:
         get_preset("cpu"), data=args.corpus, data_path=args.data_path, seed=args.seed,
         mle_epochs=mle_epochs, adv_iterations=iterations, dis_pretrain_steps=dis_steps,
         eval_every=max(1, iterations // 5), eval_samples=1000, eval_bleu_order=max(spec["orders"]),
-    ).override(args.overrides)
+    )
     if args.budget == "quick":
         cfg = dataclasses.replace(cfg, num_envs=8, n_rollouts=2, dis_negatives=256, eval_samples=200)
+    cfg = cfg.override(args.overrides)
     corpus_name = Path(args.corpus).stem if args.corpus not in TABLES else args.corpus
     out = Path(args.out) / f"{corpus_name}_{args.budget}"
     if (out / "runs").exists() and any((out / "runs").iterdir()):

@@ -39,6 +39,9 @@ class ExperimentConfig:
     the evaluation is NLL_test, BLEU and Self-BLEU instead of NLL_oracle."""
     data_path: str | None = None
     """Where a bundled corpus's files are, if not in the default place (the Nottingham .abc folder)."""
+    split_seed: int = 0
+    """Seed of a corpus's random train/test split (quatrains, a single file, the Nottingham tunes;
+    recorded in the run's corpus_split.json). A split given as files (COCO) is used as given."""
     eval_bleu_order: int = 4
     """n of the BLEU-n / Self-BLEU-n logged for a corpus at each evaluation."""
     oracle: str = "paper"

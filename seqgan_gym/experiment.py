@@ -69,7 +69,7 @@ def build_setup(cfg: ExperimentConfig) -> Setup:
     torch.manual_seed(cfg.seed * 1000 + _SEED_GLOBAL)
     device = resolve_device(cfg.device)
     if cfg.data != "oracle":
-        corpus = load_corpus(cfg.data, cfg.data_path)
+        corpus = load_corpus(cfg.data, cfg.data_path, split_seed=cfg.split_seed)
         cfg.vocab_size, cfg.seq_len = corpus.vocab_size, corpus.seq_len
         cfg.n_train, cfg.n_test = len(corpus.train), len(corpus.test)
         return Setup(cfg, device, None, corpus, None)
@@ -90,8 +90,8 @@ def with_config(setup: Setup, cfg: ExperimentConfig) -> Setup:
     ``cfg`` must describe the same oracle and data.
     """
     cfg.validate()
-    for name in ("data", "data_path", "oracle", "oracle_path", "oracle_seed", "vocab_size", "seq_len",
-                 "n_train", "n_test", "data_seed"):
+    for name in ("data", "data_path", "split_seed", "oracle", "oracle_path", "oracle_seed",
+                 "vocab_size", "seq_len", "n_train", "n_test", "data_seed"):
         if getattr(cfg, name) != getattr(setup.cfg, name):
             raise ValueError(f"with_config: {name} differs ({getattr(cfg, name)!r} vs "
                              f"{getattr(setup.cfg, name)!r}); build a new setup for other data")

@@ -95,7 +95,8 @@ def scheduled_sampling_loss(
 ) -> torch.Tensor:
     """Mean per-token NLL of ``batch`` (B, T) where each input token y_{t-1} (t >= 2) is, with
     probability ``sample_prob``, replaced by a token sampled from the model's own prediction at
-    t - 1 (no gradient through the sample). ``sample_prob = 0`` is exactly :func:`mle_loss`.
+    t - 1 (no gradient through the sample). ``sample_prob = 0`` is exactly :func:`mle_loss`
+    (masked after the first EOS the same way when the model has an ``eos_token``).
 
     The sequence is stepped token by token, since an input can depend on the previous output.
     """
@@ -105,7 +106,7 @@ def scheduled_sampling_loss(
     losses = []
     for t in range(t_len):
         logits, state = model.step(inputs, state)  # (B, V): the prediction of token t
-        losses.append(F.cross_entropy(logits, batch[:, t]))
+        losses.append(F.cross_entropy(logits, batch[:, t], reduction="none"))  # (B,)
         if t + 1 < t_len:
             inputs = batch[:, t]
             if sample_prob > 0:
@@ -113,7 +114,9 @@ def scheduled_sampling_loss(
                     own = sample_categorical(logits.detach(), generator)  # (B,)
                     use_own = torch.rand(b, generator=generator, device=batch.device) < sample_prob
                 inputs = torch.where(use_own, own, inputs)
-    return torch.stack(losses).mean()
+    losses = torch.stack(losses, dim=1)  # (B, T)
+    mask = model.token_mask(batch)  # with an eos_token: positions up to the first EOS only
+    return losses.mean() if mask is None else losses[mask].mean()
 
 
 def scheduled_sampling_epoch(

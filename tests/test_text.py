@@ -24,7 +24,7 @@ from seqgan_gym.metrics import bleu, sequence_nll
 from seqgan_gym.rewards import BleuReward, RewardModel
 from seqgan_gym.rollout import RolloutPolicy, rollout_rewards, rollout_rewards_reference
 from seqgan_gym.runlog import RunLog
-from seqgan_gym.training import mle_loss
+from seqgan_gym.training import mle_loss, scheduled_sampling_loss
 
 WORDS = "a b c d e f g h".split()
 
@@ -74,6 +74,8 @@ def test_log_prob_nll_and_mle_loss_count_positions_up_to_the_first_eos():
     terms = [-logp_all[b, t].item() for b in range(3) for t in range(7) if keep[b, t]]
     assert math.isclose(sequence_nll(model, seqs), sum(terms) / len(terms), rel_tol=1e-5)
     assert math.isclose(mle_loss(model, seqs).item(), sum(terms) / len(terms), rel_tol=1e-5)
+    assert math.isclose(scheduled_sampling_loss(model, seqs, 0.0, None).item(), sum(terms) / len(terms),
+                        rel_tol=1e-5)
     # without an eos_token every position counts, as before
     free = LSTMLanguageModel(10, 7, 8, 8)
     free.load_state_dict(model.state_dict())
@@ -175,6 +177,20 @@ def test_registered_corpus_ids_and_vector_env(corpus_file):
         assert np.all((0 <= rewards) & (rewards <= 1))
     final = np.stack(infos["final_obs"])
     assert terminated.all() and (final[0, 1:] == EOS).all() and (final[1] == 3).all()
+
+
+def test_sb3_actor_keeps_the_generators_eos_token(corpus_file):
+    from seqgan_gym.agents import SeqGANSB3VecEnv, make_sb3_agent
+
+    corpus = load_text_corpus(corpus_file)
+    generator = LSTMLanguageModel(corpus.vocab_size, corpus.seq_len, eos_token=EOS)
+    env = SeqGANTextVectorEnv(num_envs=4, corpus=corpus, n_rollouts=2,
+                              rollout_policy=RolloutPolicy(generator))
+    agent = make_sb3_agent("ppo", SeqGANSB3VecEnv(env), generator, seed=0)
+    actor = agent.policy.generator
+    assert actor.eos_token == EOS
+    samples = actor.sample(200, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(samples, actor.end_at_eos(samples)) and (samples == EOS).any()
 
 
 def test_rollout_policy_must_share_the_eos_token(corpus_file):
