@@ -150,7 +150,7 @@ def main() -> int:
 
     result = {
         "corpus": args.corpus, "banner": banner, "budget": args.budget, "config": cfg.to_dict(),
-        "split": {k: v for k, v in corpus.split.items() if not k.startswith("test_")},
+        "split": corpus.split,
         "rows": rows, "samples": shown, "published": spec["published"],
         "curves": {m: {k: r[k] for k in ("updates", "nll_test", "bleu", "self_bleu") if k in r}
                    for m, r in runs.items()},
