@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from common import common_start, machine_info, run_method
 
@@ -66,7 +68,10 @@ BUDGETS = {
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--corpus", required=True,
+    p.add_argument("--combine", nargs="+", metavar="JSON",
+                   help="instead of running: combine real_data_<corpus>.json files of one corpus run "
+                        "with different --seed into a mean ± std table")
+    p.add_argument("--corpus",
                    help=f"one of {sorted(TABLES)} (with published numbers), or any corpus file / folder")
     p.add_argument("--data-path", help="the corpus's files, if not in the default place "
                                        "(required for nottingham unless shared/data is above)")
@@ -83,6 +88,11 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def short_name(corpus: str) -> str:
+    """The name in output paths: a bundled corpus's own, a file's stem."""
+    return corpus if corpus in TABLES else Path(corpus).stem
+
+
 def score(samples: torch.Tensor, references: torch.Tensor, orders: list[int], eos_token) -> dict:
     """BLEU-n against all ``references`` and Self-BLEU-n of ``samples``, for each n in ``orders``."""
     row: dict = {"n_samples": len(samples), "n_references": len(references)}
@@ -94,6 +104,10 @@ def score(samples: torch.Tensor, references: torch.Tensor, orders: list[int], eo
 
 def main() -> int:
     args = parse_args()
+    if args.combine:
+        return combine(args.combine, Path(args.out))
+    if not args.corpus:
+        sys.exit("--corpus is required (or --combine)")
     torch.set_num_threads(args.threads)
     spec = TABLES.get(args.corpus, {"orders": [2, 3, 4], "published": {"source": "none", "rows": {}}})
     budget = BUDGETS[args.budget]
@@ -106,7 +120,7 @@ def main() -> int:
     if args.budget == "quick":
         cfg = dataclasses.replace(cfg, num_envs=8, n_rollouts=2, dis_negatives=256, eval_samples=200)
     cfg = cfg.override(args.overrides)
-    corpus_name = Path(args.corpus).stem if args.corpus not in TABLES else args.corpus
+    corpus_name = short_name(args.corpus)
     out = Path(args.out) / f"{corpus_name}_{args.budget}"
     if (out / "runs").exists() and any((out / "runs").iterdir()):
         sys.exit(f"{out}/runs already holds runs; pass another --out or remove it")
@@ -188,6 +202,55 @@ def markdown(result: dict, orders: list[int]) -> str:
         lines += [f"  - {t}" for t in texts]
     lines.append(f"\nWall time {result['wall_s'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"
+
+
+def combine(paths: list[str], out: Path) -> int:
+    """Mean ± sample std over seeds of every row and metric; writes ``<corpus>_combined.{json,md}``."""
+    results = [json.loads(Path(p).read_text()) for p in paths]
+    corpus = results[0]["corpus"]
+    for r in results:
+        same = (r["corpus"], r["budget"], {k: v for k, v in r["config"].items() if k != "seed"})
+        if same != (corpus, results[0]["budget"], {k: v for k, v in results[0]["config"].items()
+                                                     if k != "seed"}):
+            sys.exit(f"--combine: {r['corpus']} / budget {r['budget']} / config differ from the first file; "
+                     "only seeds may differ")
+        if set(r["rows"]) != set(results[0]["rows"]):
+            sys.exit(f"--combine: rows {sorted(r['rows'])} differ from the first file's "
+                     f"{sorted(results[0]['rows'])}; run the same --methods")
+    seeds = [r["config"]["seed"] for r in results]
+    if len(set(seeds)) != len(seeds):
+        sys.exit(f"--combine: seeds repeat: {seeds}")
+    metrics = [k for k in results[0]["rows"]["mle"] if k.startswith(("bleu", "self_bleu"))] + ["nll_test"]
+    names = list(results[0]["rows"])
+    names = [n for n in ("mle", "seqgan", "pg_bleu", "real") if n in names] + \
+        [n for n in names if n not in ("mle", "seqgan", "pg_bleu", "real")]
+    table: dict = {}
+    for name in names:
+        table[name] = {}
+        for m in metrics:
+            values = [r["rows"][name][m] for r in results if r["rows"][name].get(m) is not None]
+            if values:
+                table[name][m] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))
+                                  if len(values) > 1 else None, "values": values}
+    first = results[0]["rows"]["mle"]
+    head = [m.replace("self_bleu", "Self-BLEU-").replace("bleu", "BLEU-").replace("nll_test", "NLL_test")
+            for m in metrics]
+    lines = [f"**{corpus}: mean ± std over seeds {seeds} (budget '{results[0]['budget']}'); "
+             f"{first['n_samples']} samples per model and seed, each against all {first['n_references']} "
+             f"test sequences**", "", "| model | " + " | ".join(head) + " |", "|" + "---|" * (len(head) + 1)]
+    for name, row in table.items():
+        cells = [("—" if m not in row else f"{row[m]['mean']:.4f}" + (
+            f" ± {row[m]['std']:.4f}" if row[m]["std"] is not None else "")) for m in metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    name = short_name(corpus)
+    target = out / f"{name}_combined"
+    target.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(target / f"real_data_{name}.json", {"corpus": corpus, "seeds": seeds,
+                                                          "files": paths, "table": table})
+    atomic_write_text(target / f"real_data_{name}.md", text)
+    print(text)
+    return 0
 
 
 if __name__ == "__main__":

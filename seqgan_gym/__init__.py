@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = ["LSTMLanguageModel", "load_corpus", "load_oracle", "random_oracle", "__version__"]
 
-# Registers SeqGAN-Oracle-v0 and the real-corpus ids (SeqGAN-Text-v0, ...) with gymnasium. Last, so the core modules it uses are loaded first.
+# Registers SeqGAN-Oracle-v0 and the real-corpus ids (SeqGAN-Text-v0, ...) with gymnasium. Last,
+# so the core modules it uses are loaded first.
 import seqgan_gym.envs  # noqa: E402, F401
 

@@ -62,3 +62,25 @@ def test_real_data_quick(tmp_path):
     # the real lines are scored against the held-out real lines: far above an untrained-ish model
     assert result["rows"]["real"]["bleu2"] > 0.5
     assert "| real |" in done.stdout and "NOT the paper's schedule" in done.stdout
+    # a second seed, then the mean ± std table over both
+    first = tmp_path / "rd" / "lines_quick" / "real_data_lines.json"
+    args = [sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--corpus", str(corpus), "--budget",
+            "quick", "--samples", "50", "--seed", "1", "--threads", "2", "--out", str(tmp_path / "rd1")]
+    assert subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=600).returncode == 0
+    second = tmp_path / "rd1" / "lines_quick" / "real_data_lines.json"
+    refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--combine",
+                              str(first), str(second), "--out", str(tmp_path / "comb")], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "run the same --methods" in refused.stderr
+    args[-2:] = ["--methods", "seqgan", "pg_bleu", "--out", str(tmp_path / "rd2")]
+    assert subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=600).returncode == 0
+    second = tmp_path / "rd2" / "lines_quick" / "real_data_lines.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--combine", str(first),
+                           str(second), "--out", str(tmp_path / "comb")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = json.loads((tmp_path / "comb" / "lines_combined" / "real_data_lines.json").read_text())["table"]
+    one, two = (json.loads(p.read_text())["rows"]["mle"]["bleu2"] for p in (first, second))
+    assert table["mle"]["bleu2"]["values"] == [one, two]
+    assert abs(table["mle"]["bleu2"]["mean"] - (one + two) / 2) < 1e-12
+    assert "over seeds [0, 1]" in done.stdout
