@@ -208,10 +208,11 @@ def combine(paths: list[str], out: Path) -> int:
     """Mean ± sample std over seeds of every row and metric; writes ``<corpus>_combined.{json,md}``."""
     results = [json.loads(Path(p).read_text()) for p in paths]
     corpus = results[0]["corpus"]
+    # fields both configs have (a file from an older version may lack a newer field)
+    shared = set.intersection(*(set(r["config"]) for r in results)) - {"seed"}
     for r in results:
-        same = (r["corpus"], r["budget"], {k: v for k, v in r["config"].items() if k != "seed"})
-        if same != (corpus, results[0]["budget"], {k: v for k, v in results[0]["config"].items()
-                                                     if k != "seed"}):
+        same = (r["corpus"], r["budget"], {k: r["config"][k] for k in shared})
+        if same != (corpus, results[0]["budget"], {k: results[0]["config"][k] for k in shared}):
             sys.exit(f"--combine: {r['corpus']} / budget {r['budget']} / config differ from the first file; "
                      "only seeds may differ")
         if set(r["rows"]) != set(results[0]["rows"]):
