@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from seqgan_gym.corpus import id_lists
 from seqgan_gym.lstm import CPU_CHUNK_ROWS, LSTMLanguageModel, exp_logits_
 
 
@@ -103,7 +104,6 @@ def bleu(samples, references, max_n: int = 4, eos_token: int | None = 0) -> dict
     :return: ``{"bleu": mean, "n_samples": M, "n_references": R}``.
     """
     from seqgan_gym.bleu import SentenceBleu
-    from seqgan_gym.corpus import id_lists
 
     hyps, refs = id_lists(samples, eos_token), id_lists(references, eos_token)
     scores = SentenceBleu(refs, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
@@ -115,7 +115,6 @@ def self_bleu(samples, max_n: int = 4, eos_token: int | None = 0) -> dict:
     """Self-BLEU-n (Zhu et al. 2018, Texygen): each sample scored as :func:`bleu` against all the
     *other* samples, averaged; higher means less diverse. ``{"self_bleu", "n_samples"}``."""
     from seqgan_gym.bleu import SentenceBleu
-    from seqgan_gym.corpus import id_lists
 
     hyps = id_lists(samples, eos_token)
     scores = SentenceBleu(hyps, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
