@@ -37,8 +37,9 @@ import torch
 from common import machine_info
 
 from seqgan_gym.bleu import SentenceBleu, sacrebleu_sentence_scores
-from seqgan_gym.data import find_paper_oracle, sample_oracle_data
+from seqgan_gym.data import sample_oracle_data
 from seqgan_gym.oracle import load_oracle
+from seqgan_gym.paper_oracle import find_paper_oracle
 from seqgan_gym.utils import atomic_write_json
 
 

@@ -40,10 +40,10 @@ from dataclasses import asdict, dataclass
 import torch
 from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
 
-from seqgan_gym.data import find_paper_oracle
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import nll_oracle, sequence_nll
 from seqgan_gym.oracle import load_oracle
+from seqgan_gym.paper_oracle import find_paper_oracle
 from seqgan_gym.training import make_adam, mle_epoch
 from seqgan_gym.utils import atomic_write_json
 

@@ -45,7 +45,6 @@ import numpy as np
 import torch
 from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
 
-from seqgan_gym.data import find_paper_oracle
 from seqgan_gym.discriminator import (
     PAPER_EMB_DIM,
     PAPER_FILTER_SIZES,
@@ -56,6 +55,7 @@ from seqgan_gym.discriminator import (
 from seqgan_gym.envs import SeqGANVectorEnv
 from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
 from seqgan_gym.oracle import load_oracle, random_oracle
+from seqgan_gym.paper_oracle import find_paper_oracle
 from seqgan_gym.rewards import DiscriminatorReward, RewardModel
 from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
 from seqgan_gym.utils import atomic_write_json

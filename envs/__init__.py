@@ -11,11 +11,9 @@ Without importing seqgan_gym first, use the id ``"seqgan_gym:SeqGAN-Oracle-v0"``
 ``make_vec(..., vectorization_mode="sync")`` also works (B single envs, no batched rollouts).
 """
 
-from gymnasium.envs.registration import register, registry
+from importlib import import_module
 
-from .seqgan_env import SeqGANEnv
-from .text_env import SeqGANTextEnv, SeqGANTextVectorEnv
-from .vector_env import SeqGANVectorEnv
+from gymnasium.envs.registration import register, registry
 
 ENV_ID = "SeqGAN-Oracle-v0"
 TEXT_ENV_ID = "SeqGAN-Text-v0"
@@ -37,6 +35,17 @@ for _id, _corpus in CORPUS_ENV_IDS.items():
             vector_entry_point="seqgan_gym.envs.text_env:SeqGANTextVectorEnv",
             kwargs={"corpus": _corpus},
         )
+
+# The classes load on first use (PEP 562), so registering the ids above imports no torch.
+_LAZY = {"SeqGANEnv": ".seqgan_env", "SeqGANTextEnv": ".text_env", "SeqGANTextVectorEnv": ".text_env",
+         "SeqGANVectorEnv": ".vector_env"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CORPUS_ENV_IDS", "ENV_ID", "TEXT_ENV_ID", "SeqGANEnv", "SeqGANTextEnv",
            "SeqGANTextVectorEnv", "SeqGANVectorEnv"]

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqgan_gym.data import find_paper_oracle
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE, load_oracle, random_oracle
+from seqgan_gym.paper_oracle import find_paper_oracle
 from seqgan_gym.rewards import DiscriminatorReward, OracleLikelihoodReward, RewardModel
 from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy
 from seqgan_gym.utils import resolve_device

@@ -91,7 +91,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
       generator (N(0, 0.1) parameters). Real use passes the one whose `update()` follows the
       trained generator. Not used (and not built) in terminal mode.
     - `oracle` (`"paper"`, `"random"`, a file path or an `LSTMLanguageModel`; `"paper"`): the true
-      distribution. `"paper"`: the authors' oracle, found by `seqgan_gym.data.find_paper_oracle`
+      distribution. `"paper"`: the authors' oracle, found by `seqgan_gym.paper_oracle.find_paper_oracle`
       (V must then be 5000); `"random"`: a fresh N(0, 1) LSTM seeded by `oracle_seed`.
     - `oracle_seed` (int, 0): seed of a random oracle.
     - `init_seed` (int, 0): seed of the default discriminator and generator (ignored for models

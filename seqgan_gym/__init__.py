@@ -1,14 +1,24 @@
-"""seqgan-gym: SeqGAN (Yu et al., AAAI 2017) as a Gymnasium environment plus RL agents."""
+"""seqgan-gym: SeqGAN (Yu et al., AAAI 2017) as a Gymnasium environment plus RL agents.
 
-from seqgan_gym.corpus import load_corpus
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.oracle import load_oracle, random_oracle
+``import seqgan_gym`` registers the environments with gymnasium (``SeqGAN-Oracle-v0``,
+``SeqGAN-Text-v0``, ...) and is cheap: torch and the models load on first use of a name below
+(``seqgan_gym.LSTMLanguageModel``, ...). The command line relies on this to set
+``OMP_WAIT_POLICY`` before torch starts (see :mod:`seqgan_gym.cli`).
+"""
+
+from importlib import import_module
+
+import seqgan_gym.envs  # noqa: F401  (registers the environment ids; loads no model code)
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTMLanguageModel", "load_corpus", "load_oracle", "random_oracle", "__version__"]
+_LAZY = {"LSTMLanguageModel": "seqgan_gym.lstm", "load_corpus": "seqgan_gym.corpus",
+         "load_oracle": "seqgan_gym.oracle", "random_oracle": "seqgan_gym.oracle"}
 
-# Registers SeqGAN-Oracle-v0 and the real-corpus ids (SeqGAN-Text-v0, ...) with gymnasium. Last,
-# so the core modules it uses are loaded first.
-import seqgan_gym.envs  # noqa: E402, F401
+__all__ = [*sorted(_LAZY), "__version__"]
 
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'seqgan_gym' has no attribute {name!r}")

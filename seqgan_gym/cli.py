@@ -3,19 +3,33 @@
     seqgan-gym pretrain [--preset cpu|paper|smoke] [--oracle paper|random] [--set field=value ...]
     seqgan-gym train [same] [--algo reinforce|ppo|a2c] [--reward discriminator|bleu|oracle]
     seqgan-gym train --data quatrains|coco|nottingham|PATH [--data-path FOLDER] ...  (a real corpus)
+    seqgan-gym eval CHECKPOINT|RUN_DIR [--temperature T]   NLL_oracle / NLL_test (BLEU on a corpus)
+    seqgan-gym score --hyp FILE --ref FILE [--n 2 3 4 5] [--self-bleu] [--tokenize space|nltk]
+    seqgan-gym fetch-oracle [--from FILE]                   the paper's oracle into the user cache
+
+Before torch loads, the command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless you set it): with
+OpenMP's default spin-waiting, 2 torch threads beside one other busy process ran MLE epochs 4-6x
+slower. ``import seqgan_gym`` loads no torch, so this module's first lines run first.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
-from pathlib import Path
+import os
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_preset
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_preset  # noqa: E402
+from seqgan_gym.utils import default_threads  # noqa: E402
+
+_SEED_EVAL_COMMAND = 9  # the eval command's sampling stream (experiment.py uses 0-7, _finish_run 99)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -33,8 +47,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="where to write the run (default runs/<command>-<preset>-<time>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field, e.g. --set mle_epochs=10 (repeatable)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads (default: the CPUs this process may use, at most 16)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    _add_common(p)
+    p.add_argument("--oracle-fallback", choices=["error", "random"], default="error",
+                   help="when the paper's oracle is unavailable (not found, offline): stop with an "
+                        "error (default), or train on a seeded random N(0,1) oracle of the same shape, "
+                        "labelled as such everywhere (the quick start, `make run`, uses this)")
 
 
 def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -59,15 +82,20 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
     from seqgan_gym.runlog import RunLog
 
     cfg = _resolve_config(args)
+    fallback = _oracle_fallback(cfg, args.oracle_fallback)
     print(f"[seqgan-gym] {describe_schedule(cfg)}")
     setup = build_setup(cfg)
+    setup.oracle_fallback = fallback
     log = RunLog(_run_dir(args, command, cfg))
     log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
+                                   "oracle_file": setup.oracle_file, "oracle_fallback": fallback,
                                    "device": str(setup.device), "torch": torch.__version__,
                                    "threads": torch.get_num_threads(),
                                    "schedule": describe_schedule(cfg), **extra})
     if setup.oracle is not None:
-        source = (f"oracle {cfg.oracle} (V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor (the "
+        which = (f"the paper's, {setup.oracle_file['path']}" if setup.oracle_file else
+                 f"RANDOM N(0,1), oracle_seed {cfg.oracle_seed}" + (", fallback" if fallback else ""))
+        source = (f"oracle {which} (V={cfg.vocab_size}, T={cfg.seq_len}); oracle floor (the "
                   f"oracle's NLL on its own samples) {setup.oracle_floor:.4f}")
     else:
         source = (f"corpus {cfg.data} (V={cfg.vocab_size}, T={cfg.seq_len}, {cfg.n_train} train / "
@@ -75,6 +103,26 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
         log.write_json("corpus_split.json", setup.data.split)
     print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; {source}")
     return cfg, setup, log
+
+
+def _oracle_fallback(cfg: ExperimentConfig, mode: str) -> str | None:
+    """With ``mode`` 'random' and the paper's oracle unavailable, switch ``cfg`` to a seeded random
+    oracle of the paper's shape and return the one-line reason (None: no fallback). An explicit
+    ``--oracle-path`` that does not exist is always an error."""
+    from seqgan_gym.paper_oracle import OracleUnavailableError, find_paper_oracle
+
+    if mode != "random" or cfg.data != "oracle" or cfg.oracle != "paper" or cfg.oracle_path:
+        return None
+    try:
+        find_paper_oracle()
+        return None
+    except OracleUnavailableError as e:
+        reason = str(e).split(". Its source: ")[0]
+    cfg.oracle = "random"
+    print(f"[seqgan-gym] {reason}. FALLBACK: training on a seeded random N(0,1) oracle of the same "
+          f"shape (oracle_seed {cfg.oracle_seed}); its numbers are NOT comparable with the paper's "
+          "(`seqgan-gym fetch-oracle` gets the paper's oracle)", flush=True)
+    return f"{reason}; trained on a random N(0,1) oracle (oracle_seed {cfg.oracle_seed}) instead"
 
 
 def _finish_run(log, setup, generator_model, title: str, summary: dict) -> dict:
@@ -87,9 +135,12 @@ def _finish_run(log, setup, generator_model, title: str, summary: dict) -> dict:
 
         atomic_write_text(log.dir / "samples_decoded.txt",
                           "\n".join(setup.corpus.decode(row) for row in samples.tolist()) + "\n")
+    fallback = setup.oracle_fallback
+    if fallback:
+        title = f"{title}\nRANDOM oracle (fallback: the paper's was unavailable)"
     log.plot_learning_curve(setup.oracle_floor, title=title)
-    summary = {**summary, "oracle_floor": setup.oracle_floor,
-               "wall_s": round(time.time() - log.start, 1)}
+    summary = {**summary, "oracle_file": setup.oracle_file, "oracle_fallback": fallback,
+               "oracle_floor": setup.oracle_floor, "wall_s": round(time.time() - log.start, 1)}
     log.write_json("summary.json", summary)
     return summary
 
@@ -174,16 +225,88 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_oracle(args: argparse.Namespace) -> int:
+    """Put the paper's oracle in the user cache: downloaded, or imported ``--from`` a copy; the
+    SHA-256 is checked before anything is written."""
+    from seqgan_gym.paper_oracle import PAPER_ORACLE_SHA256, fetch_paper_oracle
+
+    path = fetch_paper_oracle(source=args.source)
+    print(f"[seqgan-gym] the paper's oracle (SHA-256 {PAPER_ORACLE_SHA256}) is at {path}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a saved generator: NLL_oracle and NLL_test on the oracle; BLEU, Self-BLEU and NLL_test
+    on a corpus. The data come from the run's ``config.json`` (a run directory, or a checkpoint
+    inside one), else from the options (``--preset``, ``--data``, ...)."""
+    from seqgan_gym.checkpoints import load_language_model
+    from seqgan_gym.experiment import build_setup, evaluate
+
+    target = Path(args.target)
+    if target.is_dir():
+        candidates = [target / "checkpoints" / f"generator_{p}.pt" for p in ("adv", "mle")]
+        checkpoint = next((c for c in candidates if c.is_file()), None)
+        if checkpoint is None:
+            raise FileNotFoundError(f"{target} holds no checkpoints/generator_adv.pt or generator_mle.pt")
+        run_dir = target
+    else:
+        checkpoint, run_dir = target, target.parent.parent
+    if not args.temperature > 0:
+        raise ValueError(f"--temperature must be > 0, got {args.temperature}")
+    config_file = run_dir / "config.json"
+    if config_file.is_file():
+        recorded = json.loads(config_file.read_text()).get("config", {})
+        try:
+            cfg = ExperimentConfig(**recorded)
+        except TypeError as e:
+            raise ValueError(f"{config_file}: not a config this version can read ({e})") from e
+        device = [f"device={args.device}"] if args.device else []
+        cfg = cfg.override(device + args.overrides).validate()
+        source = f"the data of {config_file}"
+    else:
+        cfg = _resolve_config(args)
+        source = f"the {cfg.preset} preset's data (no config.json beside the checkpoint)"
+    setup = build_setup(cfg)
+    generator_model = load_language_model(checkpoint, device=str(setup.device))
+    shape = (generator_model.vocab_size, generator_model.seq_len)
+    if shape != (cfg.vocab_size, cfg.seq_len) or generator_model.eos_token != setup.eos_token:
+        raise ValueError(f"{checkpoint} has V={shape[0]}, T={shape[1]}, eos_token="
+                         f"{generator_model.eos_token}; {source} has V={cfg.vocab_size}, "
+                         f"T={cfg.seq_len}, eos_token={setup.eos_token}")
+    result = evaluate(setup, generator_model, setup.rng(_SEED_EVAL_COMMAND), temperature=args.temperature)
+    report = {"checkpoint": str(checkpoint), "data": source, "temperature": args.temperature,
+              "eval_samples": cfg.eval_samples, **result,
+              "oracle_floor": setup.oracle_floor, "oracle_file": setup.oracle_file}
+    print("| metric | value |\n| --- | --- |")
+    for k, v in result.items():
+        print(f"| {k} | {v:.4f} |")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """BLEU-n of a file of sentences against a reference file (and Self-BLEU-n), the literature's way."""
+    from seqgan_gym.scoring import format_table, score_files
+
+    start = time.time()
+    result = score_files(args.hyp, args.ref, orders=args.n, self_bleu=args.self_bleu,
+                         tokenize=args.tokenize)
+    result["wall_s"] = round(time.time() - start, 2)
+    print(format_table(result))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqgan-gym", description="SeqGAN (Yu et al. 2017) as a Gymnasium environment")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pretrain", help="MLE pre-training of the generator on oracle data")
-    _add_common(p)
+    _add_train_options(p)
     p.set_defaults(func=cmd_pretrain)
     p = sub.add_parser("train", help="SeqGAN: MLE, D pre-training and adversarial training "
                                      "(or another algorithm / reward: --algo, --reward)")
-    _add_common(p)
+    _add_train_options(p)
     p.add_argument("--generator-checkpoint",
                    help="start from this MLE checkpoint (skips MLE pre-training)")
     p.add_argument("--algo", choices=["reinforce", "ppo", "a2c"],
@@ -191,6 +314,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reward", choices=["discriminator", "bleu", "oracle"],
                    help="discriminator (SeqGAN, default), bleu (PG-BLEU) or oracle (diagnostic ceiling)")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("eval", help="NLL_oracle / NLL_test (BLEU, Self-BLEU on a corpus) of a saved "
+                                    "generator")
+    p.add_argument("target", help="a generator checkpoint (.pt), or a run directory")
+    p.add_argument("--temperature", type=float, default=1.0, help="sample and score G at this temperature")
+    _add_common(p)
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("score", help="BLEU-n and Self-BLEU-n of a text file against references")
+    p.add_argument("--hyp", required=True, help="generated text, one sequence per line")
+    p.add_argument("--ref", required=True, help="reference text, one sequence per line")
+    p.add_argument("--n", type=int, nargs="+", default=[2, 3, 4, 5], help="the BLEU orders (default 2 3 4 5)")
+    p.add_argument("--self-bleu", action="store_true", help="also Self-BLEU-n of the --hyp file")
+    p.add_argument("--tokenize", default="space", choices=["space", "nltk"],
+                   help="space: split on whitespace (default); nltk: NLTK's word tokeniser rules, "
+                        "no downloaded data needed")
+    p.set_defaults(func=cmd_score)
+    p = sub.add_parser("fetch-oracle", help="download the paper's oracle (or import --from a copy), "
+                                            "check its SHA-256, cache it")
+    p.add_argument("--from", dest="source", metavar="FILE", help="a copy downloaded by hand")
+    p.set_defaults(func=cmd_fetch_oracle)
     p = sub.add_parser("presets", help="print every preset's schedule against the paper's")
     p.set_defaults(func=lambda a: print("\n".join(f"{k}: {describe_schedule(v)}"
                                                   for k, v in PRESETS.items())) or 0)
@@ -199,8 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        print(f"seqgan-gym: error: --threads must be >= 1, got {threads}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(threads or default_threads())
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as e:

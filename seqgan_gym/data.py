@@ -15,36 +15,17 @@ import torch
 
 from seqgan_gym.lstm import LSTMLanguageModel
 
-ORACLE_ENV_VAR = "SEQGAN_GYM_ORACLE"
-_SHARED_ORACLE = Path("shared") / "data" / "oracle" / "seqgan_paper_oracle.npz"
-
-
-def find_paper_oracle(path: str | Path | None = None) -> Path:
-    """Locate the paper's oracle file.
-
-    Order: ``path`` if given; the ``SEQGAN_GYM_ORACLE`` environment variable; then
-    ``shared/data/oracle/seqgan_paper_oracle.npz`` in the current folder or any folder above it, and
-    beside the installed package's project (this project's own tests and benchmarks use that one).
-    The file is not shipped (it has no licence): the authors publish it as
-    ``save/target_params_py3.pkl`` in github.com/LantaoYu/SeqGAN.
-    """
-    if path is not None:
-        return Path(path)
-    if os.environ.get(ORACLE_ENV_VAR):
-        return Path(os.environ[ORACLE_ENV_VAR])
-    found = find_shared_data(_SHARED_ORACLE)
-    if found is not None:
-        return found
-    raise FileNotFoundError(
-        "the paper's oracle was not found. Download save/target_params_py3.pkl from "
-        "github.com/LantaoYu/SeqGAN and pass its path (--oracle-path, or set "
-        f"{ORACLE_ENV_VAR}), or use a random oracle (--oracle random --oracle-seed N)."
-    )
+NO_SHARED_ENV_VAR = "SEQGAN_GYM_NO_SHARED"
+"""Set to 1 and :func:`find_shared_data` finds nothing: a checkout behaves as a bare clone (CI runs the
+tests this way once)."""
 
 
 def find_shared_data(relative: str | Path) -> Path | None:
     """``relative`` (e.g. ``shared/data/chinese_poems/shi.txt``) under the current folder or any
-    folder above it, or above the installed package; ``None`` if it is nowhere."""
+    folder above it, or above the installed package; ``None`` if it is nowhere, or if
+    ``$SEQGAN_GYM_NO_SHARED`` is set (to anything but ``""`` or ``0``)."""
+    if os.environ.get(NO_SHARED_ENV_VAR, "") not in ("", "0"):
+        return None
     for start in (Path.cwd(), Path(__file__).resolve().parent):
         for folder in [start, *start.parents]:
             if (folder / relative).exists():

@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 from seqgan_gym.checkpoints import save_language_model
 from seqgan_gym.config import ExperimentConfig
 from seqgan_gym.corpus import load_corpus
-from seqgan_gym.data import OracleData, find_paper_oracle, sample_oracle_data
+from seqgan_gym.data import OracleData, sample_oracle_data
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import bleu, ground_truth_nll, nll_oracle, nll_test, self_bleu
 from seqgan_gym.oracle import load_oracle, random_oracle
+from seqgan_gym.paper_oracle import find_paper_oracle, sha256_of
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.training import make_adam, mle_epoch
 from seqgan_gym.utils import make_generator, resolve_device
@@ -44,6 +45,12 @@ class Setup:
     oracle_floor: float | None
     """The oracle's NLL on its own held-out samples: the best NLL_oracle a model can expect
     (None for a corpus)."""
+    oracle_file: dict | None = None
+    """The paper's oracle file this run read: ``{"path", "sha256"}`` (None: a random oracle or a
+    corpus)."""
+    oracle_fallback: str | None = None
+    """Why this run uses a random oracle though the paper's was asked for (set by the quick start's
+    ``--oracle-fallback random``; None: no fallback)."""
 
     @property
     def corpus(self):
@@ -73,14 +80,17 @@ def build_setup(cfg: ExperimentConfig) -> Setup:
         cfg.vocab_size, cfg.seq_len = corpus.vocab_size, corpus.seq_len
         cfg.n_train, cfg.n_test = len(corpus.train), len(corpus.test)
         return Setup(cfg, device, None, corpus, None)
+    oracle_file = None
     if cfg.oracle == "paper":
-        oracle = load_oracle(find_paper_oracle(cfg.oracle_path), seq_len=cfg.seq_len)
+        path = find_paper_oracle(cfg.oracle_path)
+        oracle = load_oracle(path, seq_len=cfg.seq_len)
+        oracle_file = {"path": str(path.resolve()), "sha256": sha256_of(path)}
         cfg.vocab_size = oracle.vocab_size
     else:
         oracle = random_oracle(cfg.oracle_seed, cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
     oracle = oracle.to(device)
     data = sample_oracle_data(oracle, cfg.n_train, cfg.n_test, seed=cfg.data_seed)
-    return Setup(cfg, device, oracle, data, ground_truth_nll(oracle, data.test))
+    return Setup(cfg, device, oracle, data, ground_truth_nll(oracle, data.test), oracle_file)
 
 
 def with_config(setup: Setup, cfg: ExperimentConfig) -> Setup:
@@ -96,7 +106,8 @@ def with_config(setup: Setup, cfg: ExperimentConfig) -> Setup:
             raise ValueError(f"with_config: {name} differs ({getattr(cfg, name)!r} vs "
                              f"{getattr(setup.cfg, name)!r}); build a new setup for other data")
     torch.manual_seed(cfg.seed * 1000 + _SEED_GLOBAL)
-    return Setup(cfg, setup.device, setup.oracle, setup.data, setup.oracle_floor)
+    return Setup(cfg, setup.device, setup.oracle, setup.data, setup.oracle_floor, setup.oracle_file,
+                 setup.oracle_fallback)
 
 
 def new_generator(setup: Setup) -> LSTMLanguageModel:
@@ -108,16 +119,18 @@ def new_generator(setup: Setup) -> LSTMLanguageModel:
     return model.init_normal_(cfg.gen_init_std, generator=g).to(setup.device)
 
 
-def evaluate(setup: Setup, generator_model: LSTMLanguageModel, rng: torch.Generator) -> dict:
+def evaluate(setup: Setup, generator_model: LSTMLanguageModel, rng: torch.Generator,
+             temperature: float = 1.0) -> dict:
     """NLL_test on the held-out set, and over ``cfg.eval_samples`` samples of G: NLL_oracle (the
     synthetic experiment), or BLEU-n against the whole test split and Self-BLEU-n (a corpus;
-    n = ``cfg.eval_bleu_order``)."""
+    n = ``cfg.eval_bleu_order``). ``temperature`` samples and scores G at ``softmax(logits / T)``."""
     cfg = setup.cfg
-    result = {"nll_test": nll_test(generator_model, setup.data.test.to(setup.device))}
+    result = {"nll_test": nll_test(generator_model, setup.data.test.to(setup.device), temperature)}
     if setup.oracle is not None:
-        result["nll_oracle"] = nll_oracle(generator_model, setup.oracle, cfg.eval_samples, generator=rng)
+        result["nll_oracle"] = nll_oracle(generator_model, setup.oracle, cfg.eval_samples, generator=rng,
+                                          temperature=temperature)
         return result
-    samples = generator_model.sample(cfg.eval_samples, generator=rng).cpu()
+    samples = generator_model.sample(cfg.eval_samples, temperature=temperature, generator=rng).cpu()
     result["bleu"] = bleu(samples, setup.data.test, cfg.eval_bleu_order, setup.eos_token)["bleu"]
     result["self_bleu"] = self_bleu(samples, cfg.eval_bleu_order, setup.eos_token)["self_bleu"]
     return result

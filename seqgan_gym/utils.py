@@ -74,3 +74,25 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(
             f"{path}: not a loadable seqgan-gym checkpoint ({type(e).__name__}: {str(e)[:200]})"
         ) from e
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask, cut by a cgroup v2 CPU quota
+    (``cpu.max``, as containers set it) where there is one. ``os.cpu_count()`` sees neither."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def default_threads(cap: int = 16) -> int:
+    """Torch threads for a run: every usable CPU, at most ``cap`` (these models are small: past a
+    few threads a matmul gains little, and many threads spin against each other)."""
+    return min(usable_cpus(), cap)

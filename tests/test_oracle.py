@@ -15,12 +15,18 @@ from seqgan_gym.oracle import (
 )
 
 
-def test_npz_and_pickle_give_identical_log_probs(paper_oracle_path):
-    from_npz = load_oracle(paper_oracle_path)
-    from_pkl = load_oracle(paper_oracle_path.with_name("target_params_py3.pkl"))
-    assert (from_npz.vocab_size, from_npz.seq_len, from_npz.emb_dim) == (5000, 20, 32)
-    seqs = from_npz.sample(64, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(from_npz.log_prob(seqs), from_pkl.log_prob(seqs))
+def test_npz_and_authors_pickle_give_identical_log_probs(random_oracle_files):
+    npz, pkl, model = random_oracle_files
+    from_npz, from_pkl = load_oracle(npz, seq_len=6), load_oracle(pkl, seq_len=6)
+    assert (from_pkl.vocab_size, from_pkl.emb_dim, from_pkl.hidden_dim) == (60, 8, 8)
+    seqs = model.sample(64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(from_npz.log_prob(seqs), model.log_prob(seqs))
+    assert torch.equal(from_pkl.log_prob(seqs), model.log_prob(seqs))
+
+
+def test_paper_oracle_file_has_the_papers_shape(paper_oracle_path):
+    oracle = load_oracle(paper_oracle_path)
+    assert (oracle.vocab_size, oracle.seq_len, oracle.emb_dim, oracle.hidden_dim) == (5000, 20, 32, 32)
 
 
 def test_paper_oracle_floor(paper_oracle_path):
@@ -70,10 +76,10 @@ def test_refusal_names_the_forbidden_global(tmp_path):
         load_pickle_arrays(path)
 
 
-def test_truncated_files_give_clear_errors(paper_oracle_path, tmp_path):
-    for name in ("seqgan_paper_oracle.npz", "target_params_py3.pkl"):
-        data = paper_oracle_path.with_name(name).read_bytes()
-        bad = tmp_path / name
+def test_truncated_files_give_clear_errors(random_oracle_files, tmp_path):
+    for path in random_oracle_files[:2]:
+        data = path.read_bytes()
+        bad = tmp_path / f"cut{path.suffix}"
         bad.write_bytes(data[: len(data) // 2])
         with pytest.raises(OracleFormatError, match="not a readable"):
             load_oracle(bad)
