@@ -137,3 +137,75 @@ def test_ppo_train_is_repeatable_with_the_same_seed(tmp_path):
         return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
 
     assert run("a") == run("b")
+
+
+def test_quick_start_without_the_papers_oracle_falls_back_to_a_labelled_random_one(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQGAN_GYM_NO_SHARED", "1")  # a bare clone: no shared/, empty cache, offline
+    args = ["pretrain", "--preset", "smoke", "--oracle", "paper", "--no-progress", "--set", "mle_epochs=1"]
+    assert main([*args, "--run-dir", str(tmp_path / "strict")]) == 2  # the default: an error
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the paper's oracle is unavailable" in err and "--oracle random" in err
+    assert not (tmp_path / "strict").exists()
+    run = tmp_path / "quick"
+    assert main([*args, "--oracle-fallback", "random", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert "the paper's oracle is unavailable" in first and "FALLBACK" in first and "NOT comparable" in first
+    config = json.loads((run / "config.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    assert config["config"]["oracle"] == "random" and config["oracle_file"] is None
+    assert "random N(0,1) oracle" in config["oracle_fallback"]
+    assert summary["oracle_fallback"] == config["oracle_fallback"]
+
+
+def test_config_records_the_oracle_file_and_its_sha256(tmp_path, monkeypatch, random_oracle_files):
+    import hashlib
+
+    _, pkl, _ = random_oracle_files
+    monkeypatch.setenv("SEQGAN_GYM_ORACLE", str(pkl))  # found automatically: not --oracle-path
+    run = tmp_path / "run"
+    assert main(["pretrain", "--preset", "smoke", "--oracle", "paper", "--set", "seq_len=6",
+                 "--set", "mle_epochs=1", "--no-progress", "--run-dir", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["oracle_path"] is None and config["oracle_fallback"] is None
+    assert config["oracle_file"] == {"path": str(pkl.resolve()),
+                                     "sha256": hashlib.sha256(pkl.read_bytes()).hexdigest()}
+    assert json.loads((run / "summary.json").read_text())["oracle_file"] == config["oracle_file"]
+
+
+def test_eval_scores_a_run_directory_and_a_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["pretrain", "--preset", "smoke", "--set", "mle_epochs=2", "--no-progress",
+                 "--run-dir", str(run)]) == 0
+    last = json.loads((run / "summary.json").read_text())
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 0
+    report = json.loads(capsys.readouterr().out.split("\n", 4)[-1])
+    assert report["checkpoint"].endswith("generator_mle.pt")
+    assert report["nll_test"] == pytest.approx(last["nll_test_mle"], abs=1e-9)  # same data, same G
+    assert abs(report["nll_oracle"] - last["nll_oracle_mle"]) < 0.3  # other samples of the same G
+    assert main(["eval", str(run / "checkpoints" / "generator_mle.pt"), "--temperature", "0.5"]) == 0
+    cold = json.loads(capsys.readouterr().out.split("\n", 4)[-1])
+    assert cold["temperature"] == 0.5 and cold["nll_test"] > report["nll_test"]
+    assert main(["eval", str(run), "--temperature", "0"]) == 2
+    assert "--temperature must be > 0" in capsys.readouterr().err
+    lone = tmp_path / "lone.pt"
+    lone.write_bytes((run / "checkpoints" / "generator_mle.pt").read_bytes())
+    assert main(["eval", str(lone), "--preset", "smoke", "--set", "vocab_size=300"]) == 2
+    assert "has V=200" in capsys.readouterr().err
+
+
+def test_package_import_loads_no_torch_so_the_cli_sets_omp_first():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = ("import sys, os, seqgan_gym; assert 'torch' not in sys.modules; "
+            "import seqgan_gym.cli; print(os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice is kept
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"
