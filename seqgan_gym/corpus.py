@@ -112,9 +112,26 @@ def strip_eos(ids: Sequence[int], eos_token: int | None = EOS) -> list[int]:
 
 def id_lists(sequences, eos_token: int | None = EOS) -> list[list[int]]:
     """Rows of ids (a (N, T) tensor / array, or lists) -> lists of ids before each row's first
-    ``eos_token`` (every id when it is None): how BLEU reads sequences."""
+    ``eos_token`` (every id when it is None): how BLEU reads sequences.
+
+    Text (a string, rows that are strings or start with one, tokens ``int`` cannot read) is refused
+    with a :class:`TypeError` that points to :func:`seqgan_gym.scoring.score_files`."""
     rows = sequences.tolist() if hasattr(sequences, "tolist") else sequences
-    return [strip_eos(r, eos_token) for r in rows]
+    if isinstance(rows, (str, bytes)):
+        raise TypeError(_TEXT_NOT_IDS.format(repr(rows[:20])))
+    out = []
+    for r in rows:
+        if isinstance(r, (str, bytes)) or (isinstance(r, (list, tuple)) and r and isinstance(r[0], str)):
+            raise TypeError(_TEXT_NOT_IDS.format(repr(r[:20] if isinstance(r, str) else r[:5])))
+        try:
+            out.append(strip_eos(r, eos_token))
+        except (TypeError, ValueError) as e:
+            raise TypeError(_TEXT_NOT_IDS.format(f"{r!r:.60}: {e}")) from e
+    return out
+
+
+_TEXT_NOT_IDS = ("BLEU takes token ids (rows of ints), got {}; to score text, use "
+                 "seqgan_gym.scoring.score_files or `seqgan-gym score --hyp FILE --ref FILE`")
 
 
 def read_sequences(path: str | Path, tokenizer: Callable[[str], list[str]] | None = None) -> list[list[str]]:

@@ -209,3 +209,18 @@ def test_package_import_loads_no_torch_so_the_cli_sets_omp_first():
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice is kept
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ACTIVE"
+
+
+def test_score_command_prints_a_table_and_json(tmp_path, capsys):
+    hyp, ref = tmp_path / "hyp.txt", tmp_path / "ref.txt"
+    hyp.write_text("a man rides a horse .\na dog runs on the beach .\n")
+    ref.write_text("a man rides a horse .\na cat sleeps on a sofa .\n")
+    assert main(["score", "--hyp", str(hyp), "--ref", str(ref), "--n", "2", "4", "--self-bleu"]) == 0
+    out = capsys.readouterr().out
+    table, rest = out.split("{", 1)
+    assert "| 2 |" in table and "| 4 |" in table
+    result = json.loads("{" + rest)
+    assert [s["n"] for s in result["scores"]] == [2, 4] and result["n_hyp"] == 2
+    assert result["scores"][0]["bleu"] > result["scores"][1]["bleu"]  # BLEU-2 >= BLEU-4, < 1 here
+    assert main(["score", "--hyp", str(tmp_path / "none.txt"), "--ref", str(ref)]) == 2
+    assert "none.txt" in capsys.readouterr().err
