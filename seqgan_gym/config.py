@@ -89,6 +89,10 @@ class ExperimentConfig:
     """D updates (fresh negatives each) per adversarial iteration."""
     k: int = 3
     """Epochs over real + negatives per D update."""
+    d_signal_samples: int = 5_000
+    """At each adversarial evaluation, D scores this many held-out real sequences and as many fresh
+    samples of G: ``d_heldout_auc`` and ``d_oracle_spearman`` (see
+    :func:`seqgan_gym.metrics.discriminator_signal`). 0 turns it off."""
     num_envs: int = 64
     """Sequences per generator update (the vector environment's batch)."""
     n_rollouts: int = 16
@@ -116,7 +120,7 @@ class ExperimentConfig:
                      "vocab_size", "num_envs", "n_rollouts", "k", "g_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("mle_epochs", "dis_pretrain_steps", "adv_iterations", "d_steps"):
+        for name in ("mle_epochs", "dis_pretrain_steps", "adv_iterations", "d_steps", "d_signal_samples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.algo not in ALGORITHMS:

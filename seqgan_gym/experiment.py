@@ -20,7 +20,7 @@ from seqgan_gym.config import ExperimentConfig
 from seqgan_gym.corpus import load_corpus
 from seqgan_gym.data import OracleData, sample_oracle_data
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import bleu, ground_truth_nll, nll_oracle, nll_test, self_bleu
+from seqgan_gym.metrics import bleu, discriminator_signal, ground_truth_nll, nll_oracle, nll_test, self_bleu
 from seqgan_gym.oracle import load_oracle, random_oracle
 from seqgan_gym.paper_oracle import find_paper_oracle, sha256_of
 from seqgan_gym.runlog import RunLog
@@ -165,7 +165,20 @@ def pretrain_generator(
 
 
 # ---------------------------------------------------------------------------- adversarial training
-_SEED_DIS, _SEED_AGENT, _SEED_NEG, _SEED_DIS_ADV = 3, 4, 5, 7
+_SEED_DIS, _SEED_AGENT, _SEED_NEG, _SEED_DIS_ADV, _SEED_D_SIGNAL = 3, 4, 5, 7, 10
+
+
+def measure_discriminator(setup: Setup, discriminator, generator_model: LSTMLanguageModel,
+                          rng: torch.Generator) -> dict:
+    """``d_heldout_auc`` and ``d_oracle_spearman`` (:func:`seqgan_gym.metrics.discriminator_signal`)
+    on ``cfg.d_signal_samples`` held-out real sequences (the oracle's held-out samples, or a corpus's
+    test split: D trains on neither) and as many fresh samples of G; ``{}`` when off."""
+    n = min(setup.cfg.d_signal_samples, len(setup.data.test))
+    if discriminator is None or n == 0:
+        return {}
+    generated = generator_model.sample(n, generator=rng)
+    real = setup.data.test[:n].to(setup.device)
+    return discriminator_signal(discriminator, real, generated, setup.oracle)
 
 
 def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator_model, log: RunLog,
@@ -260,6 +273,7 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
         )
         callbacks.insert(0, d_callback)
     eval_rng = setup.rng(_SEED_EVAL + 100)
+    signal_rng = setup.rng(_SEED_D_SIGNAL)  # its own stream: measuring D changes no other number
     own_bar = progress and cfg.algo == "reinforce"  # SB3 algorithms show SB3's progress bar
     bar = tqdm(total=cfg.adv_iterations, desc=f"adversarial ({cfg.algo}, {cfg.reward})", disable=not own_bar)
     result: dict = {}
@@ -303,6 +317,7 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
                               d_acc_fake=d_callback.last_stats["acc_fake"])
             if iteration % cfg.eval_every == 0 or iteration == cfg.adv_iterations:
                 values.update(evaluate(setup, generator_model, eval_rng))
+                values.update(measure_discriminator(setup, discriminator, generator_model, signal_rng))
                 save_language_model(generator_model, log.dir / "checkpoints" / "generator_adv.pt",
                                     iteration=iteration)
                 bar.set_postfix(nll_test=f"{values['nll_test']:.3f}")
@@ -316,7 +331,8 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
 
     callbacks.append(IterationLog())
     # iteration 0: the starting point (after MLE and D pre-training)
-    result = log.log("adversarial", 0, **evaluate(setup, generator_model, eval_rng))
+    result = log.log("adversarial", 0, **evaluate(setup, generator_model, eval_rng),
+                     **measure_discriminator(setup, discriminator, generator_model, signal_rng))
     updates = cfg.adv_iterations * cfg.g_steps
     if cfg.algo == "reinforce":
         agent.learn(updates, callback=callbacks)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from seqgan_gym.corpus import id_lists
@@ -120,3 +121,73 @@ def self_bleu(samples, max_n: int = 4, eos_token: int | None = 0) -> dict:
     scores = SentenceBleu(hyps, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
                           formula="nltk").self_scores()
     return {"self_bleu": float(scores.mean()), "n_samples": len(hyps)}
+
+
+# ------------------------------------------------------------- does the discriminator carry signal?
+def average_ranks(values) -> np.ndarray:
+    """1-based ranks of ``values`` (1-D), ties sharing the mean of their ranks (as scipy's
+    ``rankdata``)."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])  # first index of each tie group
+    ends = np.r_[starts[1:], len(x)]  # one past the last
+    group = np.cumsum(np.r_[True, sorted_x[1:] != sorted_x[:-1]]) - 1
+    ranks = np.empty(len(x))
+    ranks[order] = ((starts + ends + 1) / 2.0)[group]
+    return ranks
+
+
+def roc_auc(positive_scores, negative_scores) -> float:
+    """ROC-AUC: the probability that a random positive scores above a random negative (ties count
+    1/2), from the Mann-Whitney U statistic. 0.5 is chance."""
+    pos, neg = np.asarray(positive_scores).ravel(), np.asarray(negative_scores).ravel()
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("roc_auc needs at least one positive and one negative score")
+    ranks = average_ranks(np.r_[pos, neg])
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+    return float(u / (len(pos) * len(neg)))
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation of two equally long 1-D arrays (Pearson's r of their average
+    ranks); NaN when either is constant."""
+    rx, ry = average_ranks(x), average_ranks(y)
+    if len(rx) != len(ry) or len(rx) < 2:
+        raise ValueError(f"spearman needs two arrays of the same length >= 2, got {len(rx)} and {len(ry)}")
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    return float((rx * ry).sum() / denom) if denom > 0 else float("nan")
+
+
+@torch.no_grad()
+def sequence_log_likelihood(model: LSTMLanguageModel, sequences: torch.Tensor,
+                            batch_size: int = 256) -> torch.Tensor:
+    """log P(Y) under ``model`` for each row of ``sequences`` (N, T) -> (N,) float, in batches (the
+    (batch, T, V) logits of one batch at a time)."""
+    device = next(model.parameters()).device
+    out = [model.log_prob(sequences[i : i + batch_size].to(device)).sum(1)
+           for i in range(0, sequences.shape[0], batch_size)]
+    return torch.cat(out).cpu() if out else torch.empty(0)
+
+
+@torch.no_grad()
+def discriminator_signal(discriminator, real_heldout: torch.Tensor, generated: torch.Tensor,
+                         oracle: LSTMLanguageModel | None = None) -> dict:
+    """Whether D's reward carries information, on sequences D never trained on.
+
+    * ``d_heldout_auc``: ROC-AUC of D(Y) separating ``real_heldout`` (real sequences outside D's
+      training data) from ``generated`` (fresh samples of G). 0.5: D cannot tell them apart.
+    * ``d_oracle_spearman`` (synthetic setup, ``oracle`` given): Spearman correlation over
+      ``generated`` between D(Y) and the oracle's log-likelihood log P_oracle(Y): whether the reward
+      ranks G's own sequences by their true quality. 0: it does not.
+
+    :param discriminator: anything with ``prob_real(sequences) -> (N,)`` (a
+        :class:`~seqgan_gym.discriminator.Discriminator`), scored in eval mode.
+    """
+    d_real = discriminator.prob_real(real_heldout).double().cpu().numpy()
+    d_fake = discriminator.prob_real(generated).double().cpu().numpy()
+    result = {"d_heldout_auc": roc_auc(d_real, d_fake)}
+    if oracle is not None:
+        result["d_oracle_spearman"] = spearman(d_fake, sequence_log_likelihood(oracle, generated).numpy())
+    return result

@@ -23,12 +23,14 @@ from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 METRIC_COLUMNS = [
     "phase", "step", "wall_s", "nll_oracle", "nll_test", "bleu", "self_bleu",
-    "g_loss", "final_score", "d_loss", "d_acc_real", "d_acc_fake",
+    "g_loss", "final_score", "d_loss", "d_acc_real", "d_acc_fake", "d_heldout_auc", "d_oracle_spearman",
 ]
 """``bleu`` / ``self_bleu`` (real corpora): BLEU-n of G's samples against the test split and
 Self-BLEU-n of the samples, n = ``eval_bleu_order``.
 ``final_score``: the mean reward-model score (D(Y), BLEU, ...) of the finished sequences of the
-latest generator update; ``g_loss``: REINFORCE's surrogate loss (SB3 logs its own under ``sb3/``)."""
+latest generator update; ``g_loss``: REINFORCE's surrogate loss (SB3 logs its own under ``sb3/``).
+``d_heldout_auc`` / ``d_oracle_spearman``: whether D's reward carries signal (adversarial evaluations
+with a discriminator; :func:`seqgan_gym.metrics.discriminator_signal`)."""
 
 
 class RunLog:
@@ -84,7 +86,23 @@ class RunLog:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 4.2))
+        signal = [r for r in self.rows if r["phase"] == "adversarial" and r.get("d_heldout_auc") is not None]
+        if signal:  # a second panel: does D's reward carry signal?
+            fig, (ax, d_ax) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+            xs = [r["step"] for r in signal]
+            d_ax.plot(xs, [r["d_heldout_auc"] for r in signal], "o-", ms=3, label="d_heldout_auc")
+            rho = [(x, r["d_oracle_spearman"]) for x, r in zip(xs, signal)
+                   if r.get("d_oracle_spearman") is not None]
+            if rho:
+                d_ax.plot(*zip(*rho), "s-", ms=3, label="d_oracle_spearman")
+            d_ax.axhline(0.5, color="C0", ls=":", lw=1)
+            d_ax.axhline(0.0, color="C1", ls=":", lw=1)
+            d_ax.set_xlabel("adversarial iteration")
+            d_ax.set_title("D's signal (dotted: chance)", fontsize=10)
+            d_ax.legend(fontsize=8)
+            d_ax.grid(alpha=0.3)
+        else:
+            fig, ax = plt.subplots(figsize=(7, 4.2))
         offset, boundaries = 0, []
         bleu_ax = None
         for phase in ("mle", "adversarial"):

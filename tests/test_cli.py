@@ -73,6 +73,8 @@ def test_smoke_train_runs_algorithm_1_end_to_end(tmp_path):
     assert [int(r["step"]) for r in adv] == [0, 1, 2]
     assert all(r["nll_oracle"] for r in adv) and 0 <= float(adv[1]["final_score"]) <= 1
     assert adv[1]["d_loss"], "the D update of iteration 1 was not logged"
+    for r in adv:  # D's signal, measured at every evaluation (256 held-out real vs 256 of G here)
+        assert 0 <= float(r["d_heldout_auc"]) <= 1 and -1 <= float(r["d_oracle_spearman"]) <= 1
     for name in ("generator_mle.pt", "generator_adv.pt", "discriminator_pretrained.pt",
                  "discriminator_adv.pt"):
         assert (run / "checkpoints" / name).is_file(), name
