@@ -1,0 +1,182 @@
+"""Does the discriminator's reward carry signal? ``d_heldout_auc`` and ``d_oracle_spearman`` of
+several discriminators, all judging the same MLE generator (issue 14, step 2).
+
+    .venv/bin/python benchmarks/d_signal.py                  # cpu preset sizes: ~15 min on 2 CPUs
+    .venv/bin/python benchmarks/d_signal.py --quick          # smoke test: a small random oracle, ~1 min
+    # flags: --generator-checkpoint G.pt (skip MLE), --threads N, --seed N, --out PATH
+
+The setup is the default ``cpu`` preset's: the paper's oracle (a random one where this machine has
+none, said in the output), 10,000 real training sequences, G after 50 MLE epochs. Every D sees the
+same data: the real training set and negatives sampled from G, as D pre-training does. Measured
+on 5,000 held-out real sequences (the oracle's held-out samples: no D trains on them) and 5,000
+fresh samples of G (:func:`seqgan_gym.metrics.discriminator_signal`).
+
+Discriminators:
+
+* ``cnn_cpu_preset``: the paper's CNN with the cpu preset's D pre-training (8 x (5,000 negatives,
+  2 epochs), lr 1e-3): today's default.
+* ``cnn_paper_lr``: the same at the paper's lr 1e-4.
+* ``cnn_regularised``: dropout 0.5 and an L2 weight of 2.0 on the output layer (10x the paper's).
+* ``cnn_small``: widths 1-5, 32 filters each (~0.3M parameters instead of 4M).
+* ``cnn_fresh_real`` (a CEILING, not a method the paper's setup allows): the cpu schedule, but each
+  step draws 10,000 *new* real sequences from the oracle, so D cannot memorise the real set.
+* ``lm_reference``: no training of D at all: the score log p_ref(Y), where p_ref is G's own MLE
+  run stopped at its best validation NLL (on 2,000 extra oracle samples, never the test set).
+* ``density_ratio``: log p_ref(Y) - log G(Y), the form of the optimal discriminator's logit
+  (log p_data - log p_G), with p_ref standing in for p_data.
+* ``generator_ll``: log G(Y), for reference (a D cannot be better at ranking G's samples than the
+  truth, but G's own view is a useful yardstick).
+
+The last three are scores whose logistic calibration ``sigmoid(a * score + b)`` (what a D built on
+them would learn) changes neither AUC nor Spearman, so they are measured as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info  # noqa: E402
+
+from seqgan_gym.checkpoints import load_language_model  # noqa: E402
+from seqgan_gym.config import get_preset  # noqa: E402
+from seqgan_gym.data import sample_oracle_data  # noqa: E402
+from seqgan_gym.discriminator import Discriminator, make_discriminator_optimizer, paper_discriminator  # noqa: E402
+from seqgan_gym.experiment import build_setup, new_generator  # noqa: E402
+from seqgan_gym.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
+from seqgan_gym.paper_oracle import find_paper_oracle  # noqa: E402
+from seqgan_gym.training import make_adam, mle_epoch, train_discriminator  # noqa: E402
+
+
+class _Score:
+    """A fixed score as a D: ``prob_real`` = sigmoid(score / T) (monotone, so AUC and Spearman are
+    those of the score itself)."""
+
+    def __init__(self, fn, seq_len: int):
+        self.fn, self.seq_len = fn, seq_len
+
+    def prob_real(self, sequences):
+        return torch.sigmoid(self.fn(sequences) / self.seq_len)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--generator-checkpoint")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results/d_signal.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    start = time.time()
+
+    changes = [f"seed={args.seed}"]
+    if args.quick:
+        changes += ["oracle=random", "vocab_size=500", "n_train=2000", "n_test=1000", "mle_epochs=8",
+                    "dis_negatives=1000", "dis_pretrain_steps=2", "d_signal_samples=1000"]
+    else:
+        try:
+            find_paper_oracle(download=False)
+        except FileNotFoundError:
+            changes.append("oracle=random")
+    cfg = get_preset("cpu").override(changes).validate()
+    setup = build_setup(cfg)
+    n = min(cfg.d_signal_samples, len(setup.data.test))
+    train = setup.data.train
+    # validation data for choosing p_ref: extra oracle samples from their own stream (never test)
+    valid = sample_oracle_data(setup.oracle, n_train=2000, n_test=1, seed=cfg.data_seed + 7).train
+
+    # ---- G: the cpu preset's MLE generator; p_ref: the same run at its best validation NLL
+    if args.generator_checkpoint:
+        generator = load_language_model(args.generator_checkpoint)
+        reference, best = None, None
+    else:
+        generator = new_generator(setup)
+        optimizer = make_adam(generator.parameters(), cfg.gen_lr)
+        shuffle_rng = torch.Generator().manual_seed(args.seed)
+        best, reference = float("inf"), None
+        for epoch in range(1, cfg.mle_epochs + 1):
+            mle_epoch(generator, optimizer, train, cfg.batch_size, cfg.grad_clip, shuffle_rng)
+            v = nll_test(generator, valid)
+            if v < best:
+                best, best_epoch, reference = v, epoch, copy.deepcopy(generator)
+        print(f"MLE: {cfg.mle_epochs} epochs; best validation NLL {best:.3f} at epoch {best_epoch} "
+              f"(p_ref); NLL_test of G {nll_test(generator, setup.data.test):.3f}", flush=True)
+    sample_rng = torch.Generator().manual_seed(args.seed + 1)
+    generated = generator.sample(n, generator=sample_rng)  # the evaluation's fresh samples of G
+    real_heldout = setup.data.test[:n]
+
+    def negatives(k: int) -> torch.Tensor:
+        return generator.sample(k, generator=sample_rng)
+
+    def train_cnn(d: Discriminator, lr: float, fresh_real: bool = False) -> Discriminator:
+        optimizer = make_discriminator_optimizer(d, lr=lr)
+        shuffle = torch.Generator().manual_seed(args.seed + 2)
+        real_rng = torch.Generator().manual_seed(args.seed + 3)
+        for _ in range(cfg.dis_pretrain_steps):
+            real = setup.oracle.sample(len(train), generator=real_rng) if fresh_real else train
+            train_discriminator(d, optimizer, real, negatives, n_negatives=cfg.dis_negatives, d_steps=1,
+                                k=cfg.dis_pretrain_epochs, batch_size=cfg.batch_size, generator=shuffle)
+        return d
+
+    T, V = cfg.seq_len, cfg.vocab_size
+    small = dict(filter_sizes=[w for w in (1, 2, 3, 4, 5) if w <= T], num_filters=[32] * min(5, T))
+    variants = {
+        "cnn_cpu_preset": lambda: train_cnn(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr),
+        "cnn_paper_lr": lambda: train_cnn(paper_discriminator(V, T, seed=args.seed), 1e-4),
+        "cnn_regularised": lambda: train_cnn(_seeded(lambda: Discriminator(
+            V, T, filter_sizes=paper_discriminator(V, T).filter_sizes,
+            num_filters=paper_discriminator(V, T).num_filters, dropout=0.5, l2_reg_lambda=2.0), args.seed),
+            cfg.dis_lr),
+        "cnn_small": lambda: train_cnn(_seeded(lambda: Discriminator(V, T, **small), args.seed), cfg.dis_lr),
+        "cnn_fresh_real (ceiling)": lambda: train_cnn(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr,
+                                                      fresh_real=True),
+        "generator_ll": lambda: _Score(lambda s: sequence_log_likelihood(generator, s), T),
+    }
+    if reference is not None:
+        variants["lm_reference"] = lambda: _Score(lambda s: sequence_log_likelihood(reference, s), T)
+        variants["density_ratio"] = lambda: _Score(
+            lambda s: sequence_log_likelihood(reference, s) - sequence_log_likelihood(generator, s), T)
+
+    rows = []
+    for name, build in variants.items():
+        t0 = time.time()
+        d = build()
+        signal = discriminator_signal(d, real_heldout, generated, setup.oracle)
+        rows.append({"discriminator": name, **signal, "train_and_measure_s": round(time.time() - t0, 1)})
+        print(f"  {name:26s} AUC {signal['d_heldout_auc']:.3f}  Spearman {signal['d_oracle_spearman']:+.3f}  "
+              f"({rows[-1]['train_and_measure_s']} s)", flush=True)
+
+    lines = ["| discriminator | d_heldout_auc | d_oracle_spearman |", "| --- | ---: | ---: |"]
+    lines += [f"| {r['discriminator']} | {r['d_heldout_auc']:.3f} | {r['d_oracle_spearman']:+.3f} |"
+              for r in rows]
+    print("\n".join(lines))
+    record = {"benchmark": "d_signal", "quick": args.quick, "seed": args.seed, "oracle": cfg.oracle,
+              "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
+              "reference_valid_nll": best, "n": n, "machine": machine_info(args.threads),
+              "wall_s": round(time.time() - start, 1), "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def _seeded(build, seed: int):
+    """Build a module with torch's global RNG seeded, leaving that RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+if __name__ == "__main__":
+    main()
