@@ -172,7 +172,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """The paper's Algorithm 1: MLE pre-training, D pre-training, adversarial training."""
     from seqgan_gym.checkpoints import load_language_model, save_discriminator
-    from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
     from seqgan_gym.experiment import (
         adversarial_training,
         build_reward_model,
@@ -181,6 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pretrain_discriminator,
         pretrain_generator,
     )
+    from seqgan_gym.training import make_adam
 
     cfg, setup, log = _start_run(args, "train", generator_checkpoint=args.generator_checkpoint)
     progress = not args.no_progress
@@ -203,14 +203,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             mle = pretrain_generator(setup, generator_model, log, progress=progress)
         discriminator = d_optimizer = None
         if cfg.reward == "discriminator":  # SeqGAN: pre-train D, then D joins the loop
-            discriminator = paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
-            d_optimizer = make_discriminator_optimizer(discriminator, lr=cfg.dis_lr)
+            discriminator = _new_discriminator(cfg, setup, generator_model, log.dir,
+                                               args.generator_checkpoint)
+            d_optimizer = make_adam(discriminator.parameters(), cfg.dis_lr)
             pretrain_discriminator(setup, discriminator, d_optimizer, generator_model, log, progress)
-            save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")
+            if cfg.dis_form == "cnn":
+                save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")
         reward_model = build_reward_model(setup, discriminator)
         adv, generator_model = adversarial_training(setup, generator_model, reward_model, log,
                                                     discriminator, d_optimizer, progress)
-        if discriminator is not None:
+        if discriminator is not None and cfg.dis_form == "cnn":
             save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_adv.pt")
         summary = _finish_run(log, setup, generator_model,
                               f"MLE then {cfg.algo} + {cfg.reward} reward ({cfg.preset} preset)", {
@@ -295,6 +297,27 @@ def cmd_score(args: argparse.Namespace) -> int:
     print(format_table(result))
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _new_discriminator(cfg: ExperimentConfig, setup, generator_model, run_dir: Path,
+                       generator_checkpoint: str | None):
+    """D of ``cfg.dis_form``: the paper's CNN, or the density ratio against the MLE run's best
+    validation epoch (this run's ``generator_mle_best.pt``, or the one beside
+    ``--generator-checkpoint``)."""
+    from seqgan_gym.checkpoints import load_language_model
+    from seqgan_gym.density_ratio import DensityRatioDiscriminator
+    from seqgan_gym.discriminator import paper_discriminator
+
+    if cfg.dis_form == "cnn":
+        return paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
+    folder = Path(generator_checkpoint).parent if generator_checkpoint else run_dir / "checkpoints"
+    reference_file = folder / "generator_mle_best.pt"
+    if not reference_file.is_file():
+        raise FileNotFoundError(f"dis_form density_ratio needs the MLE run's best-validation generator "
+                                f"{reference_file} (written by pretrain/train with n_valid > 0)")
+    reference = load_language_model(reference_file, device=str(setup.device))
+    print(f"[seqgan-gym] D = density ratio against {reference_file}", flush=True)
+    return DensityRatioDiscriminator(reference, generator_model).to(setup.device)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 
 ALGORITHMS = ("reinforce", "ppo", "a2c")
 REWARDS = ("discriminator", "bleu", "oracle")
+DIS_FORMS = ("cnn", "density_ratio")
 REINFORCE_BASELINES = ("none", "mean")
 
 
@@ -58,6 +59,10 @@ class ExperimentConfig:
     """Real sequences sampled from the oracle for MLE and D (the paper: 10,000)."""
     n_test: int = 10_000
     """Held-out oracle samples for NLL_test (never trained on)."""
+    n_valid: int = 2_000
+    """More held-out oracle samples, for choices made during training: the MLE epoch with the best
+    validation NLL is kept as ``generator_mle_best.pt`` (the reference of ``dis_form
+    density_ratio``). 0: none. The test set is never used to choose anything."""
     data_seed: int = 88
     """Seed of the oracle's sampling of the real data."""
 
@@ -89,6 +94,10 @@ class ExperimentConfig:
     """D updates (fresh negatives each) per adversarial iteration."""
     k: int = 3
     """Epochs over real + negatives per D update."""
+    dis_form: str = "cnn"
+    """'cnn' (the paper's CNN D) or 'density_ratio' (:class:`seqgan_gym.density_ratio.
+    DensityRatioDiscriminator`: logit = scale * (log p_ref - log G) / T + bias, p_ref the MLE run
+    at its best validation NLL; oracle data only)."""
     d_signal_samples: int = 5_000
     """At each adversarial evaluation, D scores this many held-out real sequences and as many fresh
     samples of G: ``d_heldout_auc`` and ``d_oracle_spearman`` (see
@@ -136,6 +145,13 @@ class ExperimentConfig:
             raise ValueError(f"eval_bleu_order must be >= 1, got {self.eval_bleu_order}")
         if self.data != "oracle" and self.reward == "oracle":
             raise ValueError(f"reward 'oracle' needs the oracle data; data is {self.data!r} (a corpus)")
+        if self.dis_form not in DIS_FORMS:
+            raise ValueError(f"dis_form must be one of {DIS_FORMS}, got {self.dis_form!r}")
+        if self.dis_form == "density_ratio" and (self.data != "oracle" or self.n_valid < 1):
+            raise ValueError("dis_form 'density_ratio' needs the oracle data and n_valid >= 1 (its "
+                             "reference is the MLE epoch with the best validation NLL)")
+        if self.n_valid < 0:
+            raise ValueError(f"n_valid must be >= 0, got {self.n_valid}")
         if self.bleu_order < 1:
             raise ValueError(f"bleu_order must be >= 1, got {self.bleu_order}")
         if not 0.0 <= self.rollout_update_rate <= 1.0:

@@ -39,19 +39,27 @@ class OracleData:
 
     train: torch.Tensor
     test: torch.Tensor
+    valid: torch.Tensor | None = None
+    """(K, T) more held-out samples for choices made during training (the best MLE epoch), so that
+    the test set is never used to choose anything; None when not drawn."""
 
 
 def sample_oracle_data(
-    oracle: LSTMLanguageModel, n_train: int = 10_000, n_test: int = 10_000, seed: int = 0
+    oracle: LSTMLanguageModel, n_train: int = 10_000, n_test: int = 10_000, seed: int = 0,
+    n_valid: int = 0,
 ) -> OracleData:
-    """Sample the training set and an independent held-out set from ``oracle``.
+    """Sample the training set, an independent held-out set and (``n_valid > 0``) a validation set
+    from ``oracle``.
 
-    The two sets come from separate seeded streams (``seed`` and ``seed + 1``), so changing
-    ``n_train`` does not change the test set.
+    The sets come from separate seeded streams, so changing ``n_train`` or ``n_valid`` changes
+    neither of the others.
     """
-    g_train = torch.Generator(device=oracle.output.weight.device).manual_seed(seed)
-    g_test = torch.Generator(device=oracle.output.weight.device).manual_seed(seed + 1_000_003)
+    device = oracle.output.weight.device
+    g_train = torch.Generator(device=device).manual_seed(seed)
+    g_test = torch.Generator(device=device).manual_seed(seed + 1_000_003)
+    g_valid = torch.Generator(device=device).manual_seed(seed + 2_000_029)
     return OracleData(
         train=oracle.sample(n_train, generator=g_train).cpu(),
         test=oracle.sample(n_test, generator=g_test).cpu(),
+        valid=oracle.sample(n_valid, generator=g_valid).cpu() if n_valid > 0 else None,
     )

@@ -89,7 +89,7 @@ def build_setup(cfg: ExperimentConfig) -> Setup:
     else:
         oracle = random_oracle(cfg.oracle_seed, cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
     oracle = oracle.to(device)
-    data = sample_oracle_data(oracle, cfg.n_train, cfg.n_test, seed=cfg.data_seed)
+    data = sample_oracle_data(oracle, cfg.n_train, cfg.n_test, seed=cfg.data_seed, n_valid=cfg.n_valid)
     return Setup(cfg, device, oracle, data, ground_truth_nll(oracle, data.test), oracle_file)
 
 
@@ -101,7 +101,7 @@ def with_config(setup: Setup, cfg: ExperimentConfig) -> Setup:
     """
     cfg.validate()
     for name in ("data", "data_path", "split_seed", "oracle", "oracle_path", "oracle_seed",
-                 "vocab_size", "seq_len", "n_train", "n_test", "data_seed"):
+                 "vocab_size", "seq_len", "n_train", "n_test", "n_valid", "data_seed"):
         if getattr(cfg, name) != getattr(setup.cfg, name):
             raise ValueError(f"with_config: {name} differs ({getattr(cfg, name)!r} vs "
                              f"{getattr(setup.cfg, name)!r}); build a new setup for other data")
@@ -142,25 +142,36 @@ def pretrain_generator(
     """MLE pre-training for ``cfg.mle_epochs`` epochs, evaluating every ``cfg.eval_every``.
 
     Logs phase 'mle' rows (step = epochs done; step 0 is the untrained generator), saves
-    ``checkpoints/generator_mle.pt`` after each evaluation, and returns the last evaluation.
+    ``checkpoints/generator_mle.pt`` after each evaluation, and returns the last evaluation. With a
+    validation set (``cfg.n_valid`` oracle samples) every epoch also logs ``nll_valid`` and keeps
+    the best epoch as ``checkpoints/generator_mle_best.pt``.
     """
     cfg = setup.cfg
     optimizer = make_adam(generator_model.parameters(), cfg.gen_lr)
     shuffle_rng = torch.Generator().manual_seed(cfg.seed * 1000 + _SEED_SHUFFLE)
     eval_rng = setup.rng(_SEED_EVAL)
     train = setup.data.train.to(setup.device)
+    valid = getattr(setup.data, "valid", None)
+    best_valid = float("inf")
 
     last = log.log("mle", 0, **evaluate(setup, generator_model, eval_rng))
     bar = tqdm(range(1, cfg.mle_epochs + 1), desc="MLE pre-training", disable=not progress)
     for epoch in bar:
         loss = mle_epoch(generator_model, optimizer, train, cfg.batch_size, cfg.grad_clip, shuffle_rng)
+        extra = {}
+        if valid is not None:
+            extra["nll_valid"] = nll_test(generator_model, valid.to(setup.device))
+            if extra["nll_valid"] < best_valid:
+                best_valid = extra["nll_valid"]
+                save_language_model(generator_model, log.dir / "checkpoints" / "generator_mle_best.pt",
+                                    epoch=epoch, nll_valid=best_valid)
         if epoch % cfg.eval_every == 0 or epoch == cfg.mle_epochs:
-            last = log.log("mle", epoch, g_loss=loss, **evaluate(setup, generator_model, eval_rng))
+            last = log.log("mle", epoch, g_loss=loss, **extra, **evaluate(setup, generator_model, eval_rng))
             save_language_model(generator_model, log.dir / "checkpoints" / "generator_mle.pt", epoch=epoch)
             bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()
                              if k in ("nll_oracle", "nll_test", "bleu")})
         else:
-            log.log("mle", epoch, g_loss=loss)
+            log.log("mle", epoch, g_loss=loss, **extra)
     return last
 
 
@@ -245,6 +256,8 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
     from seqgan_gym.rollout import RolloutPolicy
 
     cfg = setup.cfg
+    if hasattr(discriminator, "follow"):  # a D that reads G (density ratio): the G being trained
+        discriminator.follow(generator_model)
     rollout_policy = RolloutPolicy(generator_model, update_rate=cfg.rollout_update_rate)
     env = SeqGANVectorEnv(
         num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
@@ -263,6 +276,8 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
                                seed=seed, device=setup.device, max_grad_norm=cfg.grad_clip)
         agent.set_logger(logger)
         generator_model = agent.policy.generator  # the actor, started from the MLE weights
+        if hasattr(discriminator, "follow"):
+            discriminator.follow(generator_model)
         callbacks.append(RolloutPolicyUpdateCallback(rollout_policy, generator_model))
     d_callback = None
     if discriminator is not None:

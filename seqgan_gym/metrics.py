@@ -180,7 +180,8 @@ def discriminator_signal(discriminator, real_heldout: torch.Tensor, generated: t
       training data) from ``generated`` (fresh samples of G). 0.5: D cannot tell them apart.
     * ``d_oracle_spearman`` (synthetic setup, ``oracle`` given): Spearman correlation over
       ``generated`` between D(Y) and the oracle's log-likelihood log P_oracle(Y): whether the reward
-      ranks G's own sequences by their true quality. 0: it does not.
+      ranks G's own sequences by their true quality. 0: it does not. None when D gives every
+      sequence the same score (a correlation is then undefined).
 
     :param discriminator: anything with ``prob_real(sequences) -> (N,)`` (a
         :class:`~seqgan_gym.discriminator.Discriminator`), scored in eval mode.
@@ -189,5 +190,6 @@ def discriminator_signal(discriminator, real_heldout: torch.Tensor, generated: t
     d_fake = discriminator.prob_real(generated).double().cpu().numpy()
     result = {"d_heldout_auc": roc_auc(d_real, d_fake)}
     if oracle is not None:
-        result["d_oracle_spearman"] = spearman(d_fake, sequence_log_likelihood(oracle, generated).numpy())
+        rho = spearman(d_fake, sequence_log_likelihood(oracle, generated).numpy())
+        result["d_oracle_spearman"] = None if np.isnan(rho) else rho
     return result

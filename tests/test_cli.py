@@ -226,3 +226,26 @@ def test_score_command_prints_a_table_and_json(tmp_path, capsys):
     assert result["scores"][0]["bleu"] > result["scores"][1]["bleu"]  # BLEU-2 >= BLEU-4, < 1 here
     assert main(["score", "--hyp", str(tmp_path / "none.txt"), "--ref", str(ref)]) == 2
     assert "none.txt" in capsys.readouterr().err
+
+
+def test_train_with_the_density_ratio_discriminator(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--set", "dis_form=density_ratio", "--set", "mle_epochs=12",
+                 "--set", "adv_iterations=2", "--set", "eval_every=1", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    valid = [float(r["nll_valid"]) for r in rows if r["phase"] == "mle" and r["nll_valid"]]
+    assert len(valid) == 12
+    best = load_language_model(run / "checkpoints" / "generator_mle_best.pt")
+    assert torch.load(run / "checkpoints" / "generator_mle_best.pt", weights_only=True)["extra"][
+        "nll_valid"] == pytest.approx(min(valid))
+    assert best.vocab_size == 200
+    adv = [r for r in rows if r["phase"] == "adversarial"]
+    assert all(r["d_heldout_auc"] for r in adv)
+    assert not (run / "checkpoints" / "discriminator_adv.pt").exists()  # no CNN D to save
+
+
+def test_density_ratio_needs_the_oracle_data(tmp_path, capsys):
+    assert main(["train", "--data", "coco", "--set", "dis_form=density_ratio",
+                 "--run-dir", str(tmp_path / "r")]) == 2
+    assert "needs the oracle data" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""The density-ratio discriminator: its form, its parameters, and that D's ordinary update fits it."""
+
+from __future__ import annotations
+
+import torch
+
+from seqgan_gym.density_ratio import DensityRatioDiscriminator
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.metrics import discriminator_signal
+from seqgan_gym.rewards import DiscriminatorReward
+from seqgan_gym.training import make_adam, train_discriminator
+
+
+def _models(tiny_oracle):
+    g = LSTMLanguageModel(50, 8).init_normal_(0.5, generator=torch.Generator().manual_seed(0))
+    return tiny_oracle, g
+
+
+def test_logit_is_the_scaled_log_ratio_and_only_scale_and_bias_train(tiny_oracle):
+    reference, g = _models(tiny_oracle)
+    d = DensityRatioDiscriminator(reference, g, batch_size=7)
+    assert sorted(n for n, _ in d.named_parameters()) == ["bias", "scale"]
+    with torch.no_grad():
+        d.scale.fill_(2.0)
+        d.bias.fill_(-0.5)
+    seqs = g.sample(20, generator=torch.Generator().manual_seed(1))
+    ratio = (reference.log_prob(seqs).sum(1) - g.log_prob(seqs).sum(1)) / 8  # slow, whole-batch reference
+    logits = d(seqs)
+    assert torch.allclose(logits[:, 1], 2.0 * ratio - 0.5, atol=1e-4) and torch.all(logits[:, 0] == 0)
+    assert torch.allclose(d.prob_real(seqs), torch.sigmoid(2.0 * ratio - 0.5), atol=1e-5)
+    assert torch.allclose(torch.softmax(logits, 1)[:, 1], d.prob_real(seqs), atol=1e-6)
+    logits[:, 1].sum().backward()
+    assert d.scale.grad is not None and all(p.grad is None for p in g.parameters())
+
+
+def test_d_update_fits_it_and_it_follows_g_live(tiny_oracle):
+    reference, g = _models(tiny_oracle)
+    d = DensityRatioDiscriminator(reference, g)
+    with torch.no_grad():
+        d.scale.fill_(-1.0)  # start wrong-signed: the update must turn it round
+    rng = torch.Generator().manual_seed(2)
+    real = reference.sample(400, generator=rng)
+    train_discriminator(d, make_adam(d.parameters(), 0.05), real, lambda n: g.sample(n, generator=rng),
+                        n_negatives=400, d_steps=2, k=3, batch_size=64, generator=rng)
+    assert d.scale.item() > 0
+    heldout, generated = reference.sample(300, generator=rng), g.sample(300, generator=rng)
+    signal = discriminator_signal(d, heldout, generated, tiny_oracle)
+    assert signal["d_heldout_auc"] > 0.9 and signal["d_oracle_spearman"] > 0.3
+    before = DiscriminatorReward(d).score(generated[:5])
+    with torch.no_grad():  # G changes: D's score of the same sequences changes with it, no retraining
+        for p in g.parameters():
+            p.mul_(0.5)
+    assert not torch.allclose(DiscriminatorReward(d).score(generated[:5]), before)
