@@ -96,8 +96,8 @@ class ExperimentConfig:
     """Epochs over real + negatives per D update."""
     dis_form: str = "cnn"
     """'cnn' (the paper's CNN D) or 'density_ratio' (:class:`seqgan_gym.density_ratio.
-    DensityRatioDiscriminator`: logit = scale * (log p_ref - log G) / T + bias, p_ref the MLE run
-    at its best validation NLL; oracle data only)."""
+    DensityRatioDiscriminator`: logit = (w_ref log p_ref - w_gen log G) / T + bias, p_ref the MLE
+    run at its best validation NLL; oracle data only)."""
     d_signal_samples: int = 5_000
     """At each adversarial evaluation, D scores this many held-out real sequences and as many fresh
     samples of G: ``d_heldout_auc`` and ``d_oracle_spearman`` (see

@@ -4,13 +4,15 @@ Between real data p and the generator G, the best possible discriminator is
 ``D*(Y) = p(Y) / (p(Y) + G(Y))``: its logit is the log-density ratio ``log p(Y) - log G(Y)``
 (Goodfellow et al. 2014; the same form underlies noise-contrastive estimation and residual
 energy-based models of text). p is unknown; a language model of the real data, ``p_ref``, stands in
-for it. Here ``p_ref`` is G's own MLE run stopped at its best validation NLL, before it overfits
-the 10,000 training sequences (``benchmarks/d_signal.py`` measures how well this ranks G's samples
-against the paper's CNN)::
+for it, and the two log-likelihoods get weights of their own, which D's update fits. Here ``p_ref``
+is G's own MLE run stopped at its best validation NLL, before it overfits the 10,000 training
+sequences (``benchmarks/d_signal.py`` measures how well this ranks G's samples against the paper's
+CNN)::
 
-    logit(Y) = scale * (log p_ref(Y) - log G(Y)) / T + bias,     D(Y) = sigmoid(logit(Y))
+    logit(Y) = (w_ref * log p_ref(Y) - w_gen * log G(Y)) / T + bias,     D(Y) = sigmoid(logit(Y))
 
-``scale`` and ``bias`` are D's only trainable parameters; D's ordinary update (cross-entropy on real
+starting from the plain ratio (w_ref = w_gen = 1, bias 0). ``w_ref``, ``w_gen`` and ``bias`` are
+D's only trainable parameters; D's ordinary update (cross-entropy on real
 against fresh negatives, :func:`seqgan_gym.training.train_discriminator`) fits them. G is read live:
 when G changes, D's judgement follows at once, with no gradient into G. ``p_ref`` is frozen.
 
@@ -29,7 +31,7 @@ from seqgan_gym.metrics import sequence_log_likelihood
 
 
 class DensityRatioDiscriminator(nn.Module):
-    """D with ``logit(Y) = scale * (log p_ref(Y) - log G(Y)) / T + bias``; (B, T) ids -> (B, 2) logits.
+    """D with ``logit(Y) = (w_ref * log p_ref(Y) - w_gen * log G(Y)) / T + bias``; (B, T) ids -> (B, 2).
 
     Drop-in for :class:`~seqgan_gym.discriminator.Discriminator`: ``forward``, ``prob_real``,
     ``l2_penalty``, ``check_tokens``, ``vocab_size``, ``seq_len``.
@@ -45,7 +47,8 @@ class DensityRatioDiscriminator(nn.Module):
             raise ValueError(f"reference has V={reference.vocab_size}, T={reference.seq_len}; generator "
                              f"has V={generator.vocab_size}, T={generator.seq_len}")
         self.vocab_size, self.seq_len = generator.vocab_size, generator.seq_len
-        self.scale = nn.Parameter(torch.ones(()))
+        self.w_ref = nn.Parameter(torch.ones(()))
+        self.w_gen = nn.Parameter(torch.ones(()))
         self.bias = nn.Parameter(torch.zeros(()))
         # a tuple, so neither model registers as a submodule: their weights are not D's parameters
         self._models = (reference.requires_grad_(False).eval(), generator)
@@ -65,27 +68,33 @@ class DensityRatioDiscriminator(nn.Module):
             raise ValueError("the new generator has another vocabulary size or length")
         self._models = (self.reference, generator)
 
-    def log_ratio(self, sequences: torch.Tensor) -> torch.Tensor:
-        """``(log p_ref(Y) - log G(Y)) / T`` per sequence: (B, T) -> (B,), no gradient."""
+    def log_likelihoods(self, sequences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``log p_ref(Y) / T`` and ``log G(Y) / T`` per sequence: (B, T) -> two (B,), no gradient."""
         self.check_tokens(sequences)
         with torch.no_grad():
-            ratio = (sequence_log_likelihood(self.reference, sequences, self.batch_size)
-                     - sequence_log_likelihood(self.generator, sequences, self.batch_size))
-        return ratio.to(self.scale.device) / self.seq_len
+            ref = sequence_log_likelihood(self.reference, sequences, self.batch_size)
+            gen = sequence_log_likelihood(self.generator, sequences, self.batch_size)
+        device = self.bias.device
+        return ref.to(device) / self.seq_len, gen.to(device) / self.seq_len
+
+    def logit(self, sequences: torch.Tensor) -> torch.Tensor:
+        """The "real" logit per sequence: (B, T) -> (B,)."""
+        ref, gen = self.log_likelihoods(sequences)
+        return self.w_ref * ref - self.w_gen * gen + self.bias
 
     def forward(self, sequences: torch.Tensor) -> torch.Tensor:
         """Class logits (B, 2): column 1 (real) is the logit above, column 0 (generated) is 0."""
-        logit = self.scale * self.log_ratio(sequences) + self.bias
+        logit = self.logit(sequences)
         columns = {REAL: logit, FAKE: torch.zeros_like(logit)}
         return torch.stack([columns[0], columns[1]], dim=1)
 
     def l2_penalty(self) -> torch.Tensor:
-        return self.scale.new_zeros(())
+        return self.bias.new_zeros(())
 
     @torch.no_grad()
     def prob_real(self, sequences: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """D(Y) = sigmoid(logit(Y)): (B, T) -> (B,) in [0, 1]."""
-        return torch.sigmoid(self.scale * self.log_ratio(sequences) + self.bias)
+        return torch.sigmoid(self.logit(sequences))
 
     def check_tokens(self, sequences: torch.Tensor) -> None:
         check_token_ids(sequences, self.vocab_size, self.seq_len)

@@ -19,30 +19,34 @@ def _models(tiny_oracle):
 def test_logit_is_the_scaled_log_ratio_and_only_scale_and_bias_train(tiny_oracle):
     reference, g = _models(tiny_oracle)
     d = DensityRatioDiscriminator(reference, g, batch_size=7)
-    assert sorted(n for n, _ in d.named_parameters()) == ["bias", "scale"]
-    with torch.no_grad():
-        d.scale.fill_(2.0)
-        d.bias.fill_(-0.5)
+    assert sorted(n for n, _ in d.named_parameters()) == ["bias", "w_gen", "w_ref"]
     seqs = g.sample(20, generator=torch.Generator().manual_seed(1))
-    ratio = (reference.log_prob(seqs).sum(1) - g.log_prob(seqs).sum(1)) / 8  # slow, whole-batch reference
+    ref, gen = reference.log_prob(seqs).sum(1) / 8, g.log_prob(seqs).sum(1) / 8  # slow, whole batch
+    assert torch.allclose(d(seqs)[:, 1], ref - gen, atol=1e-4)  # starts as the plain log ratio
+    with torch.no_grad():
+        d.w_ref.fill_(2.0)
+        d.w_gen.fill_(0.5)
+        d.bias.fill_(-0.5)
     logits = d(seqs)
-    assert torch.allclose(logits[:, 1], 2.0 * ratio - 0.5, atol=1e-4) and torch.all(logits[:, 0] == 0)
-    assert torch.allclose(d.prob_real(seqs), torch.sigmoid(2.0 * ratio - 0.5), atol=1e-5)
+    expected = 2.0 * ref - 0.5 * gen - 0.5
+    assert torch.allclose(logits[:, 1], expected, atol=1e-4) and torch.all(logits[:, 0] == 0)
+    assert torch.allclose(d.prob_real(seqs), torch.sigmoid(expected), atol=1e-5)
     assert torch.allclose(torch.softmax(logits, 1)[:, 1], d.prob_real(seqs), atol=1e-6)
     logits[:, 1].sum().backward()
-    assert d.scale.grad is not None and all(p.grad is None for p in g.parameters())
+    assert d.w_ref.grad is not None and all(p.grad is None for p in g.parameters())
 
 
 def test_d_update_fits_it_and_it_follows_g_live(tiny_oracle):
     reference, g = _models(tiny_oracle)
     d = DensityRatioDiscriminator(reference, g)
-    with torch.no_grad():
-        d.scale.fill_(-1.0)  # start wrong-signed: the update must turn it round
+    with torch.no_grad():  # start wrong-signed: the update must turn it round
+        d.w_ref.fill_(-1.0)
+        d.w_gen.fill_(-1.0)
     rng = torch.Generator().manual_seed(2)
     real = reference.sample(400, generator=rng)
     train_discriminator(d, make_adam(d.parameters(), 0.05), real, lambda n: g.sample(n, generator=rng),
                         n_negatives=400, d_steps=2, k=3, batch_size=64, generator=rng)
-    assert d.scale.item() > 0
+    assert d.w_ref.item() > 0
     heldout, generated = reference.sample(300, generator=rng), g.sample(300, generator=rng)
     signal = discriminator_signal(d, heldout, generated, tiny_oracle)
     assert signal["d_heldout_auc"] > 0.9 and signal["d_oracle_spearman"] > 0.3
