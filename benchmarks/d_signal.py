@@ -24,6 +24,9 @@ Discriminators:
   run stopped at its best validation NLL (on 2,000 extra oracle samples, never the test set).
 * ``density_ratio``: log p_ref(Y) - log G(Y), the form of the optimal discriminator's logit
   (log p_data - log p_G), with p_ref standing in for p_data.
+* ``density_ratio_fitted``: :class:`seqgan_gym.density_ratio.DensityRatioDiscriminator`
+  (``dis_form density_ratio``): ``(w_ref log p_ref(Y) - w_gen log G(Y)) / T + bias``, the weights
+  fitted by the cpu preset's D pre-training schedule, as a run does.
 * ``generator_ll``: log G(Y), for reference (a D cannot be better at ranking G's samples than the
   truth, but G's own view is a useful yardstick).
 
@@ -48,10 +51,11 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info  # noqa: E402
 
-from seqgan_gym.checkpoints import load_language_model  # noqa: E402
+from seqgan_gym.checkpoints import load_language_model, save_language_model  # noqa: E402
 from seqgan_gym.config import get_preset  # noqa: E402
 from seqgan_gym.data import sample_oracle_data  # noqa: E402
-from seqgan_gym.discriminator import Discriminator, make_discriminator_optimizer, paper_discriminator  # noqa: E402
+from seqgan_gym.density_ratio import DensityRatioDiscriminator  # noqa: E402
+from seqgan_gym.discriminator import Discriminator, paper_discriminator  # noqa: E402
 from seqgan_gym.experiment import build_setup, new_generator  # noqa: E402
 from seqgan_gym.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
 from seqgan_gym.paper_oracle import find_paper_oracle  # noqa: E402
@@ -73,6 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--generator-checkpoint")
+    parser.add_argument("--reference-checkpoint", help="p_ref (with --generator-checkpoint)")
+    parser.add_argument("--only", nargs="+", help="measure only these discriminators")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/d_signal.json")
@@ -100,6 +106,8 @@ def main() -> None:
     if args.generator_checkpoint:
         generator = load_language_model(args.generator_checkpoint)
         reference, best = None, None
+        if args.reference_checkpoint:
+            reference = load_language_model(args.reference_checkpoint)
     else:
         generator = new_generator(setup)
         optimizer = make_adam(generator.parameters(), cfg.gen_lr)
@@ -112,6 +120,9 @@ def main() -> None:
                 best, best_epoch, reference = v, epoch, copy.deepcopy(generator)
         print(f"MLE: {cfg.mle_epochs} epochs; best validation NLL {best:.3f} at epoch {best_epoch} "
               f"(p_ref); NLL_test of G {nll_test(generator, setup.data.test):.3f}", flush=True)
+        out_dir = Path(args.out).parent
+        save_language_model(generator, out_dir / "d_signal_generator.pt", epoch=cfg.mle_epochs)
+        save_language_model(reference, out_dir / "d_signal_reference.pt", epoch=best_epoch)
     sample_rng = torch.Generator().manual_seed(args.seed + 1)
     generated = generator.sample(n, generator=sample_rng)  # the evaluation's fresh samples of G
     real_heldout = setup.data.test[:n]
@@ -119,8 +130,8 @@ def main() -> None:
     def negatives(k: int) -> torch.Tensor:
         return generator.sample(k, generator=sample_rng)
 
-    def train_cnn(d: Discriminator, lr: float, fresh_real: bool = False) -> Discriminator:
-        optimizer = make_discriminator_optimizer(d, lr=lr)
+    def train_d(d: Discriminator, lr: float, fresh_real: bool = False) -> Discriminator:
+        optimizer = make_adam(d.parameters(), lr)
         shuffle = torch.Generator().manual_seed(args.seed + 2)
         real_rng = torch.Generator().manual_seed(args.seed + 3)
         for _ in range(cfg.dis_pretrain_steps):
@@ -132,14 +143,14 @@ def main() -> None:
     T, V = cfg.seq_len, cfg.vocab_size
     small = dict(filter_sizes=[w for w in (1, 2, 3, 4, 5) if w <= T], num_filters=[32] * min(5, T))
     variants = {
-        "cnn_cpu_preset": lambda: train_cnn(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr),
-        "cnn_paper_lr": lambda: train_cnn(paper_discriminator(V, T, seed=args.seed), 1e-4),
-        "cnn_regularised": lambda: train_cnn(_seeded(lambda: Discriminator(
+        "cnn_cpu_preset": lambda: train_d(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr),
+        "cnn_paper_lr": lambda: train_d(paper_discriminator(V, T, seed=args.seed), 1e-4),
+        "cnn_regularised": lambda: train_d(_seeded(lambda: Discriminator(
             V, T, filter_sizes=paper_discriminator(V, T).filter_sizes,
             num_filters=paper_discriminator(V, T).num_filters, dropout=0.5, l2_reg_lambda=2.0), args.seed),
             cfg.dis_lr),
-        "cnn_small": lambda: train_cnn(_seeded(lambda: Discriminator(V, T, **small), args.seed), cfg.dis_lr),
-        "cnn_fresh_real (ceiling)": lambda: train_cnn(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr,
+        "cnn_small": lambda: train_d(_seeded(lambda: Discriminator(V, T, **small), args.seed), cfg.dis_lr),
+        "cnn_fresh_real (ceiling)": lambda: train_d(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr,
                                                       fresh_real=True),
         "generator_ll": lambda: _Score(lambda s: sequence_log_likelihood(generator, s), T),
     }
@@ -147,6 +158,13 @@ def main() -> None:
         variants["lm_reference"] = lambda: _Score(lambda s: sequence_log_likelihood(reference, s), T)
         variants["density_ratio"] = lambda: _Score(
             lambda s: sequence_log_likelihood(reference, s) - sequence_log_likelihood(generator, s), T)
+        variants["density_ratio_fitted"] = lambda: train_d(DensityRatioDiscriminator(reference, generator),
+                                                             cfg.dis_lr)
+    if args.only:
+        unknown = set(args.only) - set(variants)
+        if unknown:
+            raise SystemExit(f"unknown discriminators {sorted(unknown)}; choose from {sorted(variants)}")
+        variants = {k: v for k, v in variants.items() if k in args.only}
 
     rows = []
     for name, build in variants.items():
