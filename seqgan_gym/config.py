@@ -75,6 +75,9 @@ class ExperimentConfig:
     grad_clip: float = 5.0
     batch_size: int = 64
     mle_epochs: int = 120
+    mle_select: str = "last"
+    """Which MLE generator the adversarial phase starts from: 'last' (after ``mle_epochs``, the
+    paper's) or 'best' (the epoch with the best validation NLL on the ``n_valid`` oracle samples)."""
     eval_every: int = 5
     """Evaluate NLL_oracle / NLL_test every this many MLE epochs / adversarial iterations."""
     eval_samples: int = 10_000
@@ -150,6 +153,11 @@ class ExperimentConfig:
         if self.dis_form == "density_ratio" and (self.data != "oracle" or self.n_valid < 1):
             raise ValueError("dis_form 'density_ratio' needs the oracle data and n_valid >= 1 (its "
                              "reference is the MLE epoch with the best validation NLL)")
+        if self.mle_select not in ("last", "best"):
+            raise ValueError(f"mle_select must be 'last' or 'best', got {self.mle_select!r}")
+        if self.mle_select == "best" and (self.data != "oracle" or self.n_valid < 1):
+            raise ValueError("mle_select 'best' needs the oracle data and n_valid >= 1 (a validation "
+                             "split of a corpus is not carved yet)")
         if self.n_valid < 0:
             raise ValueError(f"n_valid must be >= 0, got {self.n_valid}")
         if self.bleu_order < 1:

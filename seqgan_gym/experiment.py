@@ -25,7 +25,7 @@ from seqgan_gym.oracle import load_oracle, random_oracle
 from seqgan_gym.paper_oracle import find_paper_oracle, sha256_of
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.training import make_adam, mle_epoch
-from seqgan_gym.utils import make_generator, resolve_device
+from seqgan_gym.utils import make_generator, resolve_device, safe_torch_load
 
 # Offsets that give each random stream of a run its own seed, derived from cfg.seed.
 _SEED_GEN_INIT, _SEED_SHUFFLE, _SEED_EVAL, _SEED_GLOBAL = 0, 1, 2, 6
@@ -144,7 +144,9 @@ def pretrain_generator(
     Logs phase 'mle' rows (step = epochs done; step 0 is the untrained generator), saves
     ``checkpoints/generator_mle.pt`` after each evaluation, and returns the last evaluation. With a
     validation set (``cfg.n_valid`` oracle samples) every epoch also logs ``nll_valid`` and keeps
-    the best epoch as ``checkpoints/generator_mle_best.pt``.
+    the best epoch as ``checkpoints/generator_mle_best.pt``; with ``cfg.mle_select == "best"``,
+    ``generator_model`` ends with that epoch's weights, evaluated in a row of phase 'mle_best'
+    (step = that epoch), which is returned.
     """
     cfg = setup.cfg
     optimizer = make_adam(generator_model.parameters(), cfg.gen_lr)
@@ -172,6 +174,11 @@ def pretrain_generator(
                              if k in ("nll_oracle", "nll_test", "bleu")})
         else:
             log.log("mle", epoch, g_loss=loss, **extra)
+    if cfg.mle_select == "best" and valid is not None:  # start from the best validation epoch
+        best = safe_torch_load(log.dir / "checkpoints" / "generator_mle_best.pt")
+        generator_model.load_state_dict(best["state_dict"])
+        last = log.log("mle_best", best["extra"]["epoch"], nll_valid=best["extra"]["nll_valid"],
+                       **evaluate(setup, generator_model, eval_rng))
     return last
 
 

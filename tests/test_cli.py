@@ -249,3 +249,25 @@ def test_density_ratio_needs_the_oracle_data(tmp_path, capsys):
     assert main(["train", "--data", "coco", "--set", "dis_form=density_ratio",
                  "--run-dir", str(tmp_path / "r")]) == 2
     assert "needs the oracle data" in capsys.readouterr().err
+
+
+def test_mle_select_best_starts_from_the_best_validation_epoch(tmp_path):
+    run = tmp_path / "run"
+    # a large learning rate: the validation NLL turns up after a few epochs, so best != last
+    assert main(["pretrain", "--preset", "smoke", "--set", "mle_select=best", "--set", "mle_epochs=8",
+                 "--set", "gen_lr=0.05", "--set", "n_train=128", "--run-dir", str(run), "--no-progress"]) == 0
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    valid = {int(r["step"]): float(r["nll_valid"]) for r in rows if r["phase"] == "mle" and r["nll_valid"]}
+    best_epoch = min(valid, key=valid.get)
+    selected = [r for r in rows if r["phase"] == "mle_best"]
+    assert len(selected) == 1 and int(selected[0]["step"]) == best_epoch
+    assert best_epoch < 8, "this test needs a run that overfits; best was the last epoch"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["nll_test_mle"] == pytest.approx(float(selected[0]["nll_test"]))
+    g = load_language_model(run / "checkpoints" / "generator_mle_best.pt")
+    from seqgan_gym.config import get_preset
+    from seqgan_gym.experiment import build_setup
+    from seqgan_gym.metrics import nll_test
+
+    setup = build_setup(get_preset("smoke"))
+    assert nll_test(g, setup.data.test) == pytest.approx(summary["nll_test_mle"], abs=1e-6)
