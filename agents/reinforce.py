@@ -13,6 +13,12 @@ The policy is the generator G_theta itself (an MLE-pretrained
    *other* B - 1 sequences (leave-one-out, so the gradient stays unbiased) - needed when every
    reward is negative, as the oracle log-likelihood is, where the plain estimator pushes every
    sampled token down and its noise swamps the signal;
+   With a KL anchor (``kl_coef > 0``, as RL4LMs and TRL), every token also costs
+   ``kl_coef * (log G(y_t | Y_<t) - log G_MLE(y_t | Y_<t))`` against a frozen copy of the MLE
+   generator; the weight of log G(y_t | ...) is then Q_t minus the costs of steps t..T (the
+   penalties that follow from choosing y_t), and the summed cost estimates KL(G || G_MLE) per
+   sequence, which is logged. With ``kl_target`` the coefficient adapts toward that KL after each
+   update (Ziegler et al. 2019: kl_coef *= 1 + 0.1 * clip(KL / target - 1, -0.2, 0.2));
 3. update the rollout policy beta <- rate * beta + (1 - rate) * theta;
 4. callbacks (e.g. :class:`~seqgan_gym.agents.callbacks.DiscriminatorUpdateCallback`) run at the
    same hooks as in stable-baselines3's on-policy algorithms.
@@ -23,6 +29,7 @@ observation); the token it feeds back is exactly the action the environment rece
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 
@@ -69,6 +76,10 @@ class Reinforce:
     :param seed: seed of the action-sampling stream and of the environment's resets.
     :param baseline: 'none' (the paper's) or 'mean' (leave-one-out batch mean of Q_t, see above).
     :param logger: an SB3 :class:`~stable_baselines3.common.logger.Logger`; default: none printed.
+    :param kl_coef: weight of the per-token KL penalty against ``anchor`` (0: none, the paper's).
+    :param anchor: the frozen reference policy of the KL penalty (default: a copy of
+        ``generator_model`` as it is now, i.e. the MLE generator). Used only when ``kl_coef > 0``.
+    :param kl_target: when > 0, adapt ``kl_coef`` toward this KL(G || anchor) per sequence.
     """
 
     def __init__(
@@ -81,9 +92,14 @@ class Reinforce:
         seed: int = 0,
         logger: Logger | None = None,
         baseline: str = "none",
+        kl_coef: float = 0.0,
+        anchor: LSTMLanguageModel | None = None,
+        kl_target: float = 0.0,
     ) -> None:
         if baseline not in REINFORCE_BASELINES:
             raise ValueError(f"baseline must be one of {REINFORCE_BASELINES}, got {baseline!r}")
+        if not (kl_coef >= 0 and kl_target >= 0):
+            raise ValueError(f"kl_coef and kl_target must be >= 0, got {kl_coef} and {kl_target}")
         if generator_model.vocab_size != env.single_action_space.n:
             raise ValueError(
                 f"generator vocabulary {generator_model.vocab_size} != env action space "
@@ -94,6 +110,13 @@ class Reinforce:
         self.rollout_policy = rollout_policy
         self.grad_clip = grad_clip
         self.baseline = baseline
+        self.kl_coef, self.kl_target = float(kl_coef), float(kl_target)
+        self.anchor = None
+        if kl_coef > 0:
+            self.anchor = (anchor if anchor is not None else copy.deepcopy(generator_model))
+            self.anchor.requires_grad_(False).eval()
+        self.last_kl: float | None = None
+        """KL(G || anchor) per sequence, estimated on the latest update's sequences."""
         self.optimizer = make_adam(generator_model.parameters(), lr)
         self.seed = seed
         self.device = next(generator_model.parameters()).device
@@ -138,9 +161,12 @@ class Reinforce:
     def train_step(self, actions: torch.Tensor, rewards: torch.Tensor) -> float:
         """One policy-gradient update of G on episodes Y (B, T) with rewards Q (B, T)."""
         self.policy.train()
+        log_probs = self.policy.log_prob(actions)
+        if self.anchor is not None:
+            rewards = rewards - self.kl_coef * self._kl_costs_to_go(log_probs.detach(), actions)
         if self.baseline == "mean":
             rewards = rewards - leave_one_out_baseline(rewards)
-        loss = reinforce_loss(self.policy.log_prob(actions), rewards)
+        loss = reinforce_loss(log_probs, rewards)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
@@ -149,6 +175,16 @@ class Reinforce:
             self.rollout_policy.update(self.policy)
         self.n_updates += 1
         return loss.item()
+
+    def _kl_costs_to_go(self, log_probs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(B, T): sum over s >= t of log G(y_s | Y_<s) - log G_MLE(y_s | Y_<s); records the KL."""
+        with torch.no_grad():
+            costs = log_probs - self.anchor.log_prob(actions)  # (B, T), 0 after EOS
+        self.last_kl = costs.sum(1).mean().item()
+        if self.kl_target > 0:
+            error = min(max(self.last_kl / self.kl_target - 1.0, -0.2), 0.2)
+            self.kl_coef *= 1.0 + 0.1 * error
+        return costs.flip(1).cumsum(1).flip(1)
 
     def learn(
         self, total_updates: int, callback: BaseCallback | Sequence[BaseCallback] | None = None
@@ -172,6 +208,10 @@ class Reinforce:
             self.last_stats = {"pg_loss": loss, "mean_reward": rewards.mean().item(),
                                "mean_terminal_reward": rewards[:, -1].mean().item()}
             self.logger.record("train/pg_loss", loss)
+            if self.last_kl is not None:
+                self.last_stats.update(kl=self.last_kl, kl_coef=self.kl_coef)
+                self.logger.record("train/kl", self.last_kl)
+                self.logger.record("train/kl_coef", self.kl_coef)
             self.logger.record("rollout/mean_reward", self.last_stats["mean_reward"])
             self.logger.record("rollout/mean_terminal_reward", self.last_stats["mean_terminal_reward"])
             self.logger.record("time/update_s", time.time() - start)

@@ -277,7 +277,8 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
     callbacks: list = []
     if cfg.algo == "reinforce":
         agent = Reinforce(generator_model, env, rollout_policy, lr=cfg.gen_lr, grad_clip=cfg.grad_clip,
-                          seed=seed, logger=logger, baseline=cfg.reinforce_baseline)
+                          seed=seed, logger=logger, baseline=cfg.reinforce_baseline,
+                          kl_coef=cfg.kl_coef, kl_target=cfg.kl_target)
     else:
         agent = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator_model, learning_rate=cfg.sb3_lr,
                                seed=seed, device=setup.device, max_grad_norm=cfg.grad_clip)
@@ -330,7 +331,8 @@ def adversarial_training(setup: Setup, generator_model: LSTMLanguageModel, rewar
             values = {}
             stats = getattr(agent, "last_stats", None)  # REINFORCE's
             if stats:
-                values.update(g_loss=stats["pg_loss"], final_score=stats["mean_terminal_reward"])
+                values.update(g_loss=stats["pg_loss"], final_score=stats["mean_terminal_reward"],
+                              kl=stats.get("kl"))
             elif self.final_score is not None:
                 values.update(final_score=self.final_score)
             if d_callback is not None and d_callback.last_stats:

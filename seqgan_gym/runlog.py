@@ -23,12 +23,13 @@ from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 METRIC_COLUMNS = [
     "phase", "step", "wall_s", "nll_oracle", "nll_test", "nll_valid", "bleu", "self_bleu",
-    "g_loss", "final_score", "d_loss", "d_acc_real", "d_acc_fake", "d_heldout_auc", "d_oracle_spearman",
+    "g_loss", "kl", "final_score", "d_loss", "d_acc_real", "d_acc_fake", "d_heldout_auc", "d_oracle_spearman",
 ]
 """``bleu`` / ``self_bleu`` (real corpora): BLEU-n of G's samples against the test split and
 Self-BLEU-n of the samples, n = ``eval_bleu_order``.
 ``final_score``: the mean reward-model score (D(Y), BLEU, ...) of the finished sequences of the
 latest generator update; ``g_loss``: REINFORCE's surrogate loss (SB3 logs its own under ``sb3/``).
+``kl``: KL(G || G_MLE) per sequence on the latest update's sequences (with ``kl_coef > 0``).
 ``nll_valid``: G's NLL on the validation samples (``cfg.n_valid``), every MLE epoch.
 ``d_heldout_auc`` / ``d_oracle_spearman``: whether D's reward carries signal (adversarial evaluations
 with a discriminator; :func:`seqgan_gym.metrics.discriminator_signal`)."""

@@ -153,3 +153,45 @@ def test_discriminator_callback_updates_after_the_last_iteration(monkeypatch):
     callback, calls = _learn_with_counted_d_updates(monkeypatch, 9, g_steps=3, d_steps=1, k=1)
     # 3 iterations of 3 generator updates, each followed by its D update (the last one included)
     assert callback.generator_updates == 9 and len(calls) == 3
+
+
+def test_kl_costs_to_go_equal_a_slow_loop_and_a_copied_anchor_costs_nothing():
+    oracle = random_oracle(seed=1, vocab_size=8, seq_len=4)
+    g, other = _gen(8, 4, seed=0), _gen(8, 4, seed=1)
+    env, policy = _oracle_reward_env(oracle, g, num_envs=5)
+    Y = torch.randint(0, 8, (5, 4), generator=torch.Generator().manual_seed(3))
+    agent = Reinforce(g, env, policy, kl_coef=0.5, anchor=other)
+    costs = agent._kl_costs_to_go(g.log_prob(Y).detach(), Y)
+    lg, la = g.log_prob(Y).detach(), other.log_prob(Y)
+    for b in range(5):
+        for t in range(4):
+            expected = sum(lg[b, s] - la[b, s] for s in range(t, 4))
+            assert costs[b, t].item() == pytest.approx(expected.item(), abs=1e-5)
+    assert agent.last_kl == pytest.approx((lg - la).sum(1).mean().item(), abs=1e-5)
+    Q = torch.rand(5, 4, generator=torch.Generator().manual_seed(4))
+
+    def update(kl_coef):  # the default anchor is a copy of G now: its penalty is 0 on the first update
+        g2 = _gen(8, 4, seed=0)
+        env2, policy2 = _oracle_reward_env(oracle, g2, num_envs=5)
+        Reinforce(g2, env2, policy2, kl_coef=kl_coef).train_step(Y, Q)
+        return torch.cat([p.detach().flatten() for p in g2.parameters()])
+
+    torch.testing.assert_close(update(0.0), update(3.0))
+
+
+def test_kl_anchor_keeps_g_near_the_mle_policy_and_the_target_adapts_the_coefficient():
+    oracle = random_oracle(seed=1, vocab_size=30, seq_len=6)
+    kls = {}
+    for kl_coef in (0.0, 1.0):
+        g = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
+        anchor = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
+        env, policy = _oracle_reward_env(oracle, g, mode="terminal")
+        Reinforce(g, env, policy, lr=0.05, seed=0, baseline="mean", kl_coef=kl_coef).learn(30)
+        seqs = g.sample(2000, generator=torch.Generator().manual_seed(9))
+        kls[kl_coef] = (g.log_prob(seqs) - anchor.log_prob(seqs)).sum(1).mean().item()
+    assert kls[1.0] < 0.5 * kls[0.0], kls
+    g = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
+    env, policy = _oracle_reward_env(oracle, g, mode="terminal")
+    agent = Reinforce(g, env, policy, lr=0.05, seed=0, baseline="mean", kl_coef=0.01, kl_target=1e-4)
+    agent.learn(10)
+    assert agent.kl_coef > 0.01 and agent.last_stats["kl_coef"] == agent.kl_coef  # KL above target: up
