@@ -19,7 +19,10 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -45,6 +48,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed of the run")
     p.add_argument("--device", help="auto (default), cpu, cuda, ...")
     p.add_argument("--run-dir", help="where to write the run (default runs/<command>-<preset>-<time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --run-dir")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field, e.g. --set mle_epochs=10 (repeatable)")
     p.add_argument("--threads", type=int,
@@ -67,7 +71,18 @@ def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
               "device": args.device,
               "algo": getattr(args, "algo", None), "reward": getattr(args, "reward", None)}
     assignments = [f"{k}={v}" for k, v in direct.items() if v is not None] + args.overrides
-    return cfg.override(assignments).validate()
+    cfg = cfg.override(assignments).validate()
+    explicit = {a.split("=", 1)[0] for a in assignments}
+    if cfg.oracle_path and (cfg.data != "oracle" or cfg.oracle != "paper"):
+        raise ValueError(f"--oracle-path is not used by this run (data {cfg.data!r}, oracle {cfg.oracle!r}); "
+                         "drop it, or use --oracle paper")
+    fixed = {"seq_len", "vocab_size"} if cfg.data != "oracle" else (
+        {"vocab_size"} if cfg.oracle == "paper" else set())
+    if explicit & fixed:
+        source = (f"the corpus {cfg.data!r} fixes it" if cfg.data != "oracle" else
+                  "the paper's oracle fixes it (--oracle random takes any vocabulary size)")
+        raise ValueError(f"{' and '.join(sorted(explicit & fixed))} cannot be set: {source}")
+    return cfg
 
 
 def _run_dir(args: argparse.Namespace, command: str, cfg: ExperimentConfig) -> Path:
@@ -82,11 +97,14 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
     from seqgan_gym.runlog import RunLog
 
     cfg = _resolve_config(args)
+    run_dir = _run_dir(args, command, cfg)
+    _check_run_dir(run_dir, args.overwrite)  # before any expensive work
     fallback = _oracle_fallback(cfg, args.oracle_fallback)
     print(f"[seqgan-gym] {describe_schedule(cfg)}")
     setup = build_setup(cfg)
     setup.oracle_fallback = fallback
-    log = RunLog(_run_dir(args, command, cfg))
+    log = RunLog(run_dir)
+    log.nll_limit = 10 * math.log(cfg.vocab_size)  # the divergence guard: uniform is ln V
     log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
                                    "oracle_file": setup.oracle_file, "oracle_fallback": fallback,
                                    "device": str(setup.device), "torch": torch.__version__,
@@ -103,6 +121,41 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
         log.write_json("corpus_split.json", setup.data.split)
     print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; {source}")
     return cfg, setup, log
+
+
+def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """A run directory must be new or empty; ``--overwrite`` replaces an earlier run's (one with a
+    ``config.json``), never another folder."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"run directory {run_dir} is a file")
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"run directory {run_dir} already exists and is not empty "
+                              "(--overwrite replaces an earlier run)")
+    if not (run_dir / "config.json").is_file():
+        raise FileExistsError(f"--overwrite refused: {run_dir} holds no config.json, so it is not a "
+                              "seqgan-gym run directory")
+    shutil.rmtree(run_dir)
+
+
+@contextlib.contextmanager
+def _run_status(log):
+    """Around a run's phases: on a failure or Ctrl-C, ``summary.json`` says so (``status``, the
+    reason and the last logged row) before the error goes on; the log is closed in every case.
+    :func:`_finish_run` writes ``status: completed``."""
+    try:
+        yield
+    except BaseException as e:
+        interrupted = isinstance(e, KeyboardInterrupt)
+        log.write_json("summary.json", {
+            "status": "interrupted" if interrupted else "failed",
+            "reason": "Ctrl-C (SIGINT)" if interrupted else f"{type(e).__name__}: {e}",
+            "last_row": log.rows[-1] if log.rows else None,
+            "wall_s": round(time.time() - log.start, 1)})
+        raise
+    finally:
+        log.close()
 
 
 def _oracle_fallback(cfg: ExperimentConfig, mode: str) -> str | None:
@@ -139,8 +192,9 @@ def _finish_run(log, setup, generator_model, title: str, summary: dict) -> dict:
     if fallback:
         title = f"{title}\nRANDOM oracle (fallback: the paper's was unavailable)"
     log.plot_learning_curve(setup.oracle_floor, title=title)
-    summary = {**summary, "oracle_file": setup.oracle_file, "oracle_fallback": fallback,
-               "oracle_floor": setup.oracle_floor, "wall_s": round(time.time() - log.start, 1)}
+    summary = {"status": "completed", **summary, "oracle_file": setup.oracle_file,
+               "oracle_fallback": fallback, "oracle_floor": setup.oracle_floor,
+               "wall_s": round(time.time() - log.start, 1)}
     log.write_json("summary.json", summary)
     return summary
 
@@ -155,7 +209,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from seqgan_gym.experiment import new_generator, pretrain_generator
 
     cfg, setup, log = _start_run(args, "pretrain")
-    try:
+    with _run_status(log):
         generator_model = new_generator(setup)
         mle = pretrain_generator(setup, generator_model, log, progress=not args.no_progress)
         untrained = log.rows[0]
@@ -163,8 +217,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             "preset": cfg.preset, "data": cfg.data, "oracle": cfg.oracle, "mle_epochs": cfg.mle_epochs,
             **_metrics(untrained, "untrained"), **_metrics(mle, "mle"),
         })
-    finally:
-        log.close()
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -184,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg, setup, log = _start_run(args, "train", generator_checkpoint=args.generator_checkpoint)
     progress = not args.no_progress
-    try:
+    with _run_status(log):
         if args.generator_checkpoint:
             generator_model = load_language_model(args.generator_checkpoint, device=str(setup.device))
             got = (generator_model.vocab_size, generator_model.seq_len, generator_model.emb_dim,
@@ -221,8 +273,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             "generator_checkpoint": args.generator_checkpoint, "adv_iterations": cfg.adv_iterations,
             **_metrics(mle, "mle"), **_metrics(adv, "adv"),
         })
-    finally:
-        log.close()
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -371,8 +421,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(threads or default_threads())
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"seqgan-gym: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("seqgan-gym: interrupted (Ctrl-C); the run directory keeps its metrics and checkpoints so "
+              "far, and summary.json says where it stopped (resuming is not implemented yet)",
+              file=sys.stderr)
+        return 130
+    except (ValueError, OSError, FloatingPointError) as e:  # FileNotFoundError, FileExistsError: OSError
+        # an OS error raised by the system (disk full, read-only, ...) names its path; ours say it all
+        system = isinstance(e, OSError) and e.filename and e.strerror
+        message = f"{e.filename}: {e.strerror}" if system else str(e)
+        print(f"seqgan-gym: error: {message}", file=sys.stderr)
         return 2
 
 

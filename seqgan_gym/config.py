@@ -13,7 +13,10 @@ Every field can be overridden from the command line (``--set field=value``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, fields
+
+import torch
 
 ALGORITHMS = ("reinforce", "ppo", "a2c")
 REWARDS = ("discriminator", "bleu", "oracle")
@@ -147,8 +150,21 @@ class ExperimentConfig:
         if self.reinforce_baseline not in REINFORCE_BASELINES:
             raise ValueError(f"reinforce_baseline must be one of {REINFORCE_BASELINES}, "
                              f"got {self.reinforce_baseline!r}")
-        if not self.sb3_lr > 0:
-            raise ValueError(f"sb3_lr must be > 0, got {self.sb3_lr}")
+        for name in ("gen_lr", "dis_lr", "sb3_lr", "grad_clip", "gen_init_std"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        for name in ("seed", "oracle_seed", "data_seed", "split_seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("dis_negatives", "dis_pretrain_epochs", "emb_dim", "hidden_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, ValueError) as e:
+                raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {self.device!r}") from e
         if self.eval_bleu_order < 1:
             raise ValueError(f"eval_bleu_order must be >= 1, got {self.eval_bleu_order}")
         if self.data != "oracle" and self.reward == "oracle":

@@ -45,6 +45,8 @@ class RunLog:
         (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.start = time.time()
         self.rows: list[dict] = []
+        self.nll_limit: float | None = None
+        """The divergence guard: a logged ``nll_*`` above this raises FloatingPointError (None: off)."""
         self._csv_file = open(self.dir / "metrics.csv", "w", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=METRIC_COLUMNS)
         self._csv.writeheader()
@@ -66,6 +68,10 @@ class RunLog:
         for name, v in values.items():
             if v is not None and not math.isfinite(float(v)):
                 raise FloatingPointError(f"{phase} step {step}: metric {name} is {v}")
+            if self.nll_limit is not None and name.startswith("nll") and v is not None and v > self.nll_limit:
+                raise FloatingPointError(
+                    f"{phase} step {step}: {name} = {v:.4g} exceeds {self.nll_limit:.1f} (10 x ln V; a "
+                    "uniform model scores ln V): the run diverged; lower the learning rate")
         row = {"phase": phase, "step": step, "wall_s": round(time.time() - self.start, 3), **values}
         self.rows.append(row)
         self._csv.writerow(row)

@@ -271,3 +271,54 @@ def test_mle_select_best_starts_from_the_best_validation_epoch(tmp_path):
 
     setup = build_setup(get_preset("smoke"))
     assert nll_test(g, setup.data.test) == pytest.approx(summary["nll_test_mle"], abs=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "grad_clip=-1"], "grad_clip must be a finite number > 0"),
+    (["--set", "gen_lr=inf"], "gen_lr must be a finite number > 0"),
+    (["--set", "dis_lr=nan"], "dis_lr must be a finite number > 0"),
+    (["--seed", "-1"], "seed must be >= 0"),
+    (["--set", "dis_negatives=0"], "dis_negatives must be >= 1"),
+    (["--set", "dis_pretrain_epochs=0"], "dis_pretrain_epochs must be >= 1"),
+    (["--device", "banana"], "device must be auto, cpu, cuda"),
+    (["--threads", "-1"], "--threads must be >= 1"),
+    (["--oracle-path", "x.pkl"], "--oracle-path is not used by this run"),  # smoke: a random oracle
+    (["--oracle", "paper", "--set", "vocab_size=100"], "the paper's oracle fixes it"),
+    (["--data", "coco", "--set", "seq_len=5"], "the corpus 'coco' fixes it"),
+])
+def test_bad_settings_are_refused_in_one_line_before_any_work(tmp_path, capsys, args, message):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--run-dir", str(run), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not run.exists()
+
+
+def test_divergence_stops_the_run_and_summary_says_failed(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["pretrain", "--preset", "smoke", "--set", "gen_lr=1e6", "--run-dir", str(run),
+                 "--no-progress"]) == 2
+    assert "mle step 1: nll_valid" in capsys.readouterr().err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and "the run diverged" in summary["reason"]
+
+
+def test_ctrl_c_exits_130_and_summary_says_interrupted(tmp_path, capsys, monkeypatch):
+    import seqgan_gym.experiment as experiment
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "pretrain_generator", interrupted)
+    run = tmp_path / "run"
+    assert main(["pretrain", "--preset", "smoke", "--run-dir", str(run), "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    # the retry: refused without --overwrite, accepted with it
+    assert main(["pretrain", "--preset", "smoke", "--run-dir", str(run), "--no-progress"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["pretrain", "--preset", "smoke", "--run-dir", str(run), "--no-progress", "--overwrite",
+                 "--set", "mle_epochs=1"]) == 0
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
