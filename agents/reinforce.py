@@ -17,8 +17,9 @@ The policy is the generator G_theta itself (an MLE-pretrained
    ``kl_coef * (log G(y_t | Y_<t) - log G_MLE(y_t | Y_<t))`` against a frozen copy of the MLE
    generator; the weight of log G(y_t | ...) is then Q_t minus the costs of steps t..T (the
    penalties that follow from choosing y_t), and the summed cost estimates KL(G || G_MLE) per
-   sequence, which is logged. With ``kl_target`` the coefficient adapts toward that KL after each
-   update (Ziegler et al. 2019: kl_coef *= 1 + 0.1 * clip(KL / target - 1, -0.2, 0.2));
+   sequence, which is logged. With ``kl_target`` the coefficient adapts toward that KL at each
+   update, from the KL of the update's own sequences before its loss uses the coefficient
+   (Ziegler et al. 2019: kl_coef *= 1 + 0.1 * clip(KL / target - 1, -0.2, 0.2));
 3. update the rollout policy beta <- rate * beta + (1 - rate) * theta;
 4. callbacks (e.g. :class:`~seqgan_gym.agents.callbacks.DiscriminatorUpdateCallback`) run at the
    same hooks as in stable-baselines3's on-policy algorithms.
@@ -100,6 +101,8 @@ class Reinforce:
             raise ValueError(f"baseline must be one of {REINFORCE_BASELINES}, got {baseline!r}")
         if not (kl_coef >= 0 and kl_target >= 0):
             raise ValueError(f"kl_coef and kl_target must be >= 0, got {kl_coef} and {kl_target}")
+        if kl_target > 0 and kl_coef == 0:
+            raise ValueError("kl_target adapts kl_coef: give a starting kl_coef > 0 too")
         if generator_model.vocab_size != env.single_action_space.n:
             raise ValueError(
                 f"generator vocabulary {generator_model.vocab_size} != env action space "

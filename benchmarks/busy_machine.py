@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/busy_machine.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from seqgan_gym.utils import default_threads
+    from seqgan_gym.utils import atomic_write_json, default_threads
 
     threads = args.threads or default_threads()
     if args.child:
@@ -143,10 +143,8 @@ def main() -> None:
     record = {"benchmark": "busy_machine", "quick": args.quick, "reps": args.reps, "threads": threads,
               "oracle": first["oracle"], "cpus": os.cpu_count(), "loadavg_end": list(os.getloadavg()),
               "wall_s": round(time.time() - start, 1), "table": table, "raw": results}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    atomic_write_json(args.out, record)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ several discriminators, all judging the same MLE generator (issue 14, step 2).
 
 The setup is the default ``cpu`` preset's: the paper's oracle (a random one where this machine has
 none, said in the output), 10,000 real training sequences, G after 50 MLE epochs. Every D sees the
-same data: the real training set and negatives sampled from G, as D pre-training does. Measured
+same data: the real training set and the same negatives sampled from G (one seed), as D
+pre-training does. G is trained by the library's ``pretrain_generator``, so with the same seed and
+thread count it is the G of ``seqgan-gym train``. Measured
 on 5,000 held-out real sequences (the oracle's held-out samples: no D trains on them) and 5,000
 fresh samples of G (:func:`seqgan_gym.metrics.discriminator_signal`).
 
@@ -21,7 +23,8 @@ Discriminators:
 * ``cnn_fresh_real`` (a CEILING, not a method the paper's setup allows): the cpu schedule, but each
   step draws 10,000 *new* real sequences from the oracle, so D cannot memorise the real set.
 * ``lm_reference``: no training of D at all: the score log p_ref(Y), where p_ref is G's own MLE
-  run stopped at its best validation NLL (on 2,000 extra oracle samples, never the test set).
+  run at its best validation epoch (on the ``n_valid`` = 2,000 extra oracle samples, never the test
+  set): the ``generator_mle_best.pt`` that ``dis_form density_ratio`` uses.
 * ``density_ratio``: log p_ref(Y) - log G(Y), the form of the optimal discriminator's logit
   (log p_data - log p_G), with p_ref standing in for p_data.
 * ``density_ratio_fitted``: :class:`seqgan_gym.density_ratio.DensityRatioDiscriminator`
@@ -37,10 +40,9 @@ them would learn) changes neither AUC nor Spearman, so they are measured as they
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,13 +55,14 @@ from common import machine_info  # noqa: E402
 
 from seqgan_gym.checkpoints import load_language_model, save_language_model  # noqa: E402
 from seqgan_gym.config import get_preset  # noqa: E402
-from seqgan_gym.data import sample_oracle_data  # noqa: E402
 from seqgan_gym.density_ratio import DensityRatioDiscriminator  # noqa: E402
 from seqgan_gym.discriminator import Discriminator, paper_discriminator  # noqa: E402
-from seqgan_gym.experiment import build_setup, new_generator  # noqa: E402
+from seqgan_gym.experiment import build_setup, new_generator, pretrain_generator  # noqa: E402
 from seqgan_gym.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
 from seqgan_gym.paper_oracle import find_paper_oracle  # noqa: E402
-from seqgan_gym.training import make_adam, mle_epoch, train_discriminator  # noqa: E402
+from seqgan_gym.runlog import RunLog  # noqa: E402
+from seqgan_gym.training import make_adam, train_discriminator  # noqa: E402
+from seqgan_gym.utils import atomic_write_json, safe_torch_load  # noqa: E402
 
 
 class _Score:
@@ -99,38 +102,37 @@ def main() -> None:
     setup = build_setup(cfg)
     n = min(cfg.d_signal_samples, len(setup.data.test))
     train = setup.data.train
-    # validation data for choosing p_ref: extra oracle samples from their own stream (never test)
-    valid = sample_oracle_data(setup.oracle, n_train=2000, n_test=1, seed=cfg.data_seed + 7).train
-
-    # ---- G: the cpu preset's MLE generator; p_ref: the same run at its best validation NLL
+    # ---- G: the cpu preset's MLE generator, trained as `seqgan-gym train` does (same seed, same G);
+    # p_ref: that run's epoch with the best validation NLL (cfg.n_valid oracle samples, never test)
     if args.generator_checkpoint:
         generator = load_language_model(args.generator_checkpoint)
-        reference, best = None, None
-        if args.reference_checkpoint:
-            reference = load_language_model(args.reference_checkpoint)
+        reference = load_language_model(args.reference_checkpoint) if args.reference_checkpoint else None
+        best = None
     else:
-        generator = new_generator(setup)
-        optimizer = make_adam(generator.parameters(), cfg.gen_lr)
-        shuffle_rng = torch.Generator().manual_seed(args.seed)
-        best, reference = float("inf"), None
-        for epoch in range(1, cfg.mle_epochs + 1):
-            mle_epoch(generator, optimizer, train, cfg.batch_size, cfg.grad_clip, shuffle_rng)
-            v = nll_test(generator, valid)
-            if v < best:
-                best, best_epoch, reference = v, epoch, copy.deepcopy(generator)
-        print(f"MLE: {cfg.mle_epochs} epochs; best validation NLL {best:.3f} at epoch {best_epoch} "
-              f"(p_ref); NLL_test of G {nll_test(generator, setup.data.test):.3f}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            log = RunLog(Path(tmp) / "mle", tensorboard=False)
+            generator = new_generator(setup)
+            pretrain_generator(setup, generator, log, progress=False)
+            log.close()
+            best_file = Path(tmp) / "mle" / "checkpoints" / "generator_mle_best.pt"
+            reference = load_language_model(best_file)
+            best = safe_torch_load(best_file)["extra"]
+        print(f"MLE: {cfg.mle_epochs} epochs; best validation NLL {best['nll_valid']:.3f} at epoch "
+              f"{best['epoch']} (p_ref); NLL_test of G {nll_test(generator, setup.data.test):.3f}",
+              flush=True)
         out_dir = Path(args.out).parent
         save_language_model(generator, out_dir / "d_signal_generator.pt", epoch=cfg.mle_epochs)
-        save_language_model(reference, out_dir / "d_signal_reference.pt", epoch=best_epoch)
-    sample_rng = torch.Generator().manual_seed(args.seed + 1)
-    generated = generator.sample(n, generator=sample_rng)  # the evaluation's fresh samples of G
+        save_language_model(reference, out_dir / "d_signal_reference.pt", **best)
+    generated = generator.sample(n, generator=torch.Generator().manual_seed(args.seed + 1))
     real_heldout = setup.data.test[:n]
 
-    def negatives(k: int) -> torch.Tensor:
-        return generator.sample(k, generator=sample_rng)
-
     def train_d(d: Discriminator, lr: float, fresh_real: bool = False) -> Discriminator:
+        """D pre-training as the cpu preset runs it; every D sees the same negatives (same seed)."""
+        negative_rng = torch.Generator().manual_seed(args.seed + 4)
+
+        def negatives(k: int) -> torch.Tensor:
+            return generator.sample(k, generator=negative_rng)
+
         optimizer = make_adam(d.parameters(), lr)
         shuffle = torch.Generator().manual_seed(args.seed + 2)
         real_rng = torch.Generator().manual_seed(args.seed + 3)
@@ -172,21 +174,22 @@ def main() -> None:
         d = build()
         signal = discriminator_signal(d, real_heldout, generated, setup.oracle)
         rows.append({"discriminator": name, **signal, "train_and_measure_s": round(time.time() - t0, 1)})
-        print(f"  {name:26s} AUC {signal['d_heldout_auc']:.3f}  Spearman {signal['d_oracle_spearman']:+.3f}  "
-              f"({rows[-1]['train_and_measure_s']} s)", flush=True)
+        rho = signal["d_oracle_spearman"]
+        print(f"  {name:26s} AUC {signal['d_heldout_auc']:.3f}  Spearman "
+              f"{'undefined' if rho is None else f'{rho:+.3f}'}  ({rows[-1]['train_and_measure_s']} s)",
+              flush=True)
 
     lines = ["| discriminator | d_heldout_auc | d_oracle_spearman |", "| --- | ---: | ---: |"]
-    lines += [f"| {r['discriminator']} | {r['d_heldout_auc']:.3f} | {r['d_oracle_spearman']:+.3f} |"
+    lines += [f"| {r['discriminator']} | {r['d_heldout_auc']:.3f} | "
+              f"{'undefined' if r['d_oracle_spearman'] is None else format(r['d_oracle_spearman'], '+.3f')} |"
               for r in rows]
     print("\n".join(lines))
     record = {"benchmark": "d_signal", "quick": args.quick, "seed": args.seed, "oracle": cfg.oracle,
               "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
-              "reference_valid_nll": best, "n": n, "machine": machine_info(args.threads),
+              "reference": best, "n": n, "machine": machine_info(args.threads),
               "wall_s": round(time.time() - start, 1), "rows": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    atomic_write_json(args.out, record)
+    print(f"wrote {args.out}")
 
 
 def _seeded(build, seed: int):

@@ -18,7 +18,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from paper_table import quality_diversity_table, temperature_sweep
 from seqgan_gym.checkpoints import load_language_model
 from seqgan_gym.config import get_preset
 from seqgan_gym.experiment import build_setup
+from seqgan_gym.utils import atomic_write_json
 
 
 def main() -> None:
@@ -49,14 +49,16 @@ def main() -> None:
         models[name] = load_language_model(path)
     start = time.time()
     setup = build_setup(get_preset("cpu"))
+    for name, model in models.items():
+        if (model.vocab_size, model.seq_len) != (setup.cfg.vocab_size, setup.cfg.seq_len):
+            raise SystemExit(f"{name}: V={model.vocab_size}, T={model.seq_len}; the paper's setup has "
+                             f"V={setup.cfg.vocab_size}, T={setup.cfg.seq_len}")
     sweep = temperature_sweep(setup, models, args.temperatures)
     print(quality_diversity_table(sweep))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"models": dict(arg.partition("=")[::2] for arg in args.model),
-                               "oracle_file": setup.oracle_file, "sweep": sweep,
-                               "wall_s": round(time.time() - start, 1)}, indent=2) + "\n")
-    print(f"wrote {out}")
+    atomic_write_json(args.out, {"models": dict(arg.partition("=")[::2] for arg in args.model),
+                                 "oracle_file": setup.oracle_file, "sweep": sweep,
+                                 "wall_s": round(time.time() - start, 1)})
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@
     seqgan-gym fetch-oracle [--from FILE]                   the paper's oracle into the user cache
 
 Before torch loads, the command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless you set it): with
-OpenMP's default spin-waiting, 2 torch threads beside one other busy process ran MLE epochs 4-6x
-slower. ``import seqgan_gym`` loads no torch, so this module's first lines run first.
+OpenMP's default spin-waiting, 2 torch threads beside one other busy process ran the cpu preset's
+MLE epoch 2.6x and an adversarial iteration 3.0x slower than idle, against 1.6x and 1.9x with
+PASSIVE (benchmarks/busy_machine.py). ``import seqgan_gym`` loads no torch, so this module's first
+lines run first.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import torch  # noqa: E402
 from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_preset  # noqa: E402
 from seqgan_gym.utils import default_threads  # noqa: E402
 
-_SEED_EVAL_COMMAND = 9  # the eval command's sampling stream (experiment.py uses 0-7, _finish_run 99)
+_SEED_EVAL_COMMAND = 9  # the eval command's sampling stream (experiment.py uses 0-7, 10 and 102;
+# _finish_run 99)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -98,11 +101,13 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
 
     cfg = _resolve_config(args)
     run_dir = _run_dir(args, command, cfg)
-    _check_run_dir(run_dir, args.overwrite)  # before any expensive work
+    replace = _check_run_dir(run_dir, args.overwrite)  # before any expensive work
     fallback = _oracle_fallback(cfg, args.oracle_fallback)
     print(f"[seqgan-gym] {describe_schedule(cfg)}")
     setup = build_setup(cfg)
     setup.oracle_fallback = fallback
+    if replace:
+        shutil.rmtree(run_dir)
     log = RunLog(run_dir)
     log.nll_limit = 10 * math.log(cfg.vocab_size)  # the divergence guard: uniform is ln V
     log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
@@ -123,20 +128,30 @@ def _start_run(args: argparse.Namespace, command: str, **extra):
     return cfg, setup, log
 
 
-def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """A run directory must be new or empty; ``--overwrite`` replaces an earlier run's (one with a
-    ``config.json``), never another folder."""
+def _check_run_dir(run_dir: Path, overwrite: bool) -> bool:
+    """A run directory must be new or empty. ``--overwrite`` may replace an earlier run that has
+    ended (its ``config.json`` is a seqgan-gym run's and its ``summary.json`` exists), never another
+    folder or a run still being written. Returns whether to remove it; the caller removes it only
+    once the new run's setup has succeeded."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} is a file")
     if not run_dir.is_dir() or not any(run_dir.iterdir()):
-        return
+        return False
     if not overwrite:
         raise FileExistsError(f"run directory {run_dir} already exists and is not empty "
                               "(--overwrite replaces an earlier run)")
-    if not (run_dir / "config.json").is_file():
-        raise FileExistsError(f"--overwrite refused: {run_dir} holds no config.json, so it is not a "
-                              "seqgan-gym run directory")
-    shutil.rmtree(run_dir)
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text())
+        is_run = isinstance(recorded, dict) and {"command", "config", "schedule"} <= set(recorded)
+    except (OSError, ValueError):
+        is_run = False
+    if not is_run:
+        raise FileExistsError(f"--overwrite refused: {run_dir} is not a seqgan-gym run directory (no "
+                              "config.json written by seqgan-gym)")
+    if not (run_dir / "summary.json").is_file():
+        raise FileExistsError(f"--overwrite refused: {run_dir} has no summary.json, so its run may still "
+                              "be going; remove it yourself if it is not")
+    return True
 
 
 @contextlib.contextmanager
@@ -148,11 +163,12 @@ def _run_status(log):
         yield
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
-        log.write_json("summary.json", {
-            "status": "interrupted" if interrupted else "failed",
-            "reason": "Ctrl-C (SIGINT)" if interrupted else f"{type(e).__name__}: {e}",
-            "last_row": log.rows[-1] if log.rows else None,
-            "wall_s": round(time.time() - log.start, 1)})
+        with contextlib.suppress(OSError):  # a full disk must not hide the original error
+            log.write_json("summary.json", {
+                "status": "interrupted" if interrupted else "failed",
+                "reason": "Ctrl-C (SIGINT)" if interrupted else f"{type(e).__name__}: {e}",
+                "last_row": log.rows[-1] if log.rows else None,
+                "wall_s": round(time.time() - log.start, 1)})
         raise
     finally:
         log.close()
@@ -234,6 +250,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     from seqgan_gym.training import make_adam
 
+    cfg = _resolve_config(args)  # the checks that need the command's own options, before any work
+    if args.generator_checkpoint and cfg.mle_select == "best":
+        raise ValueError("mle_select=best picks an epoch of this run's MLE; with --generator-checkpoint "
+                         "there is none (pass the best checkpoint itself)")
+    if cfg.dis_form == "density_ratio" and cfg.reward == "discriminator":
+        if args.generator_checkpoint:
+            _reference_file(args.generator_checkpoint, None)  # raises if it is not beside it
+        elif cfg.mle_epochs < 1:
+            raise ValueError("dis_form density_ratio needs MLE epochs (its reference is the best one) "
+                             "or a --generator-checkpoint with generator_mle_best.pt beside it")
     cfg, setup, log = _start_run(args, "train", generator_checkpoint=args.generator_checkpoint)
     progress = not args.no_progress
     with _run_status(log):
@@ -297,16 +323,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if target.is_dir():
         candidates = [target / "checkpoints" / f"generator_{p}.pt" for p in ("adv", "mle")]
+        config_path = target / "config.json"
+        recorded = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        if recorded.get("config", {}).get("mle_select") == "best":  # the MLE generator it went on with
+            candidates.insert(1, target / "checkpoints" / "generator_mle_best.pt")
         checkpoint = next((c for c in candidates if c.is_file()), None)
         if checkpoint is None:
             raise FileNotFoundError(f"{target} holds no checkpoints/generator_adv.pt or generator_mle.pt")
         run_dir = target
-    else:
-        checkpoint, run_dir = target, target.parent.parent
+    else:  # a checkpoint inside a run directory brings that run's config
+        checkpoint = target
+        run_dir = target.parent.parent if target.parent.name == "checkpoints" else None
     if not args.temperature > 0:
         raise ValueError(f"--temperature must be > 0, got {args.temperature}")
-    config_file = run_dir / "config.json"
-    if config_file.is_file():
+    config_file = run_dir / "config.json" if run_dir is not None else None
+    if config_file is not None and config_file.is_file():
         recorded = json.loads(config_file.read_text()).get("config", {})
         try:
             cfg = ExperimentConfig(**recorded)
@@ -349,6 +380,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference_file(generator_checkpoint: str | None, run_dir: Path | None) -> Path:
+    """The density ratio's p_ref: ``generator_mle_best.pt`` beside ``--generator-checkpoint``, or in
+    this run's checkpoints."""
+    folder = Path(generator_checkpoint).parent if generator_checkpoint else run_dir / "checkpoints"
+    reference_file = folder / "generator_mle_best.pt"
+    if generator_checkpoint and not reference_file.is_file():
+        raise FileNotFoundError(f"dis_form density_ratio needs the MLE run's best-validation generator "
+                                f"{reference_file} beside --generator-checkpoint (pretrain writes it)")
+    return reference_file
+
+
 def _new_discriminator(cfg: ExperimentConfig, setup, generator_model, run_dir: Path,
                        generator_checkpoint: str | None):
     """D of ``cfg.dis_form``: the paper's CNN, or the density ratio against the MLE run's best
@@ -360,11 +402,7 @@ def _new_discriminator(cfg: ExperimentConfig, setup, generator_model, run_dir: P
 
     if cfg.dis_form == "cnn":
         return paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
-    folder = Path(generator_checkpoint).parent if generator_checkpoint else run_dir / "checkpoints"
-    reference_file = folder / "generator_mle_best.pt"
-    if not reference_file.is_file():
-        raise FileNotFoundError(f"dis_form density_ratio needs the MLE run's best-validation generator "
-                                f"{reference_file} (written by pretrain/train with n_valid > 0)")
+    reference_file = _reference_file(generator_checkpoint, run_dir)
     reference = load_language_model(reference_file, device=str(setup.device))
     print(f"[seqgan-gym] D = density ratio against {reference_file}", flush=True)
     return DensityRatioDiscriminator(reference, generator_model).to(setup.device)
@@ -422,9 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("seqgan-gym: interrupted (Ctrl-C); the run directory keeps its metrics and checkpoints so "
-              "far, and summary.json says where it stopped (resuming is not implemented yet)",
-              file=sys.stderr)
+        print("seqgan-gym: interrupted (Ctrl-C); a run directory, if the run had started, keeps its "
+              "metrics and checkpoints so far and its summary.json says where it stopped (resuming is "
+              "not implemented yet)", file=sys.stderr)
         return 130
     except (ValueError, OSError, FloatingPointError) as e:  # FileNotFoundError, FileExistsError: OSError
         # an OS error raised by the system (disk full, read-only, ...) names its path; ours say it all

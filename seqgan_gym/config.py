@@ -182,6 +182,8 @@ class ExperimentConfig:
             raise ValueError(f"kl_coef is implemented for REINFORCE only, not yet for {self.algo!r}")
         if self.mle_select not in ("last", "best"):
             raise ValueError(f"mle_select must be 'last' or 'best', got {self.mle_select!r}")
+        if self.mle_select == "best" and self.mle_epochs < 1:
+            raise ValueError("mle_select 'best' needs mle_epochs >= 1 (it picks one of them)")
         if self.mle_select == "best" and (self.data != "oracle" or self.n_valid < 1):
             raise ValueError("mle_select 'best' needs the oracle data and n_valid >= 1 (a validation "
                              "split of a corpus is not carved yet)")

@@ -77,14 +77,15 @@ class DensityRatioDiscriminator(nn.Module):
         device = self.bias.device
         return ref.to(device) / self.seq_len, gen.to(device) / self.seq_len
 
-    def logit(self, sequences: torch.Tensor) -> torch.Tensor:
-        """The "real" logit per sequence: (B, T) -> (B,)."""
+    def real_logit(self, sequences: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """The "real" logit per sequence: (B, T) -> (B,) (``batch_size`` is ignored: the language
+        models run in batches of ``self.batch_size``)."""
         ref, gen = self.log_likelihoods(sequences)
         return self.w_ref * ref - self.w_gen * gen + self.bias
 
     def forward(self, sequences: torch.Tensor) -> torch.Tensor:
         """Class logits (B, 2): column 1 (real) is the logit above, column 0 (generated) is 0."""
-        logit = self.logit(sequences)
+        logit = self.real_logit(sequences)
         columns = {REAL: logit, FAKE: torch.zeros_like(logit)}
         return torch.stack([columns[0], columns[1]], dim=1)
 
@@ -94,7 +95,7 @@ class DensityRatioDiscriminator(nn.Module):
     @torch.no_grad()
     def prob_real(self, sequences: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """D(Y) = sigmoid(logit(Y)): (B, T) -> (B,) in [0, 1]."""
-        return torch.sigmoid(self.logit(sequences))
+        return torch.sigmoid(self.real_logit(sequences))
 
     def check_tokens(self, sequences: torch.Tensor) -> None:
         check_token_ids(sequences, self.vocab_size, self.seq_len)

@@ -326,6 +326,21 @@ class Discriminator(nn.Module):
         return F.cross_entropy(logits, labels.to(logits.device, torch.long)) + self.l2_penalty()
 
     @torch.no_grad()
+    def real_logit(self, sequences: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """logit D(Y) = logits[:, real] - logits[:, generated], (B, T) -> (B,), in eval mode: D(Y)
+        before the sigmoid, which rounds to exactly 0 or 1 in float32 past |logit| ~ 17 (ranks,
+        as in :func:`seqgan_gym.metrics.discriminator_signal`, need the logit)."""
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [self(sequences[i : i + batch_size].to(self.output.weight.device))
+                      for i in range(0, sequences.shape[0], batch_size)]
+        finally:
+            self.train(was_training)
+        logits = torch.cat(chunks) if chunks else torch.empty(0, 2)
+        return logits[:, REAL] - logits[:, FAKE]
+
+    @torch.no_grad()
     def prob_real(self, sequences: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """D(Y): the probability that each sequence is real, (B, T) -> (B,) float in [0, 1].
 

@@ -184,10 +184,13 @@ def discriminator_signal(discriminator, real_heldout: torch.Tensor, generated: t
       sequence the same score (a correlation is then undefined).
 
     :param discriminator: anything with ``prob_real(sequences) -> (N,)`` (a
-        :class:`~seqgan_gym.discriminator.Discriminator`), scored in eval mode.
+        :class:`~seqgan_gym.discriminator.Discriminator`), scored in eval mode; its
+        ``real_logit(sequences)`` is used instead where it has one (same ranks, no saturation).
     """
-    d_real = discriminator.prob_real(real_heldout).double().cpu().numpy()
-    d_fake = discriminator.prob_real(generated).double().cpu().numpy()
+    # ranks of D(Y) are those of its logit, which does not round to 0 or 1 when D is confident
+    score = getattr(discriminator, "real_logit", None) or discriminator.prob_real
+    d_real = score(real_heldout).double().cpu().numpy()
+    d_fake = score(generated).double().cpu().numpy()
     result = {"d_heldout_auc": roc_auc(d_real, d_fake)}
     if oracle is not None:
         rho = spearman(d_fake, sequence_log_likelihood(oracle, generated).numpy())

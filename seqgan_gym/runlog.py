@@ -68,10 +68,6 @@ class RunLog:
         for name, v in values.items():
             if v is not None and not math.isfinite(float(v)):
                 raise FloatingPointError(f"{phase} step {step}: metric {name} is {v}")
-            if self.nll_limit is not None and name.startswith("nll") and v is not None and v > self.nll_limit:
-                raise FloatingPointError(
-                    f"{phase} step {step}: {name} = {v:.4g} exceeds {self.nll_limit:.1f} (10 x ln V; a "
-                    "uniform model scores ln V): the run diverged; lower the learning rate")
         row = {"phase": phase, "step": step, "wall_s": round(time.time() - self.start, 3), **values}
         self.rows.append(row)
         self._csv.writerow(row)
@@ -81,6 +77,14 @@ class RunLog:
                 if v is not None:
                     self.tb.add_scalar(f"{phase}/{name}", float(v), step)
             self.tb.flush()
+        limit = self.nll_limit  # checked after writing the row, so metrics.csv shows it
+        diverged = [k for k, v in values.items()
+                    if limit is not None and k.startswith("nll") and v is not None and v > limit]
+        if diverged:
+            name = diverged[0]
+            raise FloatingPointError(
+                f"{phase} step {step}: {name} = {values[name]:.4g} exceeds {self.nll_limit:.1f} (10 x ln V; "
+                "a uniform model scores ln V): the run diverged; lower the learning rate")
         return row
 
     def write_samples(self, sequences, name: str = "samples.txt") -> None:

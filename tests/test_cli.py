@@ -322,3 +322,36 @@ def test_ctrl_c_exits_130_and_summary_says_interrupted(tmp_path, capsys, monkeyp
     assert main(["pretrain", "--preset", "smoke", "--run-dir", str(run), "--no-progress", "--overwrite",
                  "--set", "mle_epochs=1"]) == 0
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_overwrite_refuses_foreign_folders_and_runs_that_may_still_be_going(tmp_path, capsys):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text("{}")
+    (foreign / "notes.txt").write_text("keep me")
+    assert main(["pretrain", "--preset", "smoke", "--run-dir", str(foreign), "--overwrite"]) == 2
+    assert "not a seqgan-gym run directory" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    going = tmp_path / "going"
+    going.mkdir()
+    (going / "config.json").write_text(json.dumps({"command": [], "config": {}, "schedule": ""}))
+    assert main(["pretrain", "--preset", "smoke", "--run-dir", str(going), "--overwrite"]) == 2
+    assert "may still be going" in capsys.readouterr().err and (going / "config.json").exists()
+
+
+def test_choices_that_need_mle_epochs_are_refused_up_front(tmp_path, capsys):
+    g = LSTMLanguageModel(200, 10).init_normal_(0.1, torch.Generator().manual_seed(0))
+    save_language_model(g, tmp_path / "g.pt")
+    assert main(["train", "--preset", "smoke", "--generator-checkpoint", str(tmp_path / "g.pt"),
+                 "--set", "mle_select=best", "--run-dir", str(tmp_path / "r1")]) == 2
+    assert "with --generator-checkpoint there is none" in capsys.readouterr().err
+    assert main(["train", "--preset", "smoke", "--generator-checkpoint", str(tmp_path / "g.pt"),
+                 "--set", "dis_form=density_ratio", "--run-dir", str(tmp_path / "r2")]) == 2
+    assert "generator_mle_best.pt beside --generator-checkpoint" in capsys.readouterr().err
+    assert main(["train", "--preset", "smoke", "--set", "dis_form=density_ratio", "--set", "mle_epochs=0",
+                 "--run-dir", str(tmp_path / "r3")]) == 2
+    assert "needs MLE epochs" in capsys.readouterr().err
+    assert main(["pretrain", "--preset", "smoke", "--set", "mle_select=best", "--set", "mle_epochs=0",
+                 "--run-dir", str(tmp_path / "r4")]) == 2
+    assert "needs mle_epochs >= 1" in capsys.readouterr().err
+    assert not any((tmp_path / f"r{i}").exists() for i in range(1, 5))

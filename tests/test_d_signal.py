@@ -80,3 +80,18 @@ def test_signal_reads_high_for_a_d_that_knows_the_oracle_and_chance_for_a_blind_
     signal = discriminator_signal(blind, real, generated, tiny_oracle)
     assert abs(signal["d_heldout_auc"] - 0.5) < 0.08 and abs(signal["d_oracle_spearman"]) < 0.15
     assert "d_oracle_spearman" not in discriminator_signal(blind, real, generated)  # a corpus: no oracle
+
+
+def test_a_confident_cnn_is_ranked_by_its_logit_not_its_saturated_probability(tiny_oracle):
+    from seqgan_gym.discriminator import Discriminator
+
+    d = Discriminator(50, 8, filter_sizes=[1, 2], num_filters=[4, 4])
+    with torch.no_grad():
+        d.output.weight.mul_(1e4)  # logits far past float32's sigmoid range
+    seqs = tiny_oracle.sample(64, generator=torch.Generator().manual_seed(0))
+    logit = d.real_logit(seqs, batch_size=16)
+    assert torch.allclose(torch.sigmoid(logit), d.prob_real(seqs), atol=1e-6)
+    assert len(set(d.prob_real(seqs).tolist())) <= 2 < len(set(logit.tolist()))  # 0/1 against distinct
+    half = seqs.shape[0] // 2
+    signal = discriminator_signal(d, seqs[:half], seqs[half:], tiny_oracle)
+    assert signal["d_heldout_auc"] == pytest.approx(roc_auc(logit[:half].numpy(), logit[half:].numpy()))

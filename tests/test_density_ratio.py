@@ -16,7 +16,7 @@ def _models(tiny_oracle):
     return tiny_oracle, g
 
 
-def test_logit_is_the_scaled_log_ratio_and_only_scale_and_bias_train(tiny_oracle):
+def test_logit_is_the_weighted_log_likelihoods_and_only_its_three_weights_train(tiny_oracle):
     reference, g = _models(tiny_oracle)
     d = DensityRatioDiscriminator(reference, g, batch_size=7)
     assert sorted(n for n, _ in d.named_parameters()) == ["bias", "w_gen", "w_ref"]

@@ -115,9 +115,18 @@ def test_search_order_explicit_path_then_env_var(random_oracle_files, monkeypatc
 
 
 def test_cache_is_used_only_with_the_pinned_hash(monkeypatch, tmp_path, random_oracle_files):
+    import seqgan_gym.paper_oracle as paper_oracle
+
     monkeypatch.setenv("SEQGAN_GYM_NO_SHARED", "1")
     monkeypatch.setenv(HOME_ENV_VAR, str(tmp_path))
-    (tmp_path / PAPER_ORACLE_FILENAME).write_bytes(random_oracle_files[1].read_bytes())  # wrong bytes
+    pkl = random_oracle_files[1]
+    cached = tmp_path / PAPER_ORACLE_FILENAME
+    cached.write_bytes(pkl.read_bytes())
+    monkeypatch.setattr(paper_oracle, "PAPER_ORACLE_SHA256", _sha(pkl))  # pretend it is the paper's
+    assert find_paper_oracle(download=False) == cached  # found in the cache, no download
+    data = bytearray(pkl.read_bytes())
+    data[-10] ^= 0x01
+    cached.write_bytes(bytes(data))  # the cached file changed since: not used
     with pytest.raises(OracleUnavailableError):
         find_paper_oracle(download=False)
 
