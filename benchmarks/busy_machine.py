@@ -44,11 +44,11 @@ def conditions(threads: int) -> dict[str, tuple[str | None, int]]:
 def child(quick: bool, threads: int) -> dict:
     """Runs in the child process: build the setup, time one MLE epoch and one iteration."""
     import torch
+    from common import oracle_overrides
 
     from seqgan_gym.config import get_preset
     from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
     from seqgan_gym.experiment import adversarial_training, build_reward_model, build_setup, new_generator
-    from seqgan_gym.paper_oracle import find_paper_oracle
     from seqgan_gym.runlog import RunLog
     from seqgan_gym.training import make_adam, mle_epoch
 
@@ -56,11 +56,7 @@ def child(quick: bool, threads: int) -> dict:
     changes = ["n_test=500", "eval_samples=500", "adv_iterations=1"]
     if quick:
         changes += ["n_train=1000", "dis_negatives=1000", "num_envs=16", "n_rollouts=4"]
-    try:
-        find_paper_oracle(download=False)
-    except FileNotFoundError:
-        changes.append("oracle=random")
-    cfg = get_preset("cpu").override(changes).validate()
+    cfg = get_preset("cpu").override(changes + oracle_overrides()).validate()
     setup = build_setup(cfg)
     generator_model = new_generator(setup)
     optimizer = make_adam(generator_model.parameters(), cfg.gen_lr)

@@ -23,6 +23,7 @@ from seqgan_gym.experiment import (
     pretrain_generator,
     with_config,
 )
+from seqgan_gym.paper_oracle import find_paper_oracle
 from seqgan_gym.runlog import RunLog
 
 
@@ -40,6 +41,16 @@ def machine_info(threads: int) -> dict:
             "torch": torch.__version__, "python": platform.python_version(),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
             "loadavg_start": list(os.getloadavg())}
+
+
+def oracle_overrides() -> list[str]:
+    """``[]`` where this machine has the paper's oracle (without downloading), else
+    ``["oracle=random"]`` (a random oracle of the same shape); say which in the output."""
+    try:
+        find_paper_oracle(download=False)
+        return []
+    except FileNotFoundError:
+        return ["oracle=random"]
 
 
 @dataclasses.dataclass

@@ -51,7 +51,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info  # noqa: E402
+from common import machine_info, oracle_overrides  # noqa: E402
 
 from seqgan_gym.checkpoints import load_language_model, save_language_model  # noqa: E402
 from seqgan_gym.config import get_preset  # noqa: E402
@@ -59,7 +59,6 @@ from seqgan_gym.density_ratio import DensityRatioDiscriminator  # noqa: E402
 from seqgan_gym.discriminator import Discriminator, paper_discriminator  # noqa: E402
 from seqgan_gym.experiment import build_setup, new_generator, pretrain_generator  # noqa: E402
 from seqgan_gym.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
-from seqgan_gym.paper_oracle import find_paper_oracle  # noqa: E402
 from seqgan_gym.runlog import RunLog  # noqa: E402
 from seqgan_gym.training import make_adam, train_discriminator  # noqa: E402
 from seqgan_gym.utils import atomic_write_json, safe_torch_load  # noqa: E402
@@ -94,10 +93,7 @@ def main() -> None:
         changes += ["oracle=random", "vocab_size=500", "n_train=2000", "n_test=1000", "mle_epochs=8",
                     "dis_negatives=1000", "dis_pretrain_steps=2", "d_signal_samples=1000"]
     else:
-        try:
-            find_paper_oracle(download=False)
-        except FileNotFoundError:
-            changes.append("oracle=random")
+        changes += oracle_overrides()
     cfg = get_preset("cpu").override(changes).validate()
     setup = build_setup(cfg)
     n = min(cfg.d_signal_samples, len(setup.data.test))
