@@ -94,12 +94,15 @@ def _run_dir(args: argparse.Namespace, command: str, cfg: ExperimentConfig) -> P
     return Path("runs") / f"{command}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _start_run(args: argparse.Namespace, command: str, **extra):
-    """Resolve the config, build the setup, open the run directory and record the config there."""
+def _start_run(args: argparse.Namespace, command: str, check=None, **extra):
+    """Resolve the config (and run ``check(cfg)``, the command's own checks), build the setup, open
+    the run directory and record the config there."""
     from seqgan_gym.experiment import build_setup
     from seqgan_gym.runlog import RunLog
 
     cfg = _resolve_config(args)
+    if check is not None:
+        check(cfg)
     run_dir = _run_dir(args, command, cfg)
     replace = _check_run_dir(run_dir, args.overwrite)  # before any expensive work
     fallback = _oracle_fallback(cfg, args.oracle_fallback)
@@ -186,7 +189,7 @@ def _oracle_fallback(cfg: ExperimentConfig, mode: str) -> str | None:
         find_paper_oracle()
         return None
     except OracleUnavailableError as e:
-        reason = str(e).split(". Its source: ")[0]
+        reason = f"the paper's oracle is unavailable: {e.reason}"
     cfg.oracle = "random"
     print(f"[seqgan-gym] {reason}. FALLBACK: training on a seeded random N(0,1) oracle of the same "
           f"shape (oracle_seed {cfg.oracle_seed}); its numbers are NOT comparable with the paper's "
@@ -250,17 +253,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     from seqgan_gym.training import make_adam
 
-    cfg = _resolve_config(args)  # the checks that need the command's own options, before any work
-    if args.generator_checkpoint and cfg.mle_select == "best":
-        raise ValueError("mle_select=best picks an epoch of this run's MLE; with --generator-checkpoint "
-                         "there is none (pass the best checkpoint itself)")
-    if cfg.dis_form == "density_ratio" and cfg.reward == "discriminator":
-        if args.generator_checkpoint:
-            _reference_file(args.generator_checkpoint, None)  # raises if it is not beside it
-        elif cfg.mle_epochs < 1:
-            raise ValueError("dis_form density_ratio needs MLE epochs (its reference is the best one) "
-                             "or a --generator-checkpoint with generator_mle_best.pt beside it")
-    cfg, setup, log = _start_run(args, "train", generator_checkpoint=args.generator_checkpoint)
+    def check(cfg: ExperimentConfig) -> None:  # the checks that need train's own options
+        if args.generator_checkpoint and cfg.mle_select == "best":
+            raise ValueError("mle_select=best picks an epoch of this run's MLE; with "
+                             "--generator-checkpoint there is none (pass the best checkpoint itself)")
+        if cfg.dis_form == "density_ratio" and cfg.reward == "discriminator":
+            if args.generator_checkpoint:
+                _reference_file(args.generator_checkpoint, None)  # raises if it is not beside it
+            elif cfg.mle_epochs < 1:
+                raise ValueError("dis_form density_ratio needs MLE epochs (its reference is the best "
+                                 "one) or a --generator-checkpoint with generator_mle_best.pt beside it")
+
+    cfg, setup, log = _start_run(args, "train", check, generator_checkpoint=args.generator_checkpoint)
     progress = not args.no_progress
     with _run_status(log):
         if args.generator_checkpoint:

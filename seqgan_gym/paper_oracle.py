@@ -45,7 +45,16 @@ _MAX_BYTES = 16 * 2**20  # the file is 1.3 MB; refuse to read more than this fro
 
 
 class OracleUnavailableError(FileNotFoundError):
-    """The paper's oracle is not on this machine and could not be fetched (offline, or bad hash)."""
+    """The paper's oracle is not on this machine and could not be fetched (offline, or bad hash).
+    ``reason`` is why, without the advice the message adds."""
+
+    def __init__(self, reason: str, target: Path | None = None) -> None:
+        target = target or cache_dir() / PAPER_ORACLE_FILENAME
+        super().__init__(
+            f"the paper's oracle is unavailable: {reason}. Its source: {PAPER_ORACLE_URL}; its cache: "
+            f"{target}. Download it by hand and run `seqgan-gym fetch-oracle --from FILE`, pass "
+            f"--oracle-path or ${ORACLE_ENV_VAR}, or train on a random oracle with --oracle random")
+        self.reason = reason
 
 
 def cache_dir() -> Path:
@@ -87,7 +96,7 @@ def find_paper_oracle(path: str | Path | None = None, download: bool = True) -> 
     if cached.is_file() and sha256_of(cached) == PAPER_ORACLE_SHA256:
         return cached
     if not download:
-        raise OracleUnavailableError(_unavailable("it is not on this machine and downloading is off"))
+        raise OracleUnavailableError("it is not on this machine and downloading is off")
     return fetch_paper_oracle()
 
 
@@ -119,21 +128,14 @@ def fetch_paper_oracle(source: str | Path | None = None, url: str | None = None,
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 data = response.read(_MAX_BYTES + 1)
         except Exception as e:  # offline, DNS, HTTP error, timeout: all end the same way
-            raise OracleUnavailableError(_unavailable(
-                f"the download from {url} failed ({type(e).__name__}: {e})", target)) from e
+            raise OracleUnavailableError(
+                f"the download from {url} failed ({type(e).__name__}: {e})", target) from e
         if len(data) > _MAX_BYTES:
-            raise OracleUnavailableError(_unavailable(f"{url} sent more than {_MAX_BYTES} bytes", target))
+            raise OracleUnavailableError(f"{url} sent more than {_MAX_BYTES} bytes", target)
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
-        raise OracleUnavailableError(_unavailable(
+        raise OracleUnavailableError(
             f"{origin} has SHA-256 {digest}, expected {sha256}; it was refused and nothing was "
-            "stored", target))
+            "stored", target)
     atomic_write_bytes(target, data)
     return target
-
-
-def _unavailable(reason: str, target: Path | None = None) -> str:
-    target = target or cache_dir() / PAPER_ORACLE_FILENAME
-    return (f"the paper's oracle is unavailable: {reason}. Its source: {PAPER_ORACLE_URL}; its cache: "
-            f"{target}. Download it by hand and run `seqgan-gym fetch-oracle --from FILE`, pass "
-            f"--oracle-path or ${ORACLE_ENV_VAR}, or train on a random oracle with --oracle random")

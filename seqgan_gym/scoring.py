@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from seqgan_gym import metrics
 from seqgan_gym.corpus import SPECIAL_TOKENS, CorpusFormatError, Vocabulary, read_sequences
 
 # --------------------------------------------------------------------------- the nltk tokeniser
@@ -149,8 +150,6 @@ def score_files(hyp_path: str | Path, ref_path: str | Path, orders: Iterable[int
     :raises ValueError: a missing or empty file, an unknown tokenizer, an order n < 1, and
         Self-BLEU of fewer than two hypotheses.
     """
-    from seqgan_gym import metrics
-
     if tokenize not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenize!r}; choose one of {sorted(TOKENIZERS)}")
     orders = _orders(orders)
