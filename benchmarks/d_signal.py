@@ -60,8 +60,8 @@ from seqgan_gym.discriminator import Discriminator, paper_discriminator  # noqa:
 from seqgan_gym.experiment import build_setup, new_generator, pretrain_generator  # noqa: E402
 from seqgan_gym.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
 from seqgan_gym.runlog import RunLog  # noqa: E402
-from seqgan_gym.training import make_adam, train_discriminator  # noqa: E402
-from seqgan_gym.utils import atomic_write_json, safe_torch_load  # noqa: E402
+from seqgan_gym.training import train_discriminator  # noqa: E402
+from seqgan_gym.utils import atomic_write_json, make_adam, safe_torch_load  # noqa: E402
 
 
 class _Score:

@@ -4,7 +4,7 @@ The paper's synthetic experiment (Yu et al. 2017; the authors' code) spends its 
 operations, each measured here on the paper's oracle (V = 5000, T = 20, embedding and hidden 32):
 
 1. one MLE epoch of the generator: 10,000 oracle sequences, batch 64, Adam lr 0.01 (fused, via
-   :func:`seqgan_gym.training.make_adam`), gradient-norm clip 5 (:func:`seqgan_gym.training.mle_epoch`);
+   :func:`seqgan_gym.utils.make_adam`), gradient-norm clip 5 (:func:`seqgan_gym.training.mle_epoch`);
 2. one discriminator epoch: 20,000 sequences = the 10,000 real + 10,000 sampled from G, batch 64,
    the paper's CNN and Adam lr 1e-4 (:func:`seqgan_gym.training.discriminator_epoch`);
 3. sampling 10,000 sequences from G (:meth:`LSTMLanguageModel.sample`);
@@ -44,8 +44,8 @@ from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import nll_oracle, sequence_nll
 from seqgan_gym.oracle import load_oracle
 from seqgan_gym.paper_oracle import find_paper_oracle
-from seqgan_gym.training import make_adam, mle_epoch
-from seqgan_gym.utils import atomic_write_json
+from seqgan_gym.training import mle_epoch
+from seqgan_gym.utils import atomic_write_json, make_adam
 
 # Not measured by this script: context printed beside our numbers.
 PUBLIC_PORT = {  # a faithful public PyTorch port of the authors' code, earlier, on this machine

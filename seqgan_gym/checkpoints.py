@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seqgan_gym.discriminator import Discriminator
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.utils import atomic_torch_save, safe_torch_load
 
@@ -70,8 +71,6 @@ def save_discriminator(discriminator, path: str | Path, **extra) -> None:
 
 def load_discriminator(path: str | Path, device: str = "cpu"):
     """Read a checkpoint written by :func:`save_discriminator`."""
-    from seqgan_gym.discriminator import Discriminator
-
     ckpt = safe_torch_load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.discriminator":
         raise ValueError(f"{path}: not a seqgan-gym discriminator checkpoint")

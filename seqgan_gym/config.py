@@ -1,8 +1,9 @@
 """Experiment configuration: one dataclass, three presets.
 
-* ``paper``: the authors' schedule exactly (reference.md): 120 MLE epochs, 50 x (10,000 negatives,
-  3 D epochs) of D pre-training, 200 adversarial iterations of (1 generator step on 64 sequences
-  with N = 16 rollouts; 5 x (10,000 negatives, 3 D epochs)). Many hours on a CPU.
+* ``paper``: the authors' schedule exactly (their code, github.com/LantaoYu/SeqGAN,
+  ``sequence_gan.py``): 120 MLE epochs, 50 x (10,000 negatives, 3 D epochs) of D pre-training,
+  200 adversarial iterations of (1 generator step on 64 sequences with N = 16 rollouts;
+  5 x (10,000 negatives, 3 D epochs)). Many hours on a CPU.
 * ``cpu`` (the default): sized for a 2-core CPU (about 15 minutes); every change against ``paper``
   is listed by :func:`describe_schedule` and printed with the run.
 * ``smoke``: a tiny random oracle, seconds; for tests and for checking an installation.
@@ -26,7 +27,7 @@ REINFORCE_BASELINES = ("none", "mean")
 
 @dataclass
 class ExperimentConfig:
-    """All settings of a SeqGAN synthetic-data run."""
+    """All settings of a SeqGAN run, on the synthetic oracle data or on a real-data corpus."""
 
     preset: str = "cpu"
     """Name of the preset these values started from (recorded in the run directory)."""

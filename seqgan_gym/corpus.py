@@ -25,6 +25,7 @@ downloaded.
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,15 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgan_gym.data import find_shared_data
+from seqgan_gym.data import CorpusFormatError, find_shared_data, seeded_holdout
+from seqgan_gym.music import load_nottingham
 from seqgan_gym.utils import atomic_write_json
 
 EOS, UNK = 0, 1
 SPECIAL_TOKENS = ("<eos>", "<unk>")
-
-
-class CorpusFormatError(ValueError):
-    """A corpus or vocabulary file that cannot be read as one."""
 
 
 @dataclass
@@ -263,20 +261,6 @@ def load_text_corpus(
     return TextCorpus(name or Path(train_path).stem, vocab, train, test, train_lengths, test_lengths, split)
 
 
-def seeded_holdout(n: int, test_fraction: float, seed: int, what: str = "items",
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (test, train) of a seeded random hold-out of ``round(test_fraction * n)`` (at least 1)
-    of ``n`` items: ``numpy.random.default_rng(seed).permutation(n)``, the first ones held out,
-    each part sorted."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, int(round(test_fraction * n)))
-    if n_test >= n:
-        raise ValueError(f"test_fraction {test_fraction} of {n} {what} leaves none to train on")
-    return np.sort(order[:n_test]), np.sort(order[n_test:])
-
-
 CORPORA = ("quatrains", "coco", "nottingham")
 """The bundled corpora :func:`load_corpus` knows by name (any other value is a path)."""
 
@@ -299,10 +283,6 @@ def load_corpus(name_or_path: str | Path, path: str | Path | None = None, split_
     if name == "coco":
         return load_coco(path)
     if name == "nottingham":
-        import os
-
-        from seqgan_gym.music import load_nottingham
-
         cache = os.environ.get("SEQGAN_GYM_CACHE", str(Path.home() / ".cache" / "seqgan_gym"))
         return load_nottingham(path, split_seed=split_seed, cache_dir=cache)
     if path is not None:

@@ -1,8 +1,13 @@
-"""Datasets of the synthetic experiment: real sequences sampled from the oracle.
+"""The real data: where shared data files are, what the corpus readers share, and the synthetic
+experiment's real sequences sampled from the oracle.
 
 The paper trains on 10,000 sequences sampled from the oracle. We also sample a *held-out* set of
 the same size from an independent stream, for NLL_test, so that the diversity metric is never
 computed on data MLE trained on.
+
+The corpus readers (:mod:`seqgan_gym.corpus` for text, :mod:`seqgan_gym.music` for melodies) share
+:class:`CorpusFormatError` and the seeded train/test split :func:`seeded_holdout`, defined here so
+that neither reader imports the other's module for them.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from seqgan_gym.lstm import LSTMLanguageModel
@@ -31,6 +37,24 @@ def find_shared_data(relative: str | Path) -> Path | None:
             if (folder / relative).exists():
                 return folder / relative
     return None
+
+
+class CorpusFormatError(ValueError):
+    """A corpus or vocabulary file that cannot be read as one."""
+
+
+def seeded_holdout(n: int, test_fraction: float, seed: int, what: str = "items",
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (test, train) of a seeded random hold-out of ``round(test_fraction * n)`` (at least 1)
+    of ``n`` items: ``numpy.random.default_rng(seed).permutation(n)``, the first ones held out,
+    each part sorted."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(test_fraction * n)))
+    if n_test >= n:
+        raise ValueError(f"test_fraction {test_fraction} of {n} {what} leaves none to train on")
+    return np.sort(order[:n_test]), np.sort(order[n_test:])
 
 
 @dataclass

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqgan_gym.lstm import check_token_ids
-from seqgan_gym.training import make_adam
+from seqgan_gym.utils import make_adam
 
 PAPER_FILTER_SIZES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 PAPER_NUM_FILTERS: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)

@@ -1,12 +1,21 @@
-"""Likelihood metrics of the synthetic experiment.
+"""Evaluation metrics: likelihoods, BLEU / Self-BLEU, and whether D's reward carries signal.
+
+Synthetic experiment (real data sampled from an oracle):
 
 * ``NLL_oracle`` (the paper's metric): sample sequences from the generator G and score them under the
   oracle: ``-(1/T) sum_t log G_oracle(y_t | Y_<t)``, averaged over 10,000 samples. Measures quality.
-* ``NLL_test``: G's own per-token NLL on held-out oracle samples that MLE never trained on. Measures
-  coverage/diversity (a mode-collapsed G scores badly here). Texygen computed this on the training
-  set; we never do.
 * the ground-truth floor: the oracle's NLL on its own samples (about 5.75 for the paper's oracle),
   i.e. the entropy rate of the true distribution.
+
+Both the synthetic experiment and the real-data corpora:
+
+* ``NLL_test``: G's own per-token NLL on held-out real sequences (oracle samples, or a corpus's
+  test split) that MLE never trained on. Measures coverage/diversity (a mode-collapsed G scores
+  badly here). Texygen computed this on the training set; we never do.
+* BLEU-n and Self-BLEU-n (:func:`bleu`, :func:`self_bleu`), as the GAN-for-text literature
+  reports them for corpora;
+* :func:`discriminator_signal`: D's held-out ROC-AUC, and with an oracle the rank correlation of
+  D's score with the oracle's likelihood.
 """
 
 from __future__ import annotations
@@ -14,8 +23,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from seqgan_gym.bleu import SentenceBleu
 from seqgan_gym.corpus import id_lists
-from seqgan_gym.lstm import CPU_CHUNK_ROWS, LSTMLanguageModel, exp_logits_
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.sampling import CPU_CHUNK_ROWS, exp_logits_
 
 
 @torch.no_grad()
@@ -33,7 +44,7 @@ def sequence_nll(model: LSTMLanguageModel, sequences: torch.Tensor, batch_size: 
     faster on CPU because the (batch * T, V) logits are never materialised: the LSTM runs on
     ``batch_size`` sequences at a time, the output layer on chunks of rows in one reused buffer
     with the bias folded into the matmul, and logsumexp skips the max pass where it is safe
-    (see the notes above :func:`seqgan_gym.lstm.exp_logits_`). The target's logit, the other
+    (see the notes in :mod:`seqgan_gym.sampling`). The target's logit, the other
     half of ``-log softmax``, is an (H + 1)-term dot product.
     """
     model.check_tokens(sequences)
@@ -104,8 +115,6 @@ def bleu(samples, references, max_n: int = 4, eos_token: int | None = 0) -> dict
     :param references: (R, T) ids or a list of id sequences (e.g. ``corpus.references("test")``).
     :return: ``{"bleu": mean, "n_samples": M, "n_references": R}``.
     """
-    from seqgan_gym.bleu import SentenceBleu
-
     hyps, refs = id_lists(samples, eos_token), id_lists(references, eos_token)
     scores = SentenceBleu(refs, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
                           formula="nltk").scores(hyps)
@@ -115,8 +124,6 @@ def bleu(samples, references, max_n: int = 4, eos_token: int | None = 0) -> dict
 def self_bleu(samples, max_n: int = 4, eos_token: int | None = 0) -> dict:
     """Self-BLEU-n (Zhu et al. 2018, Texygen): each sample scored as :func:`bleu` against all the
     *other* samples, averaged; higher means less diverse. ``{"self_bleu", "n_samples"}``."""
-    from seqgan_gym.bleu import SentenceBleu
-
     hyps = id_lists(samples, eos_token)
     scores = SentenceBleu(hyps, max_ngram_order=max_n, smooth_method="floor", smooth_value=0.1,
                           formula="nltk").self_scores()

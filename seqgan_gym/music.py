@@ -41,8 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgan_gym.corpus import CorpusFormatError, seeded_holdout
-from seqgan_gym.data import find_shared_data
+from seqgan_gym.data import CorpusFormatError, find_shared_data, seeded_holdout
 
 REST = 0
 N_KEYS = 88

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from seqgan_gym.lstm import LSTMLanguageModel, paper_array_shapes
+from seqgan_gym.utils import atomic_write_bytes
 
 PAPER_VOCAB_SIZE = 5000
 PAPER_SEQ_LEN = 20
@@ -135,8 +136,6 @@ def random_oracle(
 
 def save_oracle_npz(oracle: LSTMLanguageModel, path: str | Path) -> None:
     """Write the oracle's 15 arrays as a named ``.npz`` (atomically)."""
-    from seqgan_gym.utils import atomic_write_bytes
-
     buf = io.BytesIO()
     np.savez(buf, **{k: v.numpy() for k, v in oracle.paper_arrays().items()})
     atomic_write_bytes(path, buf.getvalue())

@@ -18,11 +18,11 @@ expands that state (and the logits of the next token) N times and completes all 
 batched call of the generator's own sampler (:meth:`LSTMLanguageModel.complete` with the
 schedule's uniforms); no prefix is ever replayed. The environments use the
 same object step by step; :func:`rollout_rewards` drives it over a whole batch of finished sequences.
-:func:`rollout_rewards_reference` is the slow, obviously correct form (per sequence, per t, per
-rollout, replaying the prefix) the tests and benchmarks compare with.
+The slow, obviously correct form (per sequence, per t, per rollout, replaying the prefix) that
+the tests compare with is ``rollout_rewards_reference`` in ``tests/references.py``.
 
 **Randomness is pinned by a draw schedule.** Every token of every completion is drawn by inverse-CDF
-sampling from one uniform number (exactly as :func:`seqgan_gym.lstm.sample_categorical` does). For
+sampling from one uniform number (exactly as :func:`seqgan_gym.sampling.sample_categorical` does). For
 each prefix length t = 1, ..., T-1, in that order, one call ``torch.rand((B, N, T - t),
 generator=generator)`` supplies them: ``u[b, n, j]`` draws token ``t + j`` (0-based) of rollout
 ``n`` of sequence ``b``. Both implementations follow this schedule, so given the same
@@ -42,6 +42,7 @@ import torch
 
 from seqgan_gym.lstm import LSTMLanguageModel, State
 from seqgan_gym.rewards import RewardModel
+from seqgan_gym.sampling import sample_from_uniforms
 
 
 class RolloutPolicy:
@@ -122,20 +123,7 @@ class RolloutPolicy:
                 f"update_rate={self.update_rate})")
 
 
-# ---------------------------------------------------------------------------------- sampling
-def sample_from_uniforms(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF sampling with given uniforms: logits (M, V), u (M, K) in [0, 1) -> (M, K) long.
-
-    Row m draws K tokens from softmax(logits[m]), one per uniform. With ``u`` drawn as
-    ``torch.rand(M, 1, generator=g)`` this equals :func:`seqgan_gym.lstm.sample_categorical`
-    draw for draw (the tests check it); taking the uniforms as an argument is what lets the batched
-    and the reference Monte-Carlo search share their random draws.
-    """
-    cdf = torch.softmax(logits.float(), dim=-1).cumsum_(dim=-1)  # (M, V)
-    idx = torch.searchsorted(cdf, u.to(cdf.dtype) * cdf[:, -1:], right=True)  # (M, K)
-    return idx.clamp_(max=cdf.shape[1] - 1)
-
-
+# ---------------------------------------------------------------------------- the draw schedule
 def draw_uniforms(
     batch: int, n_rollouts: int, n_steps: int, generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:
@@ -269,51 +257,3 @@ def rollout_rewards(
     for t in range(1, seq_len + 1):
         q[:, t - 1] = search.push(sequences[:, :t], generator)
     return q
-
-
-@torch.no_grad()
-def rollout_rewards_reference(
-    sequences: torch.Tensor,
-    policy: RolloutPolicy,
-    reward_model: RewardModel,
-    n_rollouts: int,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """The slow, obviously correct Q (B, T): the looped form public ports use.
-
-    For every sequence b, prefix length t < T and rollout n, it replays the prefix through beta from
-    the start token, samples the rest one token at a time, scores that single sequence; Q[b, t-1]
-    is the mean over the N rollouts, Q[b, T-1] the score of Y_b. It takes its uniforms from
-    ``generator`` by the same draw schedule as :func:`rollout_rewards`, so both sample the same
-    completions.
-    """
-    model = policy.model
-    batch, seq_len = sequences.shape
-    uniforms = [
-        draw_uniforms(batch, n_rollouts, seq_len - t, generator, sequences.device)
-        for t in range(1, seq_len)
-    ]
-    q = torch.zeros(batch, seq_len, dtype=torch.float32)
-    for b in range(batch):
-        for t in range(1, seq_len):
-            total = 0.0
-            for n in range(n_rollouts):
-                # replay start token, y_1, ..., y_t
-                state, token = model.initial_state(1), model.start_tokens(1)
-                for i in range(t):
-                    logits, state = model.step(token, state)
-                    token = sequences[b : b + 1, i]
-                logits, state = model.step(token, state)  # distribution of y_{t+1}
-                u = uniforms[t - 1][b : b + 1, n]  # (1, T-t)
-                # the first new token from beta's distribution, then one token at a time
-                token = sample_from_uniforms(logits, u[:, :1]).reshape(1)
-                seq = [*sequences[b, :t].tolist(), int(token)]
-                for j in range(1, seq_len - t):
-                    token, state = model.complete(token, state, 1, uniforms=u[:, j : j + 1])
-                    token = token.reshape(1)
-                    seq.append(int(token))
-                completed = torch.tensor([seq], dtype=torch.long, device=sequences.device)
-                total += float(reward_model.score(model.end_at_eos(completed))[0])
-            q[b, t - 1] = total / n_rollouts
-        q[b, seq_len - 1] = float(reward_model.score(model.end_at_eos(sequences[b : b + 1]))[0])
-    return q.to(sequences.device)

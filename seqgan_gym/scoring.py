@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from seqgan_gym import metrics
-from seqgan_gym.corpus import SPECIAL_TOKENS, CorpusFormatError, Vocabulary, read_sequences
+from seqgan_gym.corpus import SPECIAL_TOKENS, Vocabulary, read_sequences
+from seqgan_gym.data import CorpusFormatError
 
 # --------------------------------------------------------------------------- the nltk tokeniser
 # Penn Treebank conventions as nltk's NLTKWordTokenizer applies them: (pattern, replacement) pairs

@@ -14,24 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
-
-if TYPE_CHECKING:  # discriminator.py imports make_adam from here
-    from seqgan_gym.discriminator import Discriminator
-
-
-def make_adam(params, lr: float) -> torch.optim.Adam:
-    """Adam over the trainable ``params``; ``fused=True`` where this torch supports it (faster)."""
-    params = [p for p in params if p.requires_grad]
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError):  # pragma: no cover - older torch / unsupported device
-        return torch.optim.Adam(params, lr=lr)
+from seqgan_gym.discriminator import FAKE, REAL, Discriminator
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.sampling import sample_categorical
 
 
 def mle_loss(model: LSTMLanguageModel, batch: torch.Tensor) -> torch.Tensor:
@@ -174,8 +163,6 @@ def discriminator_epoch(
     training batches, in train mode* (dropout on, weights changing during the epoch) - a cheap
     running figure, not a held-out accuracy.
     """
-    from seqgan_gym.discriminator import FAKE, REAL
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     discriminator.check_tokens(real)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from references import nltk_sentence_scores
 
 from seqgan_gym.bleu import SentenceBleu, sacrebleu_sentence_scores
 from seqgan_gym.rewards import BleuReward
@@ -111,13 +112,6 @@ def test_large_token_ids_survive_an_empty_sequence_in_the_list():
     assert SentenceBleu([[1, 2]], max_ngram_order=np.int64(2)).max_ngram_order == 2
 
 
-def _nltk_scores(hyps, refs, n):
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-
-    method1 = SmoothingFunction(epsilon=0.1).method1
-    return [sentence_bleu(refs, h, weights=(1 / n,) * n, smoothing_function=method1) for h in hyps]
-
-
 @pytest.mark.parametrize("n", [2, 4, 5])
 def test_nltk_formula_equals_nltk_sentence_bleu(n):
     """The literature's BLEU (Texygen calls nltk): short hypotheses (fewer than n tokens), no
@@ -128,10 +122,11 @@ def test_nltk_formula_equals_nltk_sentence_bleu(n):
         refs = [list(rng.integers(0, vocab, rng.integers(1, 9))) for _ in range(rng.integers(1, 6))]
         hyps = [list(rng.integers(0, vocab + 2, rng.integers(0, 10))) for _ in range(6)]
         fast = SentenceBleu(refs, n, "floor", 0.1, formula="nltk").scores(hyps)
-        np.testing.assert_allclose(fast, _nltk_scores(hyps, refs, n), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(fast, nltk_sentence_scores(hyps, refs, n), rtol=0, atol=1e-9)
         samples = [h for h in hyps if h] + refs
         fast_self = SentenceBleu(samples, n, "floor", 0.1, formula="nltk").self_scores()
-        slow_self = [_nltk_scores([s], samples[:i] + samples[i + 1:], n)[0] for i, s in enumerate(samples)]
+        slow_self = [nltk_sentence_scores([s], samples[:i] + samples[i + 1:], n)[0]
+                     for i, s in enumerate(samples)]
         np.testing.assert_allclose(fast_self, slow_self, rtol=0, atol=1e-9)
     # the one case where the two formulas differ: a hypothesis shorter than n
     assert SentenceBleu([[5, 6, 7]], 4, formula="nltk").scores([[5, 6, 7]])[0] == pytest.approx(0.1 ** 0.25)

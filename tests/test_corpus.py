@@ -7,7 +7,6 @@ import torch
 from seqgan_gym.corpus import (
     EOS,
     UNK,
-    CorpusFormatError,
     Vocabulary,
     load_coco,
     load_quatrains,
@@ -15,6 +14,7 @@ from seqgan_gym.corpus import (
     read_sequences,
     strip_eos,
 )
+from seqgan_gym.data import CorpusFormatError
 from seqgan_gym.metrics import bleu, self_bleu
 
 

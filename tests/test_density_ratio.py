@@ -8,7 +8,8 @@ from seqgan_gym.density_ratio import DensityRatioDiscriminator
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import discriminator_signal
 from seqgan_gym.rewards import DiscriminatorReward
-from seqgan_gym.training import make_adam, train_discriminator
+from seqgan_gym.training import train_discriminator
+from seqgan_gym.utils import make_adam
 
 
 def _models(tiny_oracle):

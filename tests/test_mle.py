@@ -6,7 +6,8 @@ import torch
 from seqgan_gym.data import sample_oracle_data
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import nll_oracle, nll_test
-from seqgan_gym.training import make_adam, mle_epoch
+from seqgan_gym.training import mle_epoch
+from seqgan_gym.utils import make_adam
 
 
 def test_tiny_mle_run_lowers_nll_oracle_and_nll_test(tiny_oracle):
@@ -67,7 +68,7 @@ def test_scheduled_sampling_loss_without_sampling_is_the_mle_loss():
 def test_scheduled_sampling_feeds_the_models_own_samples():
     """With sample_prob 1, the loss equals the NLL of the targets given the model's own sampled
     history: replay it by sampling with the same seeded stream."""
-    from seqgan_gym.lstm import sample_categorical
+    from seqgan_gym.sampling import sample_categorical
     from seqgan_gym.training import scheduled_sampling_loss
 
     m = LSTMLanguageModel(20, 4).init_normal_(0.5, torch.Generator().manual_seed(0))

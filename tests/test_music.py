@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("music21")  # the dev extra installs it; a plain install does not
 
-from seqgan_gym.corpus import CorpusFormatError  # noqa: E402
+from seqgan_gym.data import CorpusFormatError  # noqa: E402
 from seqgan_gym.music import (  # noqa: E402
     REST,
     load_nottingham,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from references import rollout_rewards_reference
 from torch import nn
 
-from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
+from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.oracle import random_oracle
 from seqgan_gym.rewards import (
     DiscriminatorReward,
@@ -19,13 +20,8 @@ from seqgan_gym.rewards import (
     OracleLikelihoodReward,
     RewardModel,
 )
-from seqgan_gym.rollout import (
-    MonteCarloSearch,
-    RolloutPolicy,
-    rollout_rewards,
-    rollout_rewards_reference,
-    sample_from_uniforms,
-)
+from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy, rollout_rewards
+from seqgan_gym.sampling import sample_categorical, sample_from_uniforms
 
 V, T, N, B = 50, 6, 4, 3
 

@@ -2,7 +2,7 @@
 
 ``sample_categorical`` and ``LSTMLanguageModel.complete`` use a two-level inverse CDF over
 unnormalised probabilities, chunked output layers and a shift-free exp where it is safe (see the
-notes in seqgan_gym/lstm.py). These tests compare the empirical distribution of their draws with
+notes in seqgan_gym/sampling.py). These tests compare the empirical distribution of their draws with
 ``torch.softmax`` by a chi-square test (with a check that the test would see a 5% distortion),
 check that zero-probability tokens are never drawn, that all randomness comes from the passed
 ``torch.Generator``, and that ``sequence_nll`` equals the plain cross-entropy.
@@ -18,8 +18,9 @@ import torch.nn.functional as F
 
 import seqgan_gym.lstm as lstm_module
 import seqgan_gym.metrics as metrics_module
-from seqgan_gym.lstm import LSTMLanguageModel, _draw, exp_logits_, sample_categorical
+from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import sequence_nll
+from seqgan_gym.sampling import _draw, exp_logits_, sample_categorical
 
 V = 301  # 3 blocks of 101 entries (101 * 3 = 303: two padding columns in complete)
 N_DRAWS = 100_000

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_bleu import _nltk_scores  # the slow reference: nltk sentence_bleu, method1, per sentence
+from references import nltk_sentence_scores  # the slow reference: nltk sentence_bleu, method1, per sentence
 
 from seqgan_gym import metrics
 from seqgan_gym.corpus import Vocabulary
@@ -101,12 +101,12 @@ REFS = ["a man riding a horse on a beach .", "two dogs are playing in the snow",
 
 def _slow_bleu(hyps, refs, n):
     """nltk on the token strings themselves (no ids, no vocabulary), averaged per hypothesis."""
-    scores = _nltk_scores(hyps, refs, n)
+    scores = nltk_sentence_scores(hyps, refs, n)
     return sum(scores) / len(scores)
 
 
 def _slow_self_bleu(hyps, n):
-    scores = [_nltk_scores([h], hyps[:i] + hyps[i + 1:], n)[0] for i, h in enumerate(hyps)]
+    scores = [nltk_sentence_scores([h], hyps[:i] + hyps[i + 1:], n)[0] for i, h in enumerate(hyps)]
     return sum(scores) / len(scores)
 
 
