@@ -40,9 +40,10 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, configure
 
 from seqgan_gym.config import REINFORCE_BASELINES
-from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
+from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.rollout import RolloutPolicy
-from seqgan_gym.training import make_adam
+from seqgan_gym.sampling import sample_categorical
+from seqgan_gym.utils import make_adam
 
 
 def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,8 @@ def child(quick: bool, threads: int) -> dict:
     from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
     from seqgan_gym.experiment import adversarial_training, build_reward_model, build_setup, new_generator
     from seqgan_gym.runlog import RunLog
-    from seqgan_gym.training import make_adam, mle_epoch
+    from seqgan_gym.training import mle_epoch
+    from seqgan_gym.utils import make_adam
 
     torch.set_num_threads(threads)
     changes = ["n_test=500", "eval_samples=500", "adv_iterations=1"]

@@ -53,11 +53,12 @@ from seqgan_gym.discriminator import (
     discriminator_flops,
 )
 from seqgan_gym.envs import SeqGANVectorEnv
-from seqgan_gym.lstm import LSTMLanguageModel, sample_categorical
+from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.oracle import load_oracle, random_oracle
 from seqgan_gym.paper_oracle import find_paper_oracle
 from seqgan_gym.rewards import DiscriminatorReward, RewardModel
 from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
+from seqgan_gym.sampling import sample_categorical
 from seqgan_gym.utils import atomic_write_json
 
 # Not measured by this script: earlier measurements on this machine, printed as context only.
@@ -454,7 +455,7 @@ def main() -> None:
             "results": results,
             "split": "D = time inside RewardModel.score (TimedReward wrapper); sampling = total - D; "
                      "*_s wall seconds, *_cpu_s process CPU seconds (all threads, user + system)",
-            "a_note": "(a) uses seqgan_gym.lstm.sample_categorical, the same sampler as (b), so the "
+            "a_note": "(a) uses seqgan_gym.sampling.sample_categorical, the same sampler as (b), so the "
                       "ratio isolates the loop structure; (a') samples with torch.multinomial",
             "mean_abs_q_gap_t_lt_T": q_gap,
         },

@@ -11,6 +11,7 @@ import pytest
 import sacrebleu
 import torch
 import torch.nn.functional as F
+from references import rollout_rewards_reference
 
 import seqgan_gym  # noqa: F401  (registers the environments)
 from seqgan_gym.checkpoints import load_language_model, save_language_model
@@ -22,7 +23,7 @@ from seqgan_gym.experiment import build_setup, evaluate, new_generator, pretrain
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import bleu, sequence_nll
 from seqgan_gym.rewards import BleuReward, RewardModel
-from seqgan_gym.rollout import RolloutPolicy, rollout_rewards, rollout_rewards_reference
+from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.training import mle_loss, scheduled_sampling_loss
 
