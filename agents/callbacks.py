@@ -1,22 +1,27 @@
-"""Callbacks that close SeqGAN's adversarial loop, usable with any stable-baselines3 algorithm.
+"""Callbacks that close SeqGAN's adversarial loop for users of stable-baselines3 alone.
+
+:mod:`seqgan_gym.algorithm1` writes Algorithm 1's iteration out as a loop and needs none of these.
+They are for running any SB3 algorithm (or :meth:`seqgan_gym.agents.Reinforce.learn`) on the
+environment yourself:
 
 * :class:`DiscriminatorUpdateCallback` - retrains D on fresh negatives every ``g_steps`` updates;
 * :class:`RolloutPolicyUpdateCallback` - moves the rollout policy beta towards the generator after
-  every update (REINFORCE does this itself; SB3 algorithms need the callback).
+  every update.
 
-:class:`DiscriminatorUpdateCallback` is a real :class:`stable_baselines3.common.callbacks.BaseCallback`:
-pass it to ``PPO.learn(callback=...)`` or to :meth:`seqgan_gym.agents.Reinforce.learn`, which calls the
-same hooks in the same order as SB3's on-policy algorithms::
+Both are built on :class:`EveryNUpdates` (as SB3's ``EveryNTimesteps``, counted in generator
+updates). They are real :class:`stable_baselines3.common.callbacks.BaseCallback` objects: pass
+them to ``PPO.learn(callback=...)`` or to :meth:`~seqgan_gym.agents.Reinforce.learn`, which calls
+the same hooks in the same order as SB3's on-policy algorithms::
 
     on_training_start
     repeat:  on_rollout_start -> on_step (once per env step) -> on_rollout_end -> policy update
     on_training_end
 
 One "generator update" is one rollout collection followed by one policy update (one iteration of an
-SB3 on-policy algorithm, one REINFORCE step). The D update runs once every ``g_steps`` completed
-generator updates: in ``on_rollout_start`` (after G's g-steps, before the next episodes are sampled,
-where Algorithm 1 of the paper puts it), or in ``on_training_end`` for the last update. A rollout
-cut short by a callback is not counted.
+SB3 on-policy algorithm, one REINFORCE step). A completed update is counted in the next
+``on_rollout_start`` (after the policy update, before the next episodes are sampled, where
+Algorithm 1 puts the D update), or in ``on_training_end`` for the last update. A rollout cut short
+by a callback is not counted.
 """
 
 from __future__ import annotations
@@ -29,7 +34,45 @@ from stable_baselines3.common.callbacks import BaseCallback
 from seqgan_gym.training import train_discriminator
 
 
-class DiscriminatorUpdateCallback(BaseCallback):
+class EveryNUpdates(BaseCallback):
+    """Calls :meth:`_on_every_n_updates` after every ``every`` completed generator updates.
+
+    :param every: generator updates between two calls (>= 1).
+    """
+
+    def __init__(self, every: int, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+        self.every = every
+        self.generator_updates = 0
+        """Completed generator updates seen so far."""
+        self._update_pending = False
+
+    def _on_rollout_end(self) -> None:
+        self._update_pending = True  # a complete rollout is always followed by one policy update
+
+    def _count_update(self) -> None:
+        if self._update_pending:
+            self._update_pending = False
+            self.generator_updates += 1
+            if self.generator_updates % self.every == 0:
+                self._on_every_n_updates()
+
+    def _on_rollout_start(self) -> None:
+        self._count_update()
+
+    def _on_training_end(self) -> None:
+        self._count_update()  # the last policy update is followed by no rollout
+
+    def _on_every_n_updates(self) -> None:
+        raise NotImplementedError
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class DiscriminatorUpdateCallback(EveryNUpdates):
     """Every ``g_steps`` generator updates: ``d_steps`` x (fresh negatives, ``k`` epochs of D).
 
     It trains the discriminator object it is given *in place*; the environment's
@@ -64,7 +107,7 @@ class DiscriminatorUpdateCallback(BaseCallback):
         seed: int = 0,
         verbose: int = 0,
     ) -> None:
-        super().__init__(verbose)
+        super().__init__(g_steps, verbose)
         if g_steps < 1 or d_steps < 0 or k < 1 or n_negatives < 1:
             raise ValueError(
                 f"need g_steps >= 1, d_steps >= 0, k >= 1, n_negatives >= 1; "
@@ -77,42 +120,23 @@ class DiscriminatorUpdateCallback(BaseCallback):
         self.g_steps, self.d_steps, self.k = g_steps, d_steps, k
         self.n_negatives, self.batch_size = n_negatives, batch_size
         self.shuffle_rng = torch.Generator().manual_seed(seed)
-        self.generator_updates = 0
-        """Completed generator updates seen so far."""
         self.d_updates = 0
         """D updates (one per d-step) run so far."""
         self.last_stats: dict[str, float] = {}
-        self._update_pending = False
 
     @classmethod
     def for_generator(cls, generator_model, *args, seed: int = 0, **kwargs) -> DiscriminatorUpdateCallback:
         """Build the callback with negatives sampled from an LSTM generator (seeded stream)."""
         device = next(generator_model.parameters()).device
-        rng = torch.Generator(device=device).manual_seed(seed + 7919)
+        rng = torch.Generator(device=device).manual_seed(seed + 7919)  # apart from the shuffling stream
 
         def sample(n: int) -> torch.Tensor:
             return generator_model.sample(n, generator=rng)
 
         return cls(*args, sample_negatives=sample, seed=seed, **kwargs)
 
-    def _on_rollout_end(self) -> None:
-        # A complete rollout is always followed by one policy update.
-        self._update_pending = True
-
-    def _count_update(self) -> None:
-        """Count the policy update that followed the last complete rollout; maybe update D."""
-        if self._update_pending:
-            self._update_pending = False
-            self.generator_updates += 1
-            if self.generator_updates % self.g_steps == 0:
-                self.update_discriminator()
-
-    def _on_rollout_start(self) -> None:
-        self._count_update()
-
-    def _on_training_end(self) -> None:
-        # The last policy update is followed by no rollout: count it (and its D update) here.
-        self._count_update()
+    def _on_every_n_updates(self) -> None:
+        self.update_discriminator()
 
     def update_discriminator(self) -> dict[str, float]:
         """Run the D update now (also callable by hand); returns and logs its statistics."""
@@ -137,42 +161,24 @@ class DiscriminatorUpdateCallback(BaseCallback):
             self.logger.record("disc/updates", self.d_updates)
         return stats
 
-    def _on_step(self) -> bool:
-        return True
 
+class RolloutPolicyUpdateCallback(EveryNUpdates):
+    """After every generator update: ``rollout_policy.update(generator)`` (beta's EMA step).
 
-class RolloutPolicyUpdateCallback(BaseCallback):
-    """After every generator update: ``rollout_policy.update(generator_model)`` (beta's EMA step).
-
-    :class:`~seqgan_gym.agents.Reinforce` updates beta itself; an SB3 algorithm does not know about
-    beta, so pass this callback (``generator_model`` is ``model.policy.generator``). It runs in
-    ``on_rollout_start`` after each completed update, before the next sequences' first token (the
-    Monte-Carlo search reads the start token with beta lazily, at the first token, so the SB3
-    environment's earlier autoreset does not pin the old beta), and in ``on_training_end``.
+    An algorithm run on its own (an SB3 algorithm, or :meth:`~seqgan_gym.agents.Reinforce.learn`)
+    does not know about beta: pass this callback (for SB3, ``generator`` is
+    ``model.policy.generator``). It runs after each completed update, before the next sequences'
+    first token (the Monte-Carlo search reads the start token with beta lazily, at the first token,
+    so the SB3 environment's earlier autoreset does not pin the old beta).
     """
 
-    def __init__(self, rollout_policy, generator_model: torch.nn.Module, verbose: int = 0) -> None:
-        super().__init__(verbose)
+    def __init__(self, rollout_policy, generator: torch.nn.Module, verbose: int = 0) -> None:
+        super().__init__(1, verbose)
         self.rollout_policy = rollout_policy
-        self.generator_model = generator_model
+        self.generator = generator
         self.n_updates = 0
         """beta updates done so far."""
-        self._update_pending = False
 
-    def _on_rollout_end(self) -> None:
-        self._update_pending = True
-
-    def _update(self) -> None:
-        if self._update_pending:
-            self._update_pending = False
-            self.rollout_policy.update(self.generator_model)
-            self.n_updates += 1
-
-    def _on_rollout_start(self) -> None:
-        self._update()
-
-    def _on_training_end(self) -> None:
-        self._update()
-
-    def _on_step(self) -> bool:
-        return True
+    def _on_every_n_updates(self) -> None:
+        self.rollout_policy.update(self.generator)
+        self.n_updates += 1

@@ -20,9 +20,12 @@ The policy is the generator G_theta itself (an MLE-pretrained
    sequence, which is logged. With ``kl_target`` the coefficient adapts toward that KL at each
    update, from the KL of the update's own sequences before its loss uses the coefficient
    (Ziegler et al. 2019: kl_coef *= 1 + 0.1 * clip(KL / target - 1, -0.2, 0.2));
-3. update the rollout policy beta <- rate * beta + (1 - rate) * theta;
-4. callbacks (e.g. :class:`~seqgan_gym.agents.callbacks.DiscriminatorUpdateCallback`) run at the
-   same hooks as in stable-baselines3's on-policy algorithms.
+3. callbacks (e.g. :class:`~seqgan_gym.agents.callbacks.DiscriminatorUpdateCallback`, and
+   :class:`~seqgan_gym.agents.callbacks.RolloutPolicyUpdateCallback` for beta's update) run at the
+   same hooks as in stable-baselines3's on-policy algorithms when you call :meth:`Reinforce.learn`.
+
+:mod:`seqgan_gym.algorithm1` calls :meth:`Reinforce.update` (steps 1-2) itself inside its
+iteration loop, where the beta and D updates are written out.
 
 The policy reads its own recurrent state rather than the observation (the prefix it wrote is the
 observation); the token it feeds back is exactly the action the environment received.
@@ -41,7 +44,6 @@ from stable_baselines3.common.logger import Logger, configure
 
 from seqgan_gym.config import REINFORCE_BASELINES
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.rollout import RolloutPolicy
 from seqgan_gym.sampling import sample_categorical
 from seqgan_gym.utils import make_adam
 
@@ -72,7 +74,6 @@ class Reinforce:
 
     :param generator_model: the policy G_theta (trained in place).
     :param env: the batched environment; its ``num_envs`` is the batch of sequences per update.
-    :param rollout_policy: beta, updated after every generator update (pass the env's own).
     :param lr: Adam learning rate (the authors: 0.01).
     :param grad_clip: global gradient-norm clip (the authors: 5.0).
     :param seed: seed of the action-sampling stream and of the environment's resets.
@@ -88,7 +89,6 @@ class Reinforce:
         self,
         generator_model: LSTMLanguageModel,
         env,
-        rollout_policy: RolloutPolicy | None = None,
         lr: float = 0.01,
         grad_clip: float = 5.0,
         seed: int = 0,
@@ -111,7 +111,6 @@ class Reinforce:
             )
         self.policy = generator_model
         self.env = env
-        self.rollout_policy = rollout_policy
         self.grad_clip = grad_clip
         self.baseline = baseline
         self.kl_coef, self.kl_target = float(kl_coef), float(kl_target)
@@ -132,14 +131,44 @@ class Reinforce:
         self.last_stats: dict[str, float] = {}
         """pg_loss, mean_reward, mean_terminal_reward of the latest update."""
 
+    @property
+    def generator(self) -> LSTMLanguageModel:
+        """G_theta, the generator this agent trains (its policy)."""
+        return self.policy
+
+    def state_dict(self) -> dict:
+        """What the next updates depend on besides G's weights: the optimizer, the random number
+        generators (the agent's and the environment's Monte-Carlo rollouts'), the KL anchor and
+        coefficient, the counters. With :meth:`load_state_dict`, a resumed run continues exactly."""
+        env_rng = self.env.core.generator
+        return {"optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
+                "env_rng": None if env_rng is None else env_rng.get_state(),
+                "reset_seed": self._reset_seed, "n_updates": self.n_updates,
+                "num_timesteps": self.num_timesteps, "kl_coef": self.kl_coef,
+                "anchor": None if self.anchor is None else self.anchor.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (G's weights are restored separately)."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.set_state(state["rng"])
+        if state["env_rng"] is not None:
+            self.env.core.seed(0)
+            self.env.core.generator.set_state(state["env_rng"])
+        self._reset_seed = state["reset_seed"]
+        self.n_updates, self.num_timesteps = state["n_updates"], state["num_timesteps"]
+        self.kl_coef = state["kl_coef"]
+        if self.anchor is not None:
+            self.anchor.load_state_dict(state["anchor"])
+
     # the two methods SB3 callbacks expect of a model
     def get_env(self):
         return self.env
 
-    def collect_episodes(self, callback: BaseCallback) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def collect_episodes(self, callback: BaseCallback | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Sample B sequences with G through the env: returns actions Y (B, T) and rewards Q (B, T).
 
-        Returns ``None`` if a callback asked to stop.
+        Returns ``None`` if ``callback`` (its ``on_step``, after every env step) asked to stop.
         """
         B, T = self.env.num_envs, self.policy.seq_len
         self.env.reset(seed=self._reset_seed)
@@ -156,7 +185,7 @@ class Reinforce:
                 _, reward, terminated, _, _ = self.env.step(tokens.cpu().numpy())
                 rewards[:, t] = torch.as_tensor(np.asarray(reward), dtype=torch.float32)
                 self.num_timesteps += B
-                if not callback.on_step():
+                if callback is not None and not callback.on_step():
                     return None
         if not bool(np.all(terminated)):
             raise RuntimeError(f"episodes did not end after T={T} steps: the env's seq_len differs")
@@ -175,8 +204,6 @@ class Reinforce:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
         self.optimizer.step()
-        if self.rollout_policy is not None:
-            self.rollout_policy.update(self.policy)
         self.n_updates += 1
         return loss.item()
 
@@ -190,36 +217,44 @@ class Reinforce:
             self.kl_coef *= 1.0 + 0.1 * error
         return costs.flip(1).cumsum(1).flip(1)
 
+    def update(self, callback: BaseCallback | None = None) -> dict[str, float] | None:
+        """One generator update: collect B episodes with their rewards Q, then one policy-gradient
+        step. Returns (and logs) its statistics ``pg_loss``, ``mean_reward``,
+        ``mean_terminal_reward`` (and ``kl``, ``kl_coef`` with a KL anchor); ``None`` if
+        ``callback`` stopped the collection (no update then)."""
+        start = time.time()
+        episodes = self.collect_episodes(callback)
+        if episodes is None:
+            return None
+        actions, rewards = episodes
+        if callback is not None:
+            callback.update_locals(locals())
+            callback.on_rollout_end()
+        loss = self.train_step(actions, rewards)
+        self.last_stats = {"pg_loss": loss, "mean_reward": rewards.mean().item(),
+                           "mean_terminal_reward": rewards[:, -1].mean().item()}
+        if self.last_kl is not None:
+            self.last_stats.update(kl=self.last_kl, kl_coef=self.kl_coef)
+        for key, value in self.last_stats.items():
+            self.logger.record(f"{'rollout' if key.startswith('mean') else 'train'}/{key}", value)
+        self.logger.record("time/update_s", time.time() - start)
+        self.logger.record("time/n_updates", self.n_updates)
+        self.logger.dump(self.num_timesteps)
+        return self.last_stats
+
     def learn(
         self, total_updates: int, callback: BaseCallback | Sequence[BaseCallback] | None = None
     ) -> Reinforce:
-        """Run ``total_updates`` generator updates, calling ``callback``'s SB3 hooks."""
+        """Run ``total_updates`` generator updates, calling ``callback``'s SB3 hooks (on_training_start;
+        per update: on_rollout_start, on_step per env step, on_rollout_end; on_training_end)."""
         if isinstance(callback, Sequence):
             callback = CallbackList(list(callback))
         callback = callback if callback is not None else CallbackList([])
         callback.init_callback(self)
         callback.on_training_start(locals(), globals())
         for _ in range(total_updates):
-            start = time.time()
             callback.on_rollout_start()
-            episodes = self.collect_episodes(callback)
-            if episodes is None:
+            if self.update(callback) is None:
                 break
-            actions, rewards = episodes
-            callback.update_locals(locals())
-            callback.on_rollout_end()
-            loss = self.train_step(actions, rewards)
-            self.last_stats = {"pg_loss": loss, "mean_reward": rewards.mean().item(),
-                               "mean_terminal_reward": rewards[:, -1].mean().item()}
-            self.logger.record("train/pg_loss", loss)
-            if self.last_kl is not None:
-                self.last_stats.update(kl=self.last_kl, kl_coef=self.kl_coef)
-                self.logger.record("train/kl", self.last_kl)
-                self.logger.record("train/kl_coef", self.kl_coef)
-            self.logger.record("rollout/mean_reward", self.last_stats["mean_reward"])
-            self.logger.record("rollout/mean_terminal_reward", self.last_stats["mean_terminal_reward"])
-            self.logger.record("time/update_s", time.time() - start)
-            self.logger.record("time/n_updates", self.n_updates)
-            self.logger.dump(self.num_timesteps)
         callback.on_training_end()
         return self

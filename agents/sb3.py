@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
@@ -277,3 +278,63 @@ def make_sb3_agent(
     model = (PPO if algo == "ppo" else A2C)(GeneratorPolicy, venv, **kwargs)
     model.policy.load_generator(generator_model)
     return model
+
+
+class SB3GeneratorUpdates:
+    """An SB3 algorithm built by :func:`make_sb3_agent`, one generator update at a time.
+
+    :meth:`update` runs ``model.learn`` for exactly one rollout (B sequences of T tokens) and its
+    policy update, with ``reset_num_timesteps=False`` so that the environment's episodes, SB3's
+    counters and its logger carry on from the previous call. This is how
+    :mod:`seqgan_gym.algorithm1` writes the g-steps of an SB3 algorithm out in its own loop.
+
+    :param model: the PPO / A2C model; its generator is ``model.policy.generator``.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.generator: LSTMLanguageModel = model.policy.generator
+        self._scores = _FinalScores()
+
+    def state_dict(self) -> dict:
+        """What the next updates depend on, at an update boundary: the policy (actor and critic), its
+        optimizer, SB3's counters and the environment's Monte-Carlo random number generator. (SB3
+        samples actions and mini-batches from torch's and numpy's global generators, which the
+        caller saves: :class:`seqgan_gym.resume.Checkpointer` does.)"""
+        env_rng = self.model.get_env().env.core.generator
+        return {"policy": self.model.policy.state_dict(),
+                "optimizer": self.model.policy.optimizer.state_dict(),
+                "num_timesteps": self.model.num_timesteps, "n_updates": self.model._n_updates,
+                "env_rng": None if env_rng is None else env_rng.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned, with the environment at the start of an episode
+        (where every update leaves it)."""
+        model, venv = self.model, self.model.get_env()
+        model.policy.load_state_dict(state["policy"])
+        model.policy.optimizer.load_state_dict(state["optimizer"])
+        model.num_timesteps, model._n_updates = state["num_timesteps"], state["n_updates"]
+        model._last_obs = venv.reset()
+        model._last_episode_starts = np.ones((venv.num_envs,), dtype=bool)
+        if state["env_rng"] is not None:
+            venv.env.core.generator.set_state(state["env_rng"])
+
+    def update(self) -> dict[str, float]:
+        """One generator update; returns ``final_score``, the mean score of its B finished sequences."""
+        steps = self.model.n_steps * self.model.get_env().num_envs
+        self.model.learn(steps, callback=self._scores, log_interval=1, reset_num_timesteps=False)
+        return {"final_score": self._scores.mean}
+
+
+class _FinalScores(BaseCallback):
+    """Keeps the mean ``final_score`` of the sequences that ended in the last rollout."""
+
+    mean = float("nan")
+
+    def _on_rollout_end(self) -> None:
+        scores = [info["final_score"] for info in self.locals.get("infos") or [] if "final_score" in info]
+        if scores:
+            self.mean = float(np.mean(scores))
+
+    def _on_step(self) -> bool:
+        return True

@@ -46,9 +46,10 @@ def child(quick: bool, threads: int) -> dict:
     import torch
     from common import oracle_overrides
 
+    from seqgan_gym.algorithm1 import adversarial_training
     from seqgan_gym.config import get_preset
     from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
-    from seqgan_gym.experiment import adversarial_training, build_reward_model, build_setup, new_generator
+    from seqgan_gym.experiment import build_setup, new_generator
     from seqgan_gym.runlog import RunLog
     from seqgan_gym.training import mle_epoch
     from seqgan_gym.utils import make_adam
@@ -73,8 +74,7 @@ def child(quick: bool, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         log = RunLog(Path(tmp) / "run", tensorboard=False)
         t0 = time.perf_counter()
-        adversarial_training(setup, generator_model, build_reward_model(setup, discriminator), log,
-                             discriminator, d_optimizer, progress=False)
+        adversarial_training(setup, generator_model, log, discriminator, d_optimizer, progress=False)
         iteration = time.perf_counter() - t0
         log.close()
     return {"mle_epoch_s": times[1], "adv_iteration_s": iteration, "oracle": cfg.oracle,

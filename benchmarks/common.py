@@ -12,12 +12,11 @@ from pathlib import Path
 
 import torch
 
+from seqgan_gym.algorithm1 import adversarial_training
 from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
 from seqgan_gym.experiment import (
     Setup,
-    adversarial_training,
-    build_reward_model,
     new_generator,
     pretrain_discriminator,
     pretrain_generator,
@@ -107,8 +106,7 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
         d_opt.load_state_dict(copy.deepcopy(start.d_optimizer.state_dict()))
     log = RunLog(run_dir)
     t0 = time.time()
-    _, trained = adversarial_training(run_setup, generator_model, build_reward_model(run_setup, d), log,
-                                      d, d_opt, progress=False)
+    _, trained = adversarial_training(run_setup, generator_model, log, d, d_opt, progress=False)
     wall = time.time() - t0
     checkpoint = run_dir / "checkpoints" / "generator_final.pt"
     save_language_model(trained, checkpoint)

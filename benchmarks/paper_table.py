@@ -52,7 +52,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -60,19 +62,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import CommonStart, common_start, machine_info, run_method
-from stable_baselines3.common.callbacks import BaseCallback
 
-from seqgan_gym.agents import DiscriminatorUpdateCallback, Reinforce
+from seqgan_gym.algorithm1 import adversarial_training
 from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.config import get_preset
 from seqgan_gym.discriminator import make_discriminator_optimizer
-from seqgan_gym.envs import SeqGANVectorEnv
 from seqgan_gym.experiment import Setup, build_setup, evaluate, new_generator, with_config
 from seqgan_gym.metrics import nll_oracle, nll_test
-from seqgan_gym.rewards import DiscriminatorReward
-from seqgan_gym.rollout import RolloutPolicy
-from seqgan_gym.training import make_adam, scheduled_sampling_epoch
-from seqgan_gym.utils import atomic_write_json, atomic_write_text
+from seqgan_gym.runlog import RunLog
+from seqgan_gym.training import scheduled_sampling_epoch
+from seqgan_gym.utils import atomic_write_json, atomic_write_text, make_adam
 
 METHODS = ["random", "mle", "ss", "pg_bleu", "seqgan"]
 PAPER = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg_bleu": 8.946, "seqgan": 8.736}
@@ -130,7 +129,7 @@ def main() -> int:
     runs: dict[str, list[dict]] = {m: [] for m in METHODS}
     for seed in seeds:
         run_setup = with_config(setup, dataclasses.replace(cfg, seed=seed))
-        eval_rng = run_setup.rng(2)
+        eval_rng = run_setup.rng("evaluation")
         runs["random"].append({"seed": seed, **evaluate(run_setup, new_generator(run_setup), eval_rng)})
         runs["mle"].append({"seed": seed, **evaluate(run_setup, start.generator, eval_rng)})
         runs["ss"].append(run_scheduled_sampling(run_setup, start, budget["ss_epochs"], out, eval_rng))
@@ -199,8 +198,8 @@ def run_scheduled_sampling(setup: Setup, start: CommonStart, epochs: int, out: P
     steps_per_epoch = math.ceil(cfg.n_train / cfg.batch_size)
     k = _solve_k(0.75 * epochs * steps_per_epoch)
     optimizer = make_adam(model.parameters(), cfg.gen_lr)
-    shuffle = torch.Generator().manual_seed(cfg.seed * 1000 + 11)
-    sampling = setup.rng(12)
+    shuffle = setup.rng("ss_shuffle", device="cpu")
+    sampling = setup.rng("ss_sampling")
     train = setup.data.train.to(setup.device)
     step = 0
     for _ in range(epochs):
@@ -259,72 +258,41 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class _EvaluateEvery(BaseCallback):
-    """Evaluates NLL_oracle / NLL_test after every ``every`` generator updates (after any D update
-    the callbacks before it ran) and at the end."""
-
-    def __init__(self, setup: Setup, generator_model, every: int) -> None:
-        super().__init__()
-        self.setup, self.generator_model, self.every = setup, generator_model, every
-        self.rng = setup.rng(102)
-        self.updates, self.pending = 0, False
-        first = evaluate(setup, generator_model, self.rng)
-        self.curve = {"updates": [0], **{key: [value] for key, value in first.items()}}
-
-    def _on_rollout_end(self) -> None:
-        self.pending = True
-
-    def _count(self, force: bool = False) -> None:
-        if self.pending:
-            self.pending = False
-            self.updates += 1
-            if self.updates % self.every == 0 or force:
-                for key, value in evaluate(self.setup, self.generator_model, self.rng).items():
-                    self.curve[key].append(value)
-                self.curve["updates"].append(self.updates)
-
-    def _on_rollout_start(self) -> None:
-        self._count()
-
-    def _on_training_end(self) -> None:
-        self._count(force=True)
-
-    def _on_step(self) -> bool:
-        return True
-
-
 def run_schedule(setup: Setup, start: CommonStart, g_steps: int, d_steps: int, k: int, updates: int,
                  n_real: int | None) -> dict:
-    """SeqGAN with schedule (g_steps, d_steps, k) for ``updates`` generator updates, seed 0; D's
-    d-steps use ``n_real`` real sequences and as many fresh negatives (None: all, cfg's count)."""
-    cfg = dataclasses.replace(setup.cfg, seed=0, g_steps=g_steps, d_steps=d_steps, k=k)
+    """SeqGAN with schedule (g_steps, d_steps, k), seed 0, for about ``updates`` generator updates:
+    whole iterations of Algorithm 1 (at least one, so every schedule updates D; a schedule with
+    g_steps > ``updates`` runs g_steps updates). D's d-steps use ``n_real`` real sequences and as
+    many fresh negatives (None: all, cfg's count)."""
+    iterations = max(1, round(updates / g_steps))
+    cfg = dataclasses.replace(setup.cfg, seed=0, g_steps=g_steps, d_steps=d_steps, k=k,
+                              adv_iterations=iterations, eval_every=max(1, iterations // 6),
+                              dis_negatives=setup.cfg.dis_negatives if n_real is None else n_real)
     s = with_config(setup, cfg)
-    generator_model = copy.deepcopy(start.generator)
+    if n_real is not None:  # D's real data: the first n_real training sequences
+        s = dataclasses.replace(s, data=dataclasses.replace(s.data, train=s.data.train[:n_real]))
+    generator = copy.deepcopy(start.generator)
     d = copy.deepcopy(start.discriminator)
     d_opt = make_discriminator_optimizer(d, lr=cfg.dis_lr)
     d_opt.load_state_dict(copy.deepcopy(start.d_optimizer.state_dict()))  # a copy: see common.py
-    beta = RolloutPolicy(generator_model, update_rate=cfg.rollout_update_rate)
-    env = SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
-                          n_rollouts=cfg.n_rollouts, reward_model=DiscriminatorReward(d), rollout_policy=beta,
-                          oracle=s.oracle, device=s.device)
-    real = s.data.train if n_real is None else s.data.train[:n_real]
-    n_negatives = cfg.dis_negatives if n_real is None else n_real
-    d_callback = DiscriminatorUpdateCallback.for_generator(
-        generator_model, d, d_opt, real.to(s.device), g_steps=g_steps, d_steps=d_steps, k=k,
-        n_negatives=n_negatives, batch_size=cfg.batch_size, seed=cfg.seed * 1000 + 7)
-    evaluator = _EvaluateEvery(s, generator_model, every=max(1, updates // 6))
+    log = RunLog(Path(tempfile.mkdtemp(prefix="schedule-")), tensorboard=False)
     t0 = time.time()
-    Reinforce(generator_model, env, beta, lr=cfg.gen_lr, grad_clip=cfg.grad_clip,
-              seed=cfg.seed * 1000 + 4).learn(updates, callback=[d_callback, evaluator])
-    return {"schedule": [g_steps, d_steps, k], "d_updates": d_callback.d_updates, "n_real": len(real),
-            "n_negatives": n_negatives, "wall_s": round(time.time() - t0, 1), **evaluator.curve}
+    adversarial_training(s, generator, log, d, d_opt, progress=False)
+    wall = time.time() - t0
+    evals = [r for r in log.rows if r.get("nll_test") is not None]
+    log.close()
+    shutil.rmtree(log.dir, ignore_errors=True)
+    return {"schedule": [g_steps, d_steps, k], "d_updates": iterations * d_steps, "n_real": len(s.data.train),
+            "n_negatives": cfg.dis_negatives, "wall_s": round(wall, 1),
+            "updates": [r["step"] * g_steps for r in evals],
+            **{key: [r[key] for r in evals] for key in ("nll_oracle", "nll_test")}}
 
 
 def temperature_sweep(setup: Setup, models: dict, temperatures: list[float]) -> dict:
     """NLL_oracle and NLL_test of each model at each sampling temperature."""
     sweep = {}
     for name, model in models.items():
-        rng = setup.rng(200)
+        rng = setup.rng("temperature_sweep")
         points = []
         for temperature in temperatures:
             points.append({"temperature": temperature,

@@ -152,13 +152,12 @@ def main() -> int:
     rows, shown = {}, {}
     test = corpus.test
     for name, model in models.items():
-        g = torch.Generator(device=setup.device).manual_seed(cfg.seed * 1000 + 500)
-        samples = model.sample(args.samples, generator=g).cpu()
+        samples = model.sample(args.samples, generator=setup.rng("bleu_samples")).cpu()
         rows[name] = {**score(samples, test, spec["orders"], corpus.eos_token),
                       "nll_test": nll_test(model, test.to(setup.device))}
         shown[name] = [corpus.decode(s) for s in samples[: args.show].tolist()]
-    g = torch.Generator().manual_seed(cfg.seed * 1000 + 501)
-    real = corpus.train[torch.randperm(len(corpus.train), generator=g)[: args.samples]]
+    order = torch.randperm(len(corpus.train), generator=setup.rng("real_subsample", device="cpu"))
+    real = corpus.train[order[: args.samples]]
     rows["real"] = {**score(real, test, spec["orders"], corpus.eos_token), "nll_test": None}
     shown["real"] = [corpus.decode(s) for s in real[: args.show].tolist()]
 
@@ -168,7 +167,7 @@ def main() -> int:
         "rows": rows, "samples": shown, "published": spec["published"],
         "curves": {m: {k: r[k] for k in ("updates", "nll_test", "bleu", "self_bleu") if k in r}
                    for m, r in runs.items()},
-        "mle_start": evaluate(setup, start.generator, setup.rng(2)),
+        "mle_start": evaluate(setup, start.generator, setup.rng("evaluation")),
         "wall_s": round(time.time() - began, 1), "machine": machine_info(args.threads),
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -34,12 +34,9 @@ import torch  # noqa: E402
 from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_preset  # noqa: E402
 from seqgan_gym.utils import default_threads  # noqa: E402
 
-_SEED_EVAL_COMMAND = 9  # the eval command's sampling stream (experiment.py uses 0-7, 10 and 102;
-# _finish_run 99)
-
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
+    p.add_argument("--preset", choices=sorted(PRESETS),
                    help="starting values: paper (authors' schedule), cpu (default), smoke (seconds)")
     p.add_argument("--data", help="oracle (default: the synthetic experiment), or a corpus: "
                                   "quatrains, coco, nottingham, a text file or a folder with "
@@ -68,7 +65,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
-    cfg = get_preset(args.preset)
+    cfg = get_preset(args.preset or "cpu")
     direct = {"data": args.data, "data_path": args.data_path, "oracle": args.oracle,
               "oracle_path": args.oracle_path, "oracle_seed": args.oracle_seed, "seed": args.seed,
               "device": args.device,
@@ -160,21 +157,37 @@ def _check_run_dir(run_dir: Path, overwrite: bool) -> bool:
 @contextlib.contextmanager
 def _run_status(log):
     """Around a run's phases: on a failure or Ctrl-C, ``summary.json`` says so (``status``, the
-    reason and the last logged row) before the error goes on; the log is closed in every case.
-    :func:`_finish_run` writes ``status: completed``."""
+    reason, the last logged row and where the run can resume) before the error goes on; the log
+    is closed in every case. :func:`_finish_run` writes ``status: completed``."""
     try:
         yield
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
+        resumable = _resume_point(log.dir)
         with contextlib.suppress(OSError):  # a full disk must not hide the original error
             log.write_json("summary.json", {
                 "status": "interrupted" if interrupted else "failed",
                 "reason": "Ctrl-C (SIGINT)" if interrupted else f"{type(e).__name__}: {e}",
-                "last_row": log.rows[-1] if log.rows else None,
+                "last_row": log.rows[-1] if log.rows else None, "resume_from": resumable,
                 "wall_s": round(time.time() - log.start, 1)})
+        if interrupted:
+            where = (f"its last checkpoint is after {resumable}; continue it with `seqgan-gym train "
+                     f"--resume {log.dir}`" if resumable else "it had saved no checkpoint yet")
+            raise KeyboardInterrupt(f"interrupted (Ctrl-C) in {log.dir}: {where}") from None
         raise
     finally:
         log.close()
+
+
+def _resume_point(run_dir: Path) -> str | None:
+    """'<phase> step <n>' of a run directory's resumable checkpoint (None: it has none)."""
+    from seqgan_gym.resume import Checkpointer
+
+    try:
+        saved = Checkpointer.load(run_dir / "checkpoints").saved
+        return f"{saved['phase']} step {saved['step']}"
+    except (OSError, ValueError):
+        return None
 
 
 def _oracle_fallback(cfg: ExperimentConfig, mode: str) -> str | None:
@@ -200,7 +213,7 @@ def _oracle_fallback(cfg: ExperimentConfig, mode: str) -> str | None:
 def _finish_run(log, setup, generator_model, title: str, summary: dict) -> dict:
     """Write 100 samples of G (decoded too, for a corpus), the learning curve and ``summary.json``
     (with floor and wall time)."""
-    samples = generator_model.sample(100, generator=setup.rng(99))
+    samples = generator_model.sample(100, generator=setup.rng("samples_file"))
     log.write_samples(samples)
     if setup.corpus is not None:
         from seqgan_gym.utils import atomic_write_text
@@ -242,16 +255,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """The paper's Algorithm 1: MLE pre-training, D pre-training, adversarial training."""
-    from seqgan_gym.checkpoints import load_language_model, save_discriminator
-    from seqgan_gym.experiment import (
-        adversarial_training,
-        build_reward_model,
-        evaluate,
-        new_generator,
-        pretrain_discriminator,
-        pretrain_generator,
-    )
-    from seqgan_gym.training import make_adam
+    from seqgan_gym.algorithm1 import train
+    from seqgan_gym.checkpoints import load_language_model
 
     def check(cfg: ExperimentConfig) -> None:  # the checks that need train's own options
         if args.generator_checkpoint and cfg.mle_select == "best":
@@ -264,47 +269,85 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError("dis_form density_ratio needs MLE epochs (its reference is the best "
                                  "one) or a --generator-checkpoint with generator_mle_best.pt beside it")
 
-    cfg, setup, log = _start_run(args, "train", check, generator_checkpoint=args.generator_checkpoint)
+    checkpointer = None
+    if args.resume:
+        cfg, setup, log, checkpointer, generator_checkpoint = _resume_run(args)
+    else:
+        generator_checkpoint = args.generator_checkpoint
+        cfg, setup, log = _start_run(args, "train", check, generator_checkpoint=generator_checkpoint)
     progress = not args.no_progress
     with _run_status(log):
-        if args.generator_checkpoint:
-            generator_model = load_language_model(args.generator_checkpoint, device=str(setup.device))
-            got = (generator_model.vocab_size, generator_model.seq_len, generator_model.emb_dim,
-                   generator_model.hidden_dim)
+        generator = None
+        if generator_checkpoint:
+            generator = load_language_model(generator_checkpoint, device=str(setup.device))
+            got = (generator.vocab_size, generator.seq_len, generator.emb_dim, generator.hidden_dim)
             want = (cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
             if got != want:
                 raise ValueError(
                     "generator checkpoint has V={}, T={}, emb_dim={}, hidden_dim={}; this run has "
                     "V={}, T={}, emb_dim={}, hidden_dim={}".format(*got, *want))
-            if generator_model.eos_token != setup.eos_token:
-                raise ValueError(f"generator checkpoint has eos_token={generator_model.eos_token}; "
+            if generator.eos_token != setup.eos_token:
+                raise ValueError(f"generator checkpoint has eos_token={generator.eos_token}; "
                                  f"this run's data has eos_token={setup.eos_token}")
-            mle = log.log("mle", 0, **evaluate(setup, generator_model, setup.rng(2)))
-        else:
-            generator_model = new_generator(setup)
-            mle = pretrain_generator(setup, generator_model, log, progress=progress)
-        discriminator = d_optimizer = None
-        if cfg.reward == "discriminator":  # SeqGAN: pre-train D, then D joins the loop
-            discriminator = _new_discriminator(cfg, setup, generator_model, log.dir,
-                                               args.generator_checkpoint)
-            d_optimizer = make_adam(discriminator.parameters(), cfg.dis_lr)
-            pretrain_discriminator(setup, discriminator, d_optimizer, generator_model, log, progress)
-            if cfg.dis_form == "cnn":
-                save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_pretrained.pt")
-        reward_model = build_reward_model(setup, discriminator)
-        adv, generator_model = adversarial_training(setup, generator_model, reward_model, log,
-                                                    discriminator, d_optimizer, progress)
-        if discriminator is not None and cfg.dis_form == "cnn":
-            save_discriminator(discriminator, log.dir / "checkpoints" / "discriminator_adv.pt")
+        reference_file = None
+        if cfg.reward == "discriminator" and cfg.dis_form == "density_ratio":
+            reference_file = _reference_file(generator_checkpoint, log.dir)
+            print(f"[seqgan-gym] D = density ratio against {reference_file}", flush=True)
+        mle, adv, generator_model = train(setup, log, generator, reference_file, progress, checkpointer)
         summary = _finish_run(log, setup, generator_model,
                               f"MLE then {cfg.algo} + {cfg.reward} reward ({cfg.preset} preset)", {
             "preset": cfg.preset, "data": cfg.data, "oracle": cfg.oracle, "algo": cfg.algo,
-            "reward": cfg.reward, "mle_epochs": None if args.generator_checkpoint else cfg.mle_epochs,
-            "generator_checkpoint": args.generator_checkpoint, "adv_iterations": cfg.adv_iterations,
+            "reward": cfg.reward, "mle_epochs": None if generator_checkpoint else cfg.mle_epochs,
+            "generator_checkpoint": generator_checkpoint, "adv_iterations": cfg.adv_iterations,
             **_metrics(mle, "mle"), **_metrics(adv, "adv"),
         })
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _resume_run(args: argparse.Namespace):
+    """Reopen ``args.resume``, a train run that stopped (killed, Ctrl-C, failed): its config from
+    ``config.json``, its state from ``checkpoints/resume.pt``, ``metrics.csv`` cut back to that
+    state's rows. Settings other than --threads / --no-progress / --device come from the run."""
+    from seqgan_gym.experiment import build_setup
+    from seqgan_gym.resume import Checkpointer
+    from seqgan_gym.runlog import RunLog
+
+    names = ("preset", "data", "data_path", "oracle", "oracle_path", "oracle_seed", "seed", "run_dir",
+             "algo", "reward", "generator_checkpoint")
+    given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name, None) is not None]
+    given += ["--set"] if args.overrides else []
+    if given or args.overwrite:
+        raise ValueError(f"--resume continues a run with its own settings (config.json); drop "
+                         f"{', '.join(given + (['--overwrite'] if args.overwrite else []))}")
+    run_dir = Path(args.resume)
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text())
+        cfg = ExperimentConfig(**recorded["config"])
+        if "train" not in recorded["command"]:
+            raise ValueError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"--resume: {run_dir} is not a seqgan-gym train run directory (no readable "
+                         "config.json of a train run)") from None
+    summary = run_dir / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text()).get("status") == "completed":
+        raise ValueError(f"--resume: the run in {run_dir} has completed; nothing to resume")
+    checkpointer = Checkpointer.load(run_dir / "checkpoints")
+    if args.device is not None:
+        cfg.device = args.device
+    threads = recorded.get("threads")
+    if threads and threads != torch.get_num_threads():
+        print(f"[seqgan-gym] note: the run used {threads} threads, this resume {torch.get_num_threads()}; "
+              "the numbers may differ in the last digits from an uninterrupted run", flush=True)
+    saved = checkpointer.saved
+    print(f"[seqgan-gym] resuming {run_dir} after {saved['phase']} step {saved['step']}: "
+          f"{describe_schedule(cfg)}", flush=True)
+    setup = build_setup(cfg)
+    setup.oracle_fallback = recorded.get("oracle_fallback")
+    summary.unlink(missing_ok=True)  # the run is going again
+    log = RunLog(run_dir, resume_rows=saved["rows"], resume_wall_s=saved["wall_s"])
+    log.nll_limit = 10 * math.log(cfg.vocab_size)
+    return cfg, setup, log, checkpointer, recorded.get("generator_checkpoint")
 
 
 def cmd_fetch_oracle(args: argparse.Namespace) -> int:
@@ -360,7 +403,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"{checkpoint} has V={shape[0]}, T={shape[1]}, eos_token="
                          f"{generator_model.eos_token}; {source} has V={cfg.vocab_size}, "
                          f"T={cfg.seq_len}, eos_token={setup.eos_token}")
-    result = evaluate(setup, generator_model, setup.rng(_SEED_EVAL_COMMAND), temperature=args.temperature)
+    result = evaluate(setup, generator_model, setup.rng("eval_command"), temperature=args.temperature)
     report = {"checkpoint": str(checkpoint), "data": source, "temperature": args.temperature,
               "eval_samples": cfg.eval_samples, **result,
               "oracle_floor": setup.oracle_floor, "oracle_file": setup.oracle_file}
@@ -395,23 +438,6 @@ def _reference_file(generator_checkpoint: str | None, run_dir: Path | None) -> P
     return reference_file
 
 
-def _new_discriminator(cfg: ExperimentConfig, setup, generator_model, run_dir: Path,
-                       generator_checkpoint: str | None):
-    """D of ``cfg.dis_form``: the paper's CNN, or the density ratio against the MLE run's best
-    validation epoch (this run's ``generator_mle_best.pt``, or the one beside
-    ``--generator-checkpoint``)."""
-    from seqgan_gym.checkpoints import load_language_model
-    from seqgan_gym.density_ratio import DensityRatioDiscriminator
-    from seqgan_gym.discriminator import paper_discriminator
-
-    if cfg.dis_form == "cnn":
-        return paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
-    reference_file = _reference_file(generator_checkpoint, run_dir)
-    reference = load_language_model(reference_file, device=str(setup.device))
-    print(f"[seqgan-gym] D = density ratio against {reference_file}", flush=True)
-    return DensityRatioDiscriminator(reference, generator_model).to(setup.device)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqgan-gym", description="SeqGAN (Yu et al. 2017) as a Gymnasium environment")
@@ -424,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p)
     p.add_argument("--generator-checkpoint",
                    help="start from this MLE checkpoint (skips MLE pre-training)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a train run that stopped (killed, Ctrl-C, failed) from its last "
+                        "checkpoint, with its own settings; same numbers as an uninterrupted run")
     p.add_argument("--algo", choices=["reinforce", "ppo", "a2c"],
                    help="the generator's RL algorithm (default reinforce, the paper's)")
     p.add_argument("--reward", choices=["discriminator", "bleu", "oracle"],
@@ -463,10 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(threads or default_threads())
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("seqgan-gym: interrupted (Ctrl-C); a run directory, if the run had started, keeps its "
-              "metrics and checkpoints so far and its summary.json says where it stopped (resuming is "
-              "not implemented yet)", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"seqgan-gym: {e.args[0] if e.args else 'interrupted (Ctrl-C)'}", file=sys.stderr)
         return 130
     except (ValueError, OSError, FloatingPointError) as e:  # FileNotFoundError, FileExistsError: OSError
         # an OS error raised by the system (disk full, read-only, ...) names its path; ours say it all

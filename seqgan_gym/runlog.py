@@ -15,6 +15,7 @@ Layout of a run directory::
 from __future__ import annotations
 
 import csv
+import io
 import math
 import time
 from pathlib import Path
@@ -38,18 +39,36 @@ with a discriminator; :func:`seqgan_gym.metrics.discriminator_signal`)."""
 class RunLog:
     """Writes one run directory. Rows are appended and flushed as they come, so a crash keeps them."""
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True, resume_rows: int | None = None,
+                 resume_wall_s: float = 0.0) -> None:
+        """:param resume_rows: continue an existing run directory whose ``metrics.csv`` is cut back
+            to its first ``resume_rows`` rows (those of its resumable checkpoint);
+        :param resume_wall_s: the run's wall time at that checkpoint (``wall_s`` continues from it).
+        """
         self.dir = Path(run_dir)
-        if self.dir.exists() and any(self.dir.iterdir()):
-            raise FileExistsError(f"run directory {self.dir} already exists and is not empty")
-        (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        self.start = time.time()
         self.rows: list[dict] = []
+        if resume_rows is None:
+            if self.dir.exists() and any(self.dir.iterdir()):
+                raise FileExistsError(f"run directory {self.dir} already exists and is not empty")
+        else:
+            self.rows = _read_metrics(self.dir / "metrics.csv")[:resume_rows]
+            if len(self.rows) != resume_rows:
+                raise ValueError(f"{self.dir / 'metrics.csv'} has {len(self.rows)} rows, fewer than the "
+                                 f"{resume_rows} its resumable checkpoint recorded")
+        (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self.start = time.time() - resume_wall_s
         self.nll_limit: float | None = None
         """The divergence guard: a logged ``nll_*`` above this raises FloatingPointError (None: off)."""
-        self._csv_file = open(self.dir / "metrics.csv", "w", newline="")
+        if resume_rows is not None:  # cut back atomically: a kill now keeps the old file whole
+            kept = io.StringIO()
+            writer = csv.DictWriter(kept, fieldnames=METRIC_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+            atomic_write_text(self.dir / "metrics.csv", kept.getvalue())
+        self._csv_file = open(self.dir / "metrics.csv", "a" if resume_rows is not None else "w", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=METRIC_COLUMNS)
-        self._csv.writeheader()
+        if resume_rows is None:
+            self._csv.writeheader()
         self._csv_file.flush()
         self.tb = None
         if tensorboard:
@@ -159,3 +178,14 @@ class RunLog:
         self._csv_file.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    """The rows of a ``metrics.csv`` as :meth:`RunLog.log` returned them (empty cells left out)."""
+    with open(path, newline="") as f:
+        rows = []
+        for raw in csv.DictReader(f):
+            row = {"phase": raw["phase"], "step": int(raw["step"])}
+            row.update({k: float(v) for k, v in raw.items() if k not in ("phase", "step") and v != ""})
+            rows.append(row)
+    return rows

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan_gym.agents import DiscriminatorUpdateCallback, Reinforce, reinforce_loss
+from seqgan_gym.agents import (
+    DiscriminatorUpdateCallback,
+    Reinforce,
+    RolloutPolicyUpdateCallback,
+    reinforce_loss,
+)
 from seqgan_gym.agents.reinforce import leave_one_out_baseline
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import nll_oracle
@@ -60,7 +65,7 @@ def test_mean_baseline_makes_the_update_blind_to_a_constant_reward_shift():
     def update(baseline, rewards):
         g = _gen(8, 3)
         env, policy = _oracle_reward_env(oracle, g, num_envs=6)
-        Reinforce(g, env, policy, seed=0, baseline=baseline).train_step(Y, rewards)
+        Reinforce(g, env, seed=0, baseline=baseline).train_step(Y, rewards)
         return torch.cat([p.detach().flatten() for p in g.parameters()])
 
     torch.testing.assert_close(update("mean", Q), update("mean", Q - 9.0))
@@ -71,7 +76,7 @@ def test_reinforce_refuses_an_unknown_baseline():
     oracle = random_oracle(seed=1, vocab_size=8, seq_len=3)
     env, policy = _oracle_reward_env(oracle, _gen(8, 3), num_envs=4)
     with pytest.raises(ValueError, match="baseline must be one of"):
-        Reinforce(_gen(8, 3), env, policy, baseline="batch")
+        Reinforce(_gen(8, 3), env, baseline="batch")
 
 
 def _oracle_reward_env(oracle, generator_model, num_envs=32, mode="rollout", n_rollouts=2):
@@ -81,7 +86,7 @@ def _oracle_reward_env(oracle, generator_model, num_envs=32, mode="rollout", n_r
     env = SeqGANVectorEnv(num_envs=num_envs, vocab_size=oracle.vocab_size, seq_len=oracle.seq_len,
                           n_rollouts=n_rollouts, reward_mode=mode,
                           reward_model=OracleLikelihoodReward(oracle), rollout_policy=policy,
-                          oracle=oracle, device="cpu")
+                          device="cpu")
     return env, policy
 
 
@@ -94,7 +99,8 @@ def test_reinforce_with_the_oracle_reward_lowers_nll_oracle(baseline):
     before = nll_oracle(g, oracle, 2000, generator=ev)
     env, policy = _oracle_reward_env(oracle, g, mode="terminal")
     # lr 0.05: at the authors' 0.01, 40 updates move G too little to measure in a fast test
-    Reinforce(g, env, policy, lr=0.05, seed=0, baseline=baseline).learn(40)
+    Reinforce(g, env, lr=0.05, seed=0, baseline=baseline).learn(
+        40, callback=RolloutPolicyUpdateCallback(policy, g))
     after = nll_oracle(g, oracle, 2000, generator=ev)
     assert after < before - 0.5, (before, after)
 
@@ -105,7 +111,7 @@ def test_reinforce_is_repeatable_with_a_seed():
     def run():
         g = LSTMLanguageModel(30, 5).init_normal_(0.1, torch.Generator().manual_seed(0))
         env, policy = _oracle_reward_env(oracle, g, num_envs=8)
-        agent = Reinforce(g, env, policy, seed=3).learn(3)
+        agent = Reinforce(g, env, seed=3).learn(3, callback=RolloutPolicyUpdateCallback(policy, g))
         return torch.cat([p.detach().flatten() for p in g.parameters()]), agent.last_stats
 
     (w1, s1), (w2, s2) = run(), run()
@@ -117,7 +123,7 @@ def test_rollout_policy_follows_the_generator_after_each_update():
     g = LSTMLanguageModel(30, 5).init_normal_(0.1, torch.Generator().manual_seed(0))
     env, policy = _oracle_reward_env(oracle, g, num_envs=8)
     beta0 = [p.clone() for p in policy.model.parameters()]
-    Reinforce(g, env, policy, seed=0).learn(1)
+    Reinforce(g, env, seed=0).learn(1, callback=RolloutPolicyUpdateCallback(policy, g))
     for b0, b1, th in zip(beta0, policy.model.parameters(), g.parameters()):
         torch.testing.assert_close(b1, 0.8 * b0 + 0.2 * th.detach())
 
@@ -136,7 +142,7 @@ def _learn_with_counted_d_updates(monkeypatch, updates, g_steps, d_steps, k):
     callback = DiscriminatorUpdateCallback.for_generator(
         g, torch.nn.Linear(1, 1), None, torch.zeros(8, 4, dtype=torch.long), g_steps=g_steps,
         d_steps=d_steps, k=k, n_negatives=16)
-    Reinforce(g, env, policy, seed=0).learn(updates, callback=callback)
+    Reinforce(g, env, seed=0).learn(updates, callback=callback)
     return callback, calls
 
 
@@ -160,7 +166,7 @@ def test_kl_costs_to_go_equal_a_slow_loop_and_a_copied_anchor_costs_nothing():
     g, other = _gen(8, 4, seed=0), _gen(8, 4, seed=1)
     env, policy = _oracle_reward_env(oracle, g, num_envs=5)
     Y = torch.randint(0, 8, (5, 4), generator=torch.Generator().manual_seed(3))
-    agent = Reinforce(g, env, policy, kl_coef=0.5, anchor=other)
+    agent = Reinforce(g, env, kl_coef=0.5, anchor=other)
     costs = agent._kl_costs_to_go(g.log_prob(Y).detach(), Y)
     lg, la = g.log_prob(Y).detach(), other.log_prob(Y)
     for b in range(5):
@@ -173,7 +179,7 @@ def test_kl_costs_to_go_equal_a_slow_loop_and_a_copied_anchor_costs_nothing():
     def update(kl_coef):  # the default anchor is a copy of G now: its penalty is 0 on the first update
         g2 = _gen(8, 4, seed=0)
         env2, policy2 = _oracle_reward_env(oracle, g2, num_envs=5)
-        Reinforce(g2, env2, policy2, kl_coef=kl_coef).train_step(Y, Q)
+        Reinforce(g2, env2, kl_coef=kl_coef).train_step(Y, Q)
         return torch.cat([p.detach().flatten() for p in g2.parameters()])
 
     torch.testing.assert_close(update(0.0), update(3.0))
@@ -186,12 +192,24 @@ def test_kl_anchor_keeps_g_near_the_mle_policy_and_the_target_adapts_the_coeffic
         g = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
         anchor = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
         env, policy = _oracle_reward_env(oracle, g, mode="terminal")
-        Reinforce(g, env, policy, lr=0.05, seed=0, baseline="mean", kl_coef=kl_coef).learn(30)
+        Reinforce(g, env, lr=0.05, seed=0, baseline="mean", kl_coef=kl_coef).learn(
+            30, callback=RolloutPolicyUpdateCallback(policy, g))
         seqs = g.sample(2000, generator=torch.Generator().manual_seed(9))
         kls[kl_coef] = (g.log_prob(seqs) - anchor.log_prob(seqs)).sum(1).mean().item()
     assert kls[1.0] < 0.5 * kls[0.0], kls
     g = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
     env, policy = _oracle_reward_env(oracle, g, mode="terminal")
-    agent = Reinforce(g, env, policy, lr=0.05, seed=0, baseline="mean", kl_coef=0.01, kl_target=1e-4)
+    agent = Reinforce(g, env, lr=0.05, seed=0, baseline="mean", kl_coef=0.01, kl_target=1e-4)
     agent.learn(10)
     assert agent.kl_coef > 0.01 and agent.last_stats["kl_coef"] == agent.kl_coef  # KL above target: up
+
+
+def test_reinforce_leaves_beta_alone():
+    """One beta-update path: REINFORCE's own update does not touch the rollout policy (the loop of
+    seqgan_gym.algorithm1, or RolloutPolicyUpdateCallback, moves it)."""
+    oracle = random_oracle(seed=1, vocab_size=30, seq_len=5)
+    g = LSTMLanguageModel(30, 5).init_normal_(0.1, torch.Generator().manual_seed(0))
+    env, policy = _oracle_reward_env(oracle, g, num_envs=8)
+    beta0 = [p.clone() for p in policy.model.parameters()]
+    Reinforce(g, env, seed=0).learn(2)
+    assert all(torch.equal(b0, b1) for b0, b1 in zip(beta0, policy.model.parameters()))

@@ -1,0 +1,174 @@
+"""SeqGAN's Algorithm 1 (Yu et al., AAAI 2017), top to bottom. The paper's lines:
+
+     1  initialise G_theta, D_phi with random weights theta, phi
+     2  pre-train G_theta using MLE on S
+     3  beta <- theta
+     4  generate negative samples using G_theta for training D_phi
+     5  pre-train D_phi via minimising the cross entropy
+     6  repeat
+     7    for g-steps do
+     8      generate a sequence Y_1:T = (y_1, ..., y_T) ~ G_theta
+     9      for t in 1:T do
+    10        compute Q(a = y_t; s = Y_1:t-1) by Eq. (4)   (Monte-Carlo search with beta, scored by D)
+    11      end for
+    12      update generator parameters via policy gradient Eq. (8)
+    13    end for
+    14    for d-steps do
+    15      use current G_theta to generate negative examples and combine with given positive examples S
+    16      train discriminator D_phi for k epochs by Eq. (5)
+    17    end for
+    18    beta <- theta
+    19  until SeqGAN converges
+
+Where this loop and the paper differ (the first two as the authors' code does):
+
+* l.18 is an exponential moving average, beta <- r beta + (1 - r) theta (``cfg.rollout_update_rate``,
+  the authors' 0.8), run after every generator update (l.12), before D's update;
+* "until SeqGAN converges" is ``cfg.adv_iterations`` iterations;
+* l.8-12 write B = ``cfg.num_envs`` sequences per update, one token per step of the environment
+  (:class:`~seqgan_gym.envs.SeqGANVectorEnv`), whose rewards are l.10's Q;
+* ``cfg.algo`` 'ppo' / 'a2c' replace l.12's estimator by an SB3 algorithm on the same rewards;
+* ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle' score the sequences instead of D: there is no D, so
+  l.4-5 and l.14-17 are skipped.
+
+The pieces each line names live in :mod:`seqgan_gym.experiment` (set-up, pre-training, evaluation),
+:mod:`seqgan_gym.agents` (the policy-gradient update), :mod:`seqgan_gym.envs` (the sequences and
+their rewards), :mod:`seqgan_gym.rollout` (beta and the Monte-Carlo search) and
+:mod:`seqgan_gym.training` (D's epochs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stable_baselines3.common.logger import configure
+from tqdm.auto import tqdm
+
+from seqgan_gym.agents import Reinforce, SB3GeneratorUpdates, SeqGANSB3VecEnv, make_sb3_agent
+from seqgan_gym.checkpoints import save_discriminator, save_language_model
+from seqgan_gym.envs import SeqGANVectorEnv
+from seqgan_gym.experiment import (
+    Setup,
+    build_reward_model,
+    evaluate,
+    measure_discriminator,
+    new_discriminator,
+    new_generator,
+    pretrain_discriminator,
+    pretrain_generator,
+)
+from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.resume import Checkpointer
+from seqgan_gym.rollout import RolloutPolicy
+from seqgan_gym.runlog import RunLog
+from seqgan_gym.seeds import stream_seed
+from seqgan_gym.training import train_discriminator
+from seqgan_gym.utils import make_adam
+
+
+def train(setup: Setup, log: RunLog, generator: LSTMLanguageModel | None = None,
+          reference_file: Path | None = None, progress: bool = True,
+          checkpointer: Checkpointer | None = None) -> tuple[dict, dict, LSTMLanguageModel]:
+    """Algorithm 1 from l.1 to the end. ``generator``: an already pre-trained G_theta (l.1-2 are then
+    skipped); ``reference_file``: the density-ratio D's reference generator (default: this run's
+    best MLE epoch); ``checkpointer``: the run to resume (default: a fresh one; every epoch, D step
+    and iteration saves a resumable state). Returns the last MLE evaluation, the last adversarial
+    one and the trained G."""
+    cfg, checkpoints = setup.cfg, log.dir / "checkpoints"
+    checkpointer = checkpointer or Checkpointer(checkpoints)
+    if generator is None:  # l.1-2
+        generator = new_generator(setup)
+        mle = pretrain_generator(setup, generator, log, progress, checkpointer)
+    elif not log.rows:
+        mle = log.log("mle", 0, **evaluate(setup, generator, setup.rng("evaluation")))
+    else:  # resumed
+        mle = log.rows[0]
+    discriminator = d_optimizer = None
+    if cfg.reward == "discriminator":  # l.1, 4-5
+        reference_file = reference_file or checkpoints / "generator_mle_best.pt"  # the density ratio's
+        discriminator = new_discriminator(setup, generator, reference_file)
+        d_optimizer = make_adam(discriminator.parameters(), cfg.dis_lr)
+        if pretrain_discriminator(setup, discriminator, d_optimizer, generator, log, progress, checkpointer) \
+                and cfg.dis_form == "cnn":  # (False: a resumed run had done it)
+            save_discriminator(discriminator, checkpoints / "discriminator_pretrained.pt")
+    adversarial, generator = adversarial_training(setup, generator, log, discriminator, d_optimizer, progress,
+                                                  checkpointer)
+    if discriminator is not None and cfg.dis_form == "cnn":
+        save_discriminator(discriminator, checkpoints / "discriminator_adv.pt")
+    return mle, adversarial, generator
+
+
+def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog, discriminator=None,
+                         d_optimizer=None, progress: bool = True,
+                         checkpointer: Checkpointer | None = None) -> tuple[dict, LSTMLanguageModel]:
+    """l.3 and l.6-19 from a pre-trained G_theta (and, for the D reward, a pre-trained D_phi with its
+    optimizer). Logs phase 'adversarial' (step = iteration; NLL_oracle / NLL_test or BLEU, and D's
+    signal, every ``cfg.eval_every``). Returns the last evaluation and the trained G (``generator``
+    itself for REINFORCE; for SB3 the policy's actor, started from ``generator``'s weights)."""
+    cfg = setup.cfg
+    rollout_policy = RolloutPolicy(generator, update_rate=cfg.rollout_update_rate)  # l.3
+    env = SeqGANVectorEnv(
+        num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len, n_rollouts=cfg.n_rollouts,
+        reward_mode="rollout", reward_model=build_reward_model(setup, discriminator),
+        rollout_policy=rollout_policy, device=setup.device, eos_token=setup.eos_token)
+    logger = configure(str(log.dir / "sb3"), ["csv", "tensorboard"])
+    agent = _make_agent(setup, env, generator, logger)
+    generator = agent.generator
+    if hasattr(discriminator, "follow"):  # a D that reads G (the density ratio) reads the G trained here
+        discriminator.follow(generator)
+    real = setup.data.train.to(setup.device)
+    d_shuffle_rng, d_negatives_rng = setup.rng("dis_shuffle", device="cpu"), setup.rng("dis_negatives")
+    eval_rng, signal_rng = setup.rng("adversarial_evaluation"), setup.rng("d_signal")
+
+    def evaluation() -> dict:
+        return {**evaluate(setup, generator, eval_rng),
+                **measure_discriminator(setup, discriminator, generator, signal_rng)}
+
+    checkpointer = checkpointer or Checkpointer(log.dir / "checkpoints")
+    done = checkpointer.begin("adversarial", generator=generator, rollout_policy=rollout_policy.model,
+                              agent=agent, discriminator=discriminator, d_optimizer=d_optimizer,
+                              d_shuffle_rng=d_shuffle_rng, d_negatives_rng=d_negatives_rng,
+                              eval_rng=eval_rng, signal_rng=signal_rng)
+    if done == 0:  # the start: after MLE and D pre-training
+        log.log("adversarial", 0, **evaluation())
+    result = [row for row in log.rows if row["phase"] == "adversarial" and "nll_test" in row][-1]
+    bar = tqdm(range(done + 1, cfg.adv_iterations + 1), desc=f"adversarial ({cfg.algo}, {cfg.reward})",
+               disable=not progress)
+    for iteration in bar:  # l.6
+        for _ in range(cfg.g_steps):  # l.7-13
+            g_stats = agent.update()  # l.8-12: B sequences, their Q_t, one policy-gradient step
+            rollout_policy.update(generator)  # l.18: beta's EMA step after every G update
+        d_stats = {}
+        if discriminator is not None and cfg.d_steps > 0:  # l.14-17
+            d_stats = train_discriminator(
+                discriminator, d_optimizer, real, lambda n: generator.sample(n, generator=d_negatives_rng),
+                n_negatives=cfg.dis_negatives, d_steps=cfg.d_steps, k=cfg.k, batch_size=cfg.batch_size,
+                generator=d_shuffle_rng)
+        values = {"g_loss": g_stats.get("pg_loss"), "kl": g_stats.get("kl"),
+                  "final_score": g_stats.get("mean_terminal_reward", g_stats.get("final_score")),
+                  "d_loss": d_stats.get("loss"), "d_acc_real": d_stats.get("acc_real"),
+                  "d_acc_fake": d_stats.get("acc_fake")}
+        if iteration % cfg.eval_every == 0 or iteration == cfg.adv_iterations:
+            values.update(evaluation())
+            save_language_model(generator, log.dir / "checkpoints" / "generator_adv.pt", iteration=iteration)
+            bar.set_postfix(nll_test=f"{values['nll_test']:.3f}")
+            result = log.log("adversarial", iteration, **values)
+        else:
+            log.log("adversarial", iteration, **values)
+        checkpointer.save(iteration, log)
+    logger.close()
+    return result, generator
+
+
+def _make_agent(setup: Setup, env: SeqGANVectorEnv, generator: LSTMLanguageModel, logger):
+    """The l.8-12 of ``cfg.algo``: anything with ``generator`` and ``update() -> dict`` (one
+    generator update). REINFORCE trains ``generator`` itself; PPO / A2C train a policy whose actor
+    starts from ``generator``'s weights."""
+    cfg, seed = setup.cfg, stream_seed(setup.cfg.seed, "agent")
+    if cfg.algo == "reinforce":
+        return Reinforce(generator, env, lr=cfg.gen_lr, grad_clip=cfg.grad_clip, seed=seed, logger=logger,
+                         baseline=cfg.reinforce_baseline, kl_coef=cfg.kl_coef, kl_target=cfg.kl_target)
+    model = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator, learning_rate=cfg.sb3_lr, seed=seed,
+                           device=setup.device, max_grad_norm=cfg.grad_clip)
+    model.set_logger(logger)
+    return SB3GeneratorUpdates(model)

@@ -1,0 +1,126 @@
+"""Resumable checkpoints: everything a training run needs to continue, bit for bit, after a kill.
+
+:mod:`seqgan_gym.algorithm1` saves ``checkpoints/resume.pt`` after every MLE epoch, every D
+pre-training step and every adversarial iteration. It holds the phase and step reached, the number
+of rows ``metrics.csv`` had then, the run's wall time, and the state of every object the phase
+registered with :meth:`Checkpointer.begin` (models, optimizers, the agent, the random number
+generators of the run's streams), plus torch's, numpy's and Python's global random states. It is
+written atomically (a kill mid-write leaves the previous one) and read with
+``torch.load(weights_only=True)``.
+
+Resuming (``seqgan-gym train --resume RUN_DIR``) rebuilds the run from its ``config.json``, cuts
+``metrics.csv`` back to the checkpoint's rows, skips the phases already done and restores the
+tracked objects of the phase in progress, so the rows that follow are the ones the uninterrupted
+run writes (on the same machine, with the same threads). TensorBoard's events are appended: steps
+between the checkpoint and the kill appear twice there.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqgan_gym.runlog import RunLog
+from seqgan_gym.utils import atomic_torch_save, safe_torch_load
+
+PHASES = ("mle", "dis_pretrain", "adversarial")
+"""The phases of a training run, in order."""
+STATE_FILE = "resume.pt"
+CARRIED = ("generator", "discriminator", "d_optimizer")
+"""The objects that live on from one phase to the next, under these names in every phase."""
+
+
+class Checkpointer:
+    """Saves and restores the resumable state of one run directory.
+
+    :param checkpoints: the run's ``checkpoints/`` folder.
+    :param saved: the state loaded from an earlier ``resume.pt`` (None: a fresh run).
+    """
+
+    def __init__(self, checkpoints: str | Path, saved: dict | None = None) -> None:
+        self.path = Path(checkpoints) / STATE_FILE
+        self.saved = saved
+        self.phase: str | None = None
+        self.objects: dict[str, Any] = {}
+
+    @classmethod
+    def load(cls, checkpoints: str | Path) -> Checkpointer:
+        """The checkpointer of a run to resume; a missing or foreign file is a clear error."""
+        path = Path(checkpoints) / STATE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: the run saved no resumable checkpoint yet "
+                                    "(it stopped before its first epoch ended); start it again")
+        saved = safe_torch_load(path)
+        if not isinstance(saved, dict) or saved.get("phase") not in PHASES:
+            raise ValueError(f"{path} is not a seqgan-gym resumable checkpoint")
+        return cls(checkpoints, saved)
+
+    def begin(self, phase: str, **objects: Any) -> int | None:
+        """Start ``phase`` with the objects whose state its checkpoints hold: anything with
+        ``state_dict`` / ``load_state_dict`` (modules, optimizers, agents) or a ``torch.Generator``.
+        Objects that live on from phase to phase are named as in :data:`CARRIED`.
+
+        Returns the number of steps of ``phase`` already done: 0 in a fresh run or for a phase not
+        reached yet; the saved step for the phase in progress (its objects and the global random
+        states restored); None for a phase already finished (skip it; its :data:`CARRIED` objects
+        are restored from the later phase's state)."""
+        self.phase = phase
+        self.objects = {name: obj for name, obj in objects.items() if obj is not None}
+        objects = self.objects
+        if self.saved is None:
+            return 0
+        here, saved = PHASES.index(phase), PHASES.index(self.saved["phase"])
+        if here > saved:
+            return 0
+        for name, obj in objects.items():
+            if here == saved or name in CARRIED:
+                state = self.saved["objects"].get(name)
+                if state is None:
+                    raise ValueError(f"{self.path} holds no state for {name!r}: it was written by "
+                                     "another version or configuration of seqgan-gym")
+                if isinstance(obj, torch.Generator):
+                    obj.set_state(state)
+                else:
+                    obj.load_state_dict(state)
+        if here < saved:
+            return None
+        _set_global_random_state(self.saved["global_random"])
+        return int(self.saved["step"])
+
+    def save(self, step: int, log: RunLog) -> None:
+        """Write the state of the current phase's objects: the phase has done ``step`` steps, and
+        ``log`` holds the run's rows so far."""
+        objects = {name: obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
+                   for name, obj in self.objects.items()}
+        atomic_torch_save({"phase": self.phase, "step": int(step), "rows": len(log.rows),
+                           "wall_s": time.time() - log.start, "objects": objects,
+                           "global_random": _global_random_state()}, self.path)
+
+
+def _global_random_state() -> dict:
+    """torch's (and CUDA's), numpy's and Python's global random states, as tensors and lists."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_global_random_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
