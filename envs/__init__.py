@@ -4,9 +4,13 @@
 (any corpus: ``corpus=...``), ``SeqGAN-Quatrains-v0``, ``SeqGAN-COCO-v0`` and
 ``SeqGAN-Nottingham-v0`` (see ``text_env.py``)::
 
-    gymnasium.make("SeqGAN-Oracle-v0", **kwargs)               # SeqGANEnv
+    gymnasium.make("SeqGAN-Oracle-v0", reward_model=DiscriminatorReward(D),
+                   rollout_policy=RolloutPolicy(G))                # SeqGANEnv
     gymnasium.make_vec("SeqGAN-Oracle-v0", num_envs=64, **kwargs)  # SeqGANVectorEnv (native batch)
+    gymnasium.make("SeqGAN-Oracle-v0", reward_model="untrained")   # a smoke test (untrained D, random beta)
 
+``reward_model`` is required: a plain ``gymnasium.make("SeqGAN-Oracle-v0")`` raises a one-line
+``TypeError`` saying what to pass, before building anything (see ``SeqGANEnv``'s docstring).
 Without importing seqgan_gym first, use the id ``"seqgan_gym:SeqGAN-Oracle-v0"``.
 ``make_vec(..., vectorization_mode="sync")`` also works (B single envs, no batched rollouts).
 """
@@ -37,8 +41,8 @@ for _id, _corpus in CORPUS_ENV_IDS.items():
         )
 
 # The classes load on first use (PEP 562), so registering the ids above imports no torch.
-_LAZY = {"SeqGANEnv": ".seqgan_env", "SeqGANTextEnv": ".text_env", "SeqGANTextVectorEnv": ".text_env",
-         "SeqGANVectorEnv": ".vector_env"}
+_LAZY = {"EnvOptions": ".core", "SeqGANEnv": ".seqgan_env", "SeqGANTextEnv": ".text_env",
+         "SeqGANTextVectorEnv": ".text_env", "SeqGANVectorEnv": ".vector_env"}
 
 
 def __getattr__(name: str):
@@ -47,5 +51,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CORPUS_ENV_IDS", "ENV_ID", "TEXT_ENV_ID", "SeqGANEnv", "SeqGANTextEnv",
+__all__ = ["CORPUS_ENV_IDS", "ENV_ID", "TEXT_ENV_ID", "EnvOptions", "SeqGANEnv", "SeqGANTextEnv",
            "SeqGANTextVectorEnv", "SeqGANVectorEnv"]

@@ -1,13 +1,15 @@
-"""The machinery both SeqGAN environments share: models, the batch of prefixes, the rewards.
+"""The machinery the SeqGAN environments share: their arguments, the batch of prefixes, the rewards.
 
-:class:`SeqGANEnv` is this core with a batch of one sequence; :class:`SeqGANVectorEnv` is this core
-with B sequences. Neither env computes a reward itself: the core calls the reward model (terminal
-mode) or the Monte-Carlo search of :mod:`seqgan_gym.rollout` (rollout mode), so the reward logic
-exists once.
+:class:`EnvOptions` is the environments' arguments, written once: every env takes them as keywords
+and checks them by building one, before any work. :class:`SeqGANEnv` is the core with a batch of
+one sequence; :class:`SeqGANVectorEnv` is the core with B sequences. Neither env computes a reward
+itself: the core calls the reward model (terminal mode) or the Monte-Carlo search of
+:mod:`seqgan_gym.rollout` (rollout mode), so the reward logic exists once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,79 +17,129 @@ import numpy as np
 import torch
 
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE, load_oracle, random_oracle
-from seqgan_gym.paper_oracle import find_paper_oracle
-from seqgan_gym.rewards import DiscriminatorReward, OracleLikelihoodReward, RewardModel
+from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
+from seqgan_gym.rewards import REWARD_NAMES, RewardModel, make_reward_model
 from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy
 from seqgan_gym.utils import resolve_device
 
 #: The value of observation positions not yet written (token 0 is a real token id).
 PAD = -1
 REWARD_MODES = ("rollout", "terminal")
+#: What ``rollout_policy`` / ``reward_model`` take for a fresh, untrained model (smoke tests only).
+UNTRAINED = "untrained"
+
+NO_REWARD_MESSAGE = (
+    "a SeqGAN env needs reward_model=: DiscriminatorReward(D) for your trained discriminator D (or "
+    "any RewardModel), 'oracle' with oracle=..., 'bleu' with references=... (text envs: their "
+    "corpus), or 'untrained' (smoke tests only)"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class EnvOptions:
+    """The arguments of every SeqGAN environment (documented in :class:`SeqGANEnv`'s docstring).
+
+    Building one checks them all and builds or loads nothing, so a wrong or missing argument
+    fails at once, in one line: ``reward_model`` is required (no default reward); a reward named by
+    a string gets its one ingredient here (``oracle`` for ``"oracle"``, ``references`` for
+    ``"bleu"``), which no other reward takes; rollout mode needs a ``rollout_policy``
+    (``"untrained"`` supplies a random one, as ``reward_model="untrained"`` does when none is given).
+    """
+
+    vocab_size: int = PAPER_VOCAB_SIZE
+    seq_len: int = PAPER_SEQ_LEN
+    n_rollouts: int = 16
+    reward_mode: str = "rollout"
+    reward_model: RewardModel | str | None = None
+    rollout_policy: RolloutPolicy | str | None = None
+    oracle: LSTMLanguageModel | str | Path | None = None
+    references: Any = None
+    init_seed: int = 0
+    device: str | torch.device | None = "auto"
+    eos_token: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, low in (("vocab_size", 2), ("seq_len", 1), ("n_rollouts", 1)):
+            _check_int(name, getattr(self, name), low)
+        if self.reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {self.reward_mode!r}")
+        if self.eos_token is not None and not 0 <= self.eos_token < self.vocab_size:
+            raise ValueError(f"eos_token {self.eos_token} is outside [0, {self.vocab_size})")
+        reward = self.reward_model
+        name = reward if isinstance(reward, str) else None
+        if reward is None:
+            raise TypeError(NO_REWARD_MESSAGE)
+        if name == "discriminator":
+            raise ValueError("reward_model='discriminator' needs your trained D: pass "
+                             "reward_model=DiscriminatorReward(D) ('untrained' builds an untrained D, "
+                             "smoke tests only)")
+        if not isinstance(reward, RewardModel) and name not in REWARD_NAMES:
+            raise TypeError(f"reward_model must be a RewardModel, 'untrained', 'oracle' or 'bleu', "
+                            f"got {reward!r}")
+        if name == "oracle" and self.oracle is None:
+            raise ValueError("reward_model='oracle' needs oracle= (an LSTMLanguageModel, 'paper', "
+                             "'random' or an oracle file)")
+        if self.oracle is not None and name != "oracle":
+            raise ValueError("oracle= is only for reward_model='oracle' (the env holds no oracle "
+                             "otherwise); drop it")
+        if name == "bleu" and self.references is None:
+            raise ValueError("reward_model='bleu' needs references= (the real sequences; the text "
+                             "envs pass their corpus's)")
+        if self.references is not None and name != "bleu":
+            raise ValueError("references= is only for reward_model='bleu'; drop it")
+        policy = self.rollout_policy
+        if policy is not None and not _named(policy, UNTRAINED) and not isinstance(policy, RolloutPolicy):
+            raise TypeError(
+                f"rollout_policy must be a RolloutPolicy or 'untrained', got {type(policy).__name__}; "
+                "wrap the generator: RolloutPolicy(generator, update_rate=0.8)"
+            )
+        if policy is None and self.reward_mode == "rollout" and name != UNTRAINED:
+            raise ValueError("reward_mode='rollout' needs rollout_policy=RolloutPolicy(G) (beta, "
+                             "following your generator G; 'untrained' for a random one, smoke tests "
+                             "only), or use reward_mode='terminal'")
 
 
 class SeqGANCore:
     """B sequences written together, one token each per step, and their rewards.
 
-    The constructor arguments are the environments' (see :class:`SeqGANEnv`); ``batch`` is B.
+    :param batch: B.
+    :param options: the environment's arguments (see :class:`SeqGANEnv`).
     """
 
-    def __init__(
-        self,
-        batch: int,
-        vocab_size: int = PAPER_VOCAB_SIZE,
-        seq_len: int = PAPER_SEQ_LEN,
-        n_rollouts: int = 16,
-        reward_mode: str = "rollout",
-        reward_model: RewardModel | str | None = None,
-        rollout_policy: RolloutPolicy | None = None,
-        oracle: str | Path | LSTMLanguageModel | None = "paper",
-        oracle_seed: int = 0,
-        init_seed: int = 0,
-        device: str | torch.device | None = "auto",
-        eos_token: int | None = None,
-    ) -> None:
-        for name, value, low in (("batch", batch, 1), ("vocab_size", vocab_size, 2),
-                                 ("seq_len", seq_len, 1), ("n_rollouts", n_rollouts, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if reward_mode not in REWARD_MODES:
-            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
-        if rollout_policy is not None and not isinstance(rollout_policy, RolloutPolicy):
-            raise TypeError(
-                f"rollout_policy must be a RolloutPolicy, got {type(rollout_policy).__name__}; "
-                "wrap the generator: RolloutPolicy(generator, update_rate=0.8)"
-            )
-        self.batch, self.vocab_size, self.seq_len = int(batch), int(vocab_size), int(seq_len)
-        self.n_rollouts, self.reward_mode = int(n_rollouts), reward_mode
-        if eos_token is not None and not 0 <= eos_token < self.vocab_size:
-            raise ValueError(f"eos_token {eos_token} is outside [0, {self.vocab_size})")
-        self.eos_token = eos_token
-        if device in (None, "auto") and rollout_policy is not None:
+    def __init__(self, batch: int, options: EnvOptions) -> None:
+        _check_int("batch", batch, 1)
+        o = options
+        self.batch, self.vocab_size, self.seq_len = int(batch), int(o.vocab_size), int(o.seq_len)
+        self.n_rollouts, self.reward_mode, self.eos_token = int(o.n_rollouts), o.reward_mode, o.eos_token
+        rollout_policy = o.rollout_policy
+        if o.device in (None, "auto") and isinstance(rollout_policy, RolloutPolicy):
             self.device = rollout_policy.device
         else:
-            self.device = resolve_device(device)
+            self.device = resolve_device(o.device)
         if self.device.type == "cuda" and self.device.index is None:  # "cuda" -> "cuda:0"
             self.device = torch.device("cuda", torch.cuda.current_device())
 
-        self.oracle = None if oracle is None else _build_oracle(
-            oracle, self.vocab_size, self.seq_len, oracle_seed, self.device)
-        self.reward_model = _build_reward_model(
-            reward_model, self.oracle, self.vocab_size, self.seq_len, init_seed, self.device
+        self.reward_model = make_reward_model(
+            o.reward_model, vocab_size=self.vocab_size, seq_len=self.seq_len, device=self.device,
+            oracle=o.oracle, references=o.references, eos_token=self.eos_token, seed=o.init_seed,
         )
-        self.reward_model.check_compatible(self.vocab_size, self.seq_len)
 
-        # beta: built (fresh) only where it is used; one passed in is validated and kept either way
-        if rollout_policy is None and reward_mode == "rollout":
-            g = torch.Generator().manual_seed(int(init_seed))
-            fresh = LSTMLanguageModel(self.vocab_size, self.seq_len, eos_token=eos_token).init_normal_(0.1, g)
-            rollout_policy = RolloutPolicy(fresh.to(self.device))
+        # beta: a fresh one only where asked for and used; one passed in is validated and kept
+        if rollout_policy is None and _named(o.reward_model, UNTRAINED):
+            rollout_policy = UNTRAINED
+        if _named(rollout_policy, UNTRAINED):
+            rollout_policy = None
+            if self.reward_mode == "rollout":
+                g = torch.Generator().manual_seed(int(o.init_seed))
+                fresh = LSTMLanguageModel(self.vocab_size, self.seq_len, eos_token=self.eos_token)
+                rollout_policy = RolloutPolicy(fresh.init_normal_(0.1, g).to(self.device))
         if rollout_policy is not None:
             rollout_policy.check_compatible(self.vocab_size, self.seq_len)
-            if rollout_policy.model.eos_token != eos_token:
+            if rollout_policy.model.eos_token != self.eos_token:
                 raise ValueError(
                     f"the rollout policy's eos_token is {rollout_policy.model.eos_token} but the "
-                    f"environment's is {eos_token}; build the generator with eos_token={eos_token}"
+                    f"environment's is {self.eos_token}; build the generator with "
+                    f"eos_token={self.eos_token}"
                 )
             if rollout_policy.device != self.device:
                 raise ValueError(
@@ -96,7 +148,7 @@ class SeqGANCore:
                 )
         self.rollout_policy = rollout_policy
         self.search: MonteCarloSearch | None = None
-        if reward_mode == "rollout":
+        if self.reward_mode == "rollout":
             self.search = MonteCarloSearch(
                 rollout_policy, self.reward_model, self.n_rollouts, self.seq_len
             )
@@ -209,60 +261,12 @@ class CoreModels:
         each generator update."""
         return self.core.rollout_policy
 
-    @property
-    def oracle(self) -> LSTMLanguageModel | None:
-        """The true data distribution (sample real data from it, compute NLL_oracle with it);
-        None for a real corpus."""
-        return self.core.oracle
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-# ---------------------------------------------------------------------- building the defaults
-def _build_oracle(
-    oracle: str | Path | LSTMLanguageModel, vocab_size: int, seq_len: int, seed: int,
-    device: torch.device,
-) -> LSTMLanguageModel:
-    """``"paper"`` (found by find_paper_oracle), ``"random"`` (N(0,1), ``seed``), a file path, or a model."""
-    if isinstance(oracle, LSTMLanguageModel):
-        model = oracle
-    elif isinstance(oracle, str) and oracle == "random":
-        model = random_oracle(int(seed), vocab_size=vocab_size, seq_len=seq_len)
-    elif isinstance(oracle, (str, Path)):
-        path = find_paper_oracle() if oracle == "paper" else Path(oracle)
-        model = load_oracle(path, seq_len=seq_len)
-    else:
-        raise TypeError(
-            f"oracle must be 'paper', 'random', a file path or an LSTMLanguageModel, got {oracle!r}"
-        )
-    if model.vocab_size != vocab_size:
-        hint = " (use oracle='random' for another vocabulary size)" if oracle == "paper" else ""
-        raise ValueError(
-            f"the oracle has vocab_size={model.vocab_size} but the environment has "
-            f"vocab_size={vocab_size}{hint}"
-        )
-    return model.to(device)
-
-
-def _build_reward_model(
-    reward_model: RewardModel | str | None, oracle: LSTMLanguageModel | None, vocab_size: int,
-    seq_len: int, seed: int, device: torch.device,
-) -> RewardModel:
-    if isinstance(reward_model, RewardModel):
-        return reward_model
-    if reward_model in (None, "discriminator"):
-        return DiscriminatorReward(_fresh_discriminator(vocab_size, seq_len, seed, device))
-    if reward_model == "oracle":
-        if oracle is None:
-            raise ValueError("reward_model='oracle' needs an oracle; this environment has none")
-        return OracleLikelihoodReward(oracle)
-    raise TypeError(
-        "reward_model must be a RewardModel (e.g. BleuReward(real_data) for PG-BLEU), "
-        "'discriminator' (a fresh, untrained D), 'oracle' (the diagnostic oracle log-likelihood) "
-        f"or None, got {reward_model!r}"
-    )
-
-
-def _fresh_discriminator(vocab_size: int, seq_len: int, seed: int, device: torch.device):
-    """An untrained paper-shaped Discriminator (widths > T dropped), initialised from ``seed``."""
-    from seqgan_gym.discriminator import paper_discriminator  # lazy: not needed for other rewards
-
-    return paper_discriminator(vocab_size, seq_len, seed).to(device)
+def _named(value: Any, name: str) -> bool:
+    """Whether ``value`` is the string ``name`` (models are never compared with strings)."""
+    return isinstance(value, str) and value == name

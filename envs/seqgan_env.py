@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
-from seqgan_gym.rewards import RewardModel
-from seqgan_gym.rollout import RolloutPolicy
-
-from .core import PAD, CoreModels, SeqGANCore
+from .core import PAD, CoreModels, EnvOptions, SeqGANCore
 
 
 class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
@@ -25,12 +18,16 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     The sequence-generation MDP of SeqGAN ([Yu et al., AAAI 2017](https://arxiv.org/abs/1609.05473)),
     synthetic ("oracle") setup. An episode writes one sequence Y = (y_1, ..., y_T) of T token ids,
     one token per step. The state is the prefix written so far; the reward comes from a reward
-    model (by default a CNN discriminator D, the probability that the sequence is real), either only
-    at the end or, as in the paper, at every step through Monte-Carlo search with a rollout policy.
+    model you pass (the GAN's: your trained discriminator D, the probability that the sequence is
+    real), either only at the end or, as in the paper, at every step through Monte-Carlo search
+    with a rollout policy.
 
-    The env holds an *oracle* (the true data distribution: the paper's LSTM, or a random one),
-    available as ``env.unwrapped.oracle`` to sample real data and compute NLL_oracle; it plays no
-    part in the reward unless ``reward_model="oracle"``.
+    Building the env builds and loads only what you ask for: there is no default reward model
+    (`reward_model` is required) and no default rollout policy (rollout mode needs one), so a plain
+    `gym.make("SeqGAN-Oracle-v0")` raises a one-line `TypeError` saying what to pass.
+    `reward_model="untrained"` is the explicit smoke test (an untrained discriminator and a random
+    rollout policy). The env holds no oracle (the true distribution): the training data and
+    NLL_oracle come from it outside the env; only `reward_model="oracle"` reads one.
 
     ## Action Space
 
@@ -54,8 +51,8 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
 
     `reward_mode="terminal"`: 0 for t < T, score(Y) at t = T.
 
-    `score` is the reward model's (`seqgan_gym.rewards.RewardModel`): by default D(Y) = P(real).
-    Rewards are floats; D's lie in [0, 1].
+    `score` is the reward model's (`seqgan_gym.rewards.RewardModel`), e.g. D(Y) = P(real) for
+    `DiscriminatorReward(D)`. Rewards are floats; D's lie in [0, 1].
 
     ## Starting State
 
@@ -72,30 +69,46 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     ```python
     >>> import gymnasium as gym
     >>> import seqgan_gym  # registers SeqGAN-Oracle-v0
-    >>> env = gym.make("SeqGAN-Oracle-v0")  # the paper's setup: V=5000, T=20, N=16
-    >>> env = gym.make("SeqGAN-Oracle-v0", vocab_size=500, seq_len=8, n_rollouts=4,
-    ...                oracle="random", reward_mode="terminal", render_mode="ansi")
+    >>> gym.make("SeqGAN-Oracle-v0")
+    Traceback (most recent call last):
+    TypeError: a SeqGAN env needs reward_model=: DiscriminatorReward(D) for your trained ...
+    >>> env = gym.make("SeqGAN-Oracle-v0", reward_model=DiscriminatorReward(D),  # the paper's setup:
+    ...                rollout_policy=RolloutPolicy(G, update_rate=0.8))          # V=5000, T=20, N=16
+    >>> env = gym.make("SeqGAN-Oracle-v0", reward_model="untrained")  # smoke test only
+    >>> env = gym.make("SeqGAN-Oracle-v0", vocab_size=500, seq_len=8, reward_mode="terminal",
+    ...                reward_model="oracle", oracle="random", render_mode="ansi")
 
     ```
+
+    Every argument is a keyword (`seqgan_gym.envs.core.EnvOptions` holds them; all are checked
+    before anything is built):
 
     - `vocab_size` (int, 5000): V, the number of token ids.
     - `seq_len` (int, 20): T, the episode length.
     - `n_rollouts` (int, 16): N, Monte-Carlo completions per prefix (rollout mode).
     - `reward_mode` (`"rollout"` or `"terminal"`, `"rollout"`): see Rewards.
-    - `reward_model` (`RewardModel`, `"discriminator"`, `"oracle"` or None; None): the reward
-      source. None or `"discriminator"`: a fresh, **untrained** discriminator
-      (`DiscriminatorReward`), which only makes sense for smoke tests; real use passes a trained
-      one (the training CLI does, and its discriminator-update callback keeps training that same
-      object). `"oracle"`: `OracleLikelihoodReward`, a diagnostic upper bound, not a GAN reward.
-    - `rollout_policy` (`RolloutPolicy` or None; None): beta. None: a `RolloutPolicy` over a fresh
-      generator (N(0, 0.1) parameters). Real use passes the one whose `update()` follows the
-      trained generator. Not used (and not built) in terminal mode.
-    - `oracle` (`"paper"`, `"random"`, a file path or an `LSTMLanguageModel`; `"paper"`): the true
-      distribution. `"paper"`: the authors' oracle, found by `seqgan_gym.paper_oracle.find_paper_oracle`
-      (V must then be 5000); `"random"`: a fresh N(0, 1) LSTM seeded by `oracle_seed`.
-    - `oracle_seed` (int, 0): seed of a random oracle.
-    - `init_seed` (int, 0): seed of the default discriminator and generator (ignored for models
-      passed in).
+    - `reward_model` (**required**): the reward source, a `RewardModel` (used as it is, never
+      copied: e.g. `DiscriminatorReward(D)` with the D that the discriminator-update callback keeps
+      training, `BleuReward(real_data)`, or your own) or a name that
+      `seqgan_gym.rewards.make_reward_model` builds: `"untrained"`, an untrained paper CNN
+      discriminator seeded by `init_seed` (**smoke tests only**: its rewards mean nothing; in
+      rollout mode without a `rollout_policy` it also brings a random one); `"oracle"`,
+      `OracleLikelihoodReward` over `oracle` (a diagnostic upper bound, not a GAN reward);
+      `"bleu"`, `BleuReward` (PG-BLEU-4) against `references`. `"discriminator"` is refused (pass
+      `DiscriminatorReward(D)`). Not given: `TypeError`, before any work.
+    - `rollout_policy` (`RolloutPolicy`, `"untrained"` or None; None): beta, required in rollout
+      mode; pass the one whose `update()` follows the trained generator. `"untrained"`: a
+      `RolloutPolicy` over a fresh generator (N(0, 0.1) parameters seeded by `init_seed`; smoke
+      tests only). Not used in terminal mode (a passed one is still validated; `"untrained"` builds
+      nothing there).
+    - `oracle` (`LSTMLanguageModel`, `"paper"`, `"random"` or a file path; None): only with
+      `reward_model="oracle"`, whose reward model holds it (`env.unwrapped.reward_model.oracle`);
+      anything else refuses it. `"paper"`: the authors' oracle, found by
+      `seqgan_gym.paper_oracle.find_paper_oracle` (V must then be 5000); `"random"`: a fresh
+      N(0, 1) LSTM seeded by `init_seed`.
+    - `references` ((R, T) tensor or list of sequences; None): only with `reward_model="bleu"`:
+      the real sequences BLEU compares with (the text environments set it to their training split).
+    - `init_seed` (int, 0): seed of what the env builds for `"untrained"` and `oracle="random"`.
     - `device` (str or `torch.device`, `"auto"`): where the models and rollouts run. `"auto"`: the
       rollout policy's device if one is given, else CUDA when present, else CPU.
     - `render_mode` (`"ansi"` or None; None): `"ansi"`: `render()` returns the tokens as text,
@@ -103,7 +116,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     - `eos_token` (int or None; None): an end-of-sequence id. Once a sequence has written it, every
       later action is replaced by it ("once EOS, always EOS"; the episode still lasts T steps).
       The text environments (`SeqGAN-Text-v0`) set it; the rollout policy's generator must have
-      the same `eos_token`. `oracle=None` builds no oracle (a real corpus has none).
+      the same `eos_token`.
 
     The vocabulary size and length of a given reward model and rollout policy must match V and T
     (checked, with a clear error).
@@ -115,7 +128,8 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     (`seqgan_gym.envs.core.SeqGANCore`), so the two compute identical rewards.
 
     ```python
-    >>> envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=64)  # vectorization_mode="vector_entry_point"
+    >>> envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=64, reward_model=DiscriminatorReward(D),
+    ...                     rollout_policy=beta)  # vectorization_mode="vector_entry_point"
 
     ```
 
@@ -126,33 +140,14 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(
-        self,
-        vocab_size: int = PAPER_VOCAB_SIZE,
-        seq_len: int = PAPER_SEQ_LEN,
-        n_rollouts: int = 16,
-        reward_mode: str = "rollout",
-        reward_model: RewardModel | str | None = None,
-        rollout_policy: RolloutPolicy | None = None,
-        oracle: str | Path | LSTMLanguageModel | None = "paper",
-        oracle_seed: int = 0,
-        init_seed: int = 0,
-        device: str | torch.device | None = "auto",
-        render_mode: str | None = None,
-        eos_token: int | None = None,
-    ) -> None:
+    def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, "
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.core = SeqGANCore(
-            1, vocab_size=vocab_size, seq_len=seq_len, n_rollouts=n_rollouts,
-            reward_mode=reward_mode, reward_model=reward_model, rollout_policy=rollout_policy,
-            oracle=oracle, oracle_seed=oracle_seed, init_seed=init_seed, device=device,
-            eos_token=eos_token,
-        )
+        self.core = SeqGANCore(1, EnvOptions(**options))
         self.action_space = spaces.Discrete(self.core.vocab_size)
         self.observation_space = spaces.Box(
             low=PAD, high=self.core.vocab_size - 1, shape=(self.core.seq_len,), dtype=np.int64

@@ -13,23 +13,27 @@ the same core, vector env, agents and callbacks) with the oracle replaced by a c
 
 Registered ids (``import seqgan_gym`` registers them)::
 
-    gymnasium.make("SeqGAN-Text-v0", corpus="path/to/corpus.txt")   # any corpus file or name
-    gymnasium.make("SeqGAN-Quatrains-v0")    # Chinese quatrains (bundled, seeded 10% test split)
-    gymnasium.make("SeqGAN-COCO-v0")         # COCO captions (bundled, 10,000 + 10,000 as given)
-    gymnasium.make("SeqGAN-Nottingham-v0", corpus_path="nottingham_abc/")  # needs music21
-    gymnasium.make_vec("SeqGAN-COCO-v0", num_envs=64)
+    gymnasium.make("SeqGAN-Text-v0", corpus="path/to/corpus.txt", reward_model="bleu",
+                   rollout_policy=beta)          # any corpus file or name
+    gymnasium.make("SeqGAN-Quatrains-v0", reward_model=DiscriminatorReward(D), rollout_policy=beta)
+    gymnasium.make("SeqGAN-COCO-v0", reward_model="untrained")   # smoke test only
+    gymnasium.make("SeqGAN-Nottingham-v0", corpus_path="nottingham_abc/", ...)  # needs music21
+    gymnasium.make_vec("SeqGAN-COCO-v0", num_envs=64, reward_model="bleu", rollout_policy=beta)
 
-Arguments are ``SeqGANEnv``'s except the oracle ones, plus:
+Arguments are ``SeqGANEnv``'s keywords (``reward_model`` is required; rollout mode needs a
+``rollout_policy`` whose generator has the corpus's ``eos_token``) except those the corpus sets
+(``vocab_size``, ``seq_len``, ``eos_token``, ``references``) and the oracle (a corpus has none),
+plus:
 
 - ``corpus`` (str, path, ``TextCorpus`` or ``MelodyCorpus``; ``"quatrains"``): a bundled name
   (``"quatrains"``, ``"coco"``, ``"nottingham"``), a text file (one sequence a line, tokens
   separated by spaces; a seeded 10% is held out), a folder with ``train.txt`` and ``test.txt``, or
   a corpus already loaded (:func:`seqgan_gym.corpus.load_corpus`).
 - ``corpus_path`` (path or None): where a bundled corpus's files are, if not in the default place.
-- ``reward_model``: as ``SeqGANEnv``'s, and ``"bleu"``: PG-BLEU-4 against the training split.
+- ``reward_model``: as ``SeqGANEnv``'s; ``"bleu"`` is PG-BLEU-4 against the training split.
 
-The default reward is a fresh, **untrained** discriminator: train it (the ``seqgan-gym train
---data ...`` CLI and :class:`~seqgan_gym.agents.DiscriminatorUpdateCallback` do) for real use.
+The arguments are checked before the corpus loads, so a plain ``gymnasium.make("SeqGAN-COCO-v0")``
+fails at once with the one-line ``TypeError`` saying what to pass.
 """
 
 from __future__ import annotations
@@ -37,51 +41,45 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from gymnasium.vector import AutoresetMode
 
 from seqgan_gym.corpus import load_corpus
-from seqgan_gym.rewards import BleuReward, RewardModel
-from seqgan_gym.rollout import RolloutPolicy
 
+from .core import EnvOptions
 from .seqgan_env import SeqGANEnv
 from .vector_env import SeqGANVectorEnv
 
+#: The arguments the corpus sets; a text env refuses them.
+SET_BY_CORPUS = ("vocab_size", "seq_len", "eos_token", "references")
 
-def corpus_env_kwargs(corpus, corpus_path: str | Path | None,
-                      reward_model: RewardModel | str | None) -> tuple[Any, dict]:
-    """Load ``corpus`` if needed; return it and the core's corpus-specific arguments."""
+
+def corpus_options(corpus, corpus_path: str | Path | None, options: dict[str, Any]) -> tuple[Any, dict]:
+    """Check ``options`` (before the corpus loads), load ``corpus`` if needed; return it and the
+    options with what the corpus sets: V, T, the end token and (for ``"bleu"``) the references."""
+    given = [name for name in SET_BY_CORPUS if name in options]
+    if given:
+        raise TypeError(f"a text env takes {', '.join(given)} from its corpus; drop {given[0]}=")
+    reward = options.get("reward_model")
+    if "oracle" in options or (isinstance(reward, str) and reward == "oracle"):
+        raise ValueError("a real corpus has no oracle: reward_model='oracle' and oracle= are "
+                         "SeqGAN-Oracle-v0's (use 'bleu', DiscriminatorReward(D) or another RewardModel)")
+    bleu = isinstance(reward, str) and reward == "bleu"
+    EnvOptions(**options, references=() if bleu else None)  # every other argument, checked now
     if isinstance(corpus, (str, Path)):
         corpus = load_corpus(corpus, corpus_path)
     elif corpus_path is not None:
         raise ValueError("corpus_path is for a corpus given by name; this one is already loaded")
-    if reward_model == "bleu":
-        reward_model = BleuReward(corpus.train, vocab_size=corpus.vocab_size, eos_token=corpus.eos_token)
-    elif reward_model == "oracle":
-        raise ValueError("reward_model='oracle' needs an oracle; a real corpus has none "
-                         "(use 'discriminator', 'bleu' or a RewardModel)")
-    return corpus, {"vocab_size": corpus.vocab_size, "seq_len": corpus.seq_len, "oracle": None,
-                    "eos_token": corpus.eos_token, "reward_model": reward_model}
+    return corpus, {**options, "vocab_size": corpus.vocab_size, "seq_len": corpus.seq_len,
+                    "eos_token": corpus.eos_token, "references": corpus.train if bleu else None}
 
 
 class SeqGANTextEnv(SeqGANEnv):
     """One sequence of a real corpus per episode; see the module docstring and ``SeqGANEnv``."""
 
-    def __init__(
-        self,
-        corpus="quatrains",
-        corpus_path: str | Path | None = None,
-        n_rollouts: int = 16,
-        reward_mode: str = "rollout",
-        reward_model: RewardModel | str | None = None,
-        rollout_policy: RolloutPolicy | None = None,
-        init_seed: int = 0,
-        device: str | torch.device | None = "auto",
-        render_mode: str | None = None,
-    ) -> None:
-        self.corpus, kwargs = corpus_env_kwargs(corpus, corpus_path, reward_model)
-        super().__init__(n_rollouts=n_rollouts, reward_mode=reward_mode, rollout_policy=rollout_policy,
-                         init_seed=init_seed, device=device, render_mode=render_mode, **kwargs)
+    def __init__(self, corpus="quatrains", corpus_path: str | Path | None = None, *,
+                 render_mode: str | None = None, **options: Any) -> None:
+        self.corpus, options = corpus_options(corpus, corpus_path, options)
+        super().__init__(render_mode=render_mode, **options)
 
     def render(self) -> str | None:
         """The sequence written so far, decoded (``_`` for positions not yet written)."""
@@ -93,24 +91,11 @@ class SeqGANTextEnv(SeqGANEnv):
 class SeqGANTextVectorEnv(SeqGANVectorEnv):
     """B sequences of a real corpus stepped as one batch; see ``SeqGANVectorEnv``."""
 
-    def __init__(
-        self,
-        num_envs: int = 64,
-        corpus="quatrains",
-        corpus_path: str | Path | None = None,
-        n_rollouts: int = 16,
-        reward_mode: str = "rollout",
-        reward_model: RewardModel | str | None = None,
-        rollout_policy: RolloutPolicy | None = None,
-        init_seed: int = 0,
-        device: str | torch.device | None = "auto",
-        render_mode: str | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
-    ) -> None:
-        self.corpus, kwargs = corpus_env_kwargs(corpus, corpus_path, reward_model)
-        super().__init__(num_envs=num_envs, n_rollouts=n_rollouts, reward_mode=reward_mode,
-                         rollout_policy=rollout_policy, init_seed=init_seed, device=device,
-                         render_mode=render_mode, autoreset_mode=autoreset_mode, **kwargs)
+    def __init__(self, num_envs: int = 64, corpus="quatrains", corpus_path: str | Path | None = None,
+                 *, render_mode: str | None = None,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP, **options: Any) -> None:
+        self.corpus, options = corpus_options(corpus, corpus_path, options)
+        super().__init__(num_envs, render_mode=render_mode, autoreset_mode=autoreset_mode, **options)
 
     def render(self) -> tuple[str, ...] | None:
         if super().render() is None:

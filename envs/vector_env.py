@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
-from seqgan_gym.rewards import RewardModel
-from seqgan_gym.rollout import RolloutPolicy
-
-from .core import PAD, CoreModels, SeqGANCore
+from .core import PAD, CoreModels, EnvOptions, SeqGANCore
 
 
 class SeqGANVectorEnv(CoreModels, VectorEnv):
     """B copies of :class:`~seqgan_gym.envs.seqgan_env.SeqGANEnv`, stepped as one batch.
 
-    Same MDP, spaces (batched), reward modes and arguments as ``SeqGANEnv`` (see its docstring),
-    plus ``num_envs`` (B, default 64: the paper's 64 sequences per generator update) and
-    ``autoreset_mode``. Every step appends one token to each of the B sequences; in rollout mode
-    the B x N Monte-Carlo completions of the step are sampled and scored as one batch, continuing
-    from beta's per-prefix LSTM states (:class:`seqgan_gym.rollout.MonteCarloSearch`, the same
-    object the single env uses).
+    Same MDP, spaces (batched), reward modes and keyword arguments as ``SeqGANEnv`` (see its
+    docstring; ``reward_model`` is required), plus ``num_envs`` (B, default 64: the paper's 64
+    sequences per generator update; the one positional argument) and ``autoreset_mode``. Every
+    step appends one token to each of the B sequences; in rollout mode the B x N Monte-Carlo
+    completions of the step are sampled and scored as one batch, continuing from beta's
+    per-prefix LSTM states (:class:`seqgan_gym.rollout.MonteCarloSearch`, the same object the
+    single env uses).
 
     - ``single_action_space``: ``Discrete(V)``; ``action_space``: ``MultiDiscrete([V] * B)``.
     - ``single_observation_space``: ``Box(-1, V - 1, (T,), int64)``, -1 = not yet written;
@@ -62,19 +56,10 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
     def __init__(
         self,
         num_envs: int = 64,
-        vocab_size: int = PAPER_VOCAB_SIZE,
-        seq_len: int = PAPER_SEQ_LEN,
-        n_rollouts: int = 16,
-        reward_mode: str = "rollout",
-        reward_model: RewardModel | str | None = None,
-        rollout_policy: RolloutPolicy | None = None,
-        oracle: str | Path | LSTMLanguageModel | None = "paper",
-        oracle_seed: int = 0,
-        init_seed: int = 0,
-        device: str | torch.device | None = "auto",
+        *,
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
-        eos_token: int | None = None,
+        **options: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -91,12 +76,7 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
         self.metadata = {**type(self).metadata, "autoreset_mode": autoreset_mode}
         self.autoreset_mode = autoreset_mode
         self.render_mode = render_mode
-        self.core = SeqGANCore(
-            num_envs, vocab_size=vocab_size, seq_len=seq_len, n_rollouts=n_rollouts,
-            reward_mode=reward_mode, reward_model=reward_model, rollout_policy=rollout_policy,
-            oracle=oracle, oracle_seed=oracle_seed, init_seed=init_seed, device=device,
-            eos_token=eos_token,
-        )
+        self.core = SeqGANCore(num_envs, EnvOptions(**options))
         self.num_envs = self.core.batch
         self.single_action_space = spaces.Discrete(self.core.vocab_size)
         self.action_space = batch_space(self.single_action_space, self.num_envs)

@@ -13,6 +13,9 @@ Implementations here:
 * :class:`OracleLikelihoodReward` - the oracle's mean per-token log-likelihood: a diagnostic upper
   bound that only exists in the synthetic experiment, not a GAN reward.
 
+:func:`make_reward_model` is the one place a name (``"discriminator"``, ``"untrained"``, ``"bleu"``,
+``"oracle"``) becomes one of these; the environments and the experiment both call it.
+
 Adding a reward means subclassing :class:`RewardModel` and implementing :meth:`RewardModel._score`::
 
     class LengthReward(RewardModel):
@@ -28,6 +31,7 @@ NaN / infinite rewards with an error naming the model.
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -205,6 +209,98 @@ class OracleLikelihoodReward(RewardModel):
             for i in range(0, seqs.shape[0], self.batch_size)
         ]
         return torch.cat(chunks) if chunks else seqs.new_zeros(0, dtype=torch.float32)
+
+
+#: The names :func:`make_reward_model` turns into reward models.
+REWARD_NAMES = ("discriminator", "untrained", "bleu", "oracle")
+
+
+def make_reward_model(
+    name: str | RewardModel,
+    *,
+    vocab_size: int,
+    seq_len: int,
+    device: str | torch.device = "cpu",
+    discriminator: nn.Module | None = None,
+    oracle: LSTMLanguageModel | str | Path | None = None,
+    references=None,
+    eos_token: int | None = None,
+    bleu_order: int = 4,
+    seed: int = 0,
+) -> RewardModel:
+    """The reward model ``name`` names, for sequences of V = ``vocab_size`` tokens and length T =
+    ``seq_len``, built from the one ingredient that name needs; the other ingredients are ignored
+    (nothing is built or loaded for a name that does not use it):
+
+    - ``"discriminator"``: :class:`DiscriminatorReward` over ``discriminator`` (required: the
+      trained D, used as it is, never copied or moved).
+    - ``"untrained"``: :class:`DiscriminatorReward` over a fresh, **untrained** paper CNN
+      (:func:`seqgan_gym.discriminator.paper_discriminator` ``(V, T, seed)`` on ``device``; about
+      4 M parameters at the paper's size). Smoke tests only: its rewards carry no signal.
+    - ``"bleu"``: :class:`BleuReward` (PG-BLEU-``bleu_order``) against ``references`` (required:
+      the real sequences), read up to ``eos_token`` when one is given.
+    - ``"oracle"``: :class:`OracleLikelihoodReward` over ``oracle`` (required): an
+      ``LSTMLanguageModel`` (used as it is), ``"paper"`` (the authors' oracle, found by
+      :func:`seqgan_gym.paper_oracle.find_paper_oracle`), ``"random"`` (a fresh N(0, 1) oracle,
+      :func:`seqgan_gym.oracle.random_oracle` ``(seed, V, T)``) or a file path; a loaded or random
+      oracle is put on ``device``.
+
+    A :class:`RewardModel` passed as ``name`` is returned as it is. Every result is checked against
+    V and T (:meth:`RewardModel.check_compatible`).
+
+    :raises ValueError: an unknown name, or a name whose ingredient is missing (one line naming it).
+    """
+    if isinstance(name, RewardModel):
+        reward = name
+    elif not isinstance(name, str):
+        raise TypeError(f"a reward model is a RewardModel or one of {REWARD_NAMES}, got {name!r}")
+    elif name == "discriminator":
+        if discriminator is None:
+            raise ValueError("reward 'discriminator' needs discriminator= (the trained D); "
+                             "'untrained' builds an untrained one for smoke tests")
+        reward = DiscriminatorReward(discriminator)
+    elif name == "untrained":
+        from seqgan_gym.discriminator import paper_discriminator  # lazy: only this name needs it
+
+        reward = DiscriminatorReward(paper_discriminator(vocab_size, seq_len, int(seed)).to(device))
+    elif name == "bleu":
+        if references is None:
+            raise ValueError("reward 'bleu' needs references= (the real sequences BLEU compares with)")
+        reward = BleuReward(references, max_ngram_order=bleu_order, vocab_size=vocab_size,
+                            eos_token=eos_token)
+    elif name == "oracle":
+        if oracle is None:
+            raise ValueError("reward 'oracle' needs oracle= (an LSTMLanguageModel, 'paper', 'random' "
+                             "or an oracle file)")
+        reward = OracleLikelihoodReward(_oracle_model(oracle, vocab_size, seq_len, seed, device))
+    else:
+        raise ValueError(f"unknown reward {name!r}; the names are {REWARD_NAMES}, or pass a RewardModel")
+    reward.check_compatible(vocab_size, seq_len)
+    return reward
+
+
+def _oracle_model(oracle: LSTMLanguageModel | str | Path, vocab_size: int, seq_len: int, seed: int,
+                  device: str | torch.device) -> LSTMLanguageModel:
+    """``oracle`` itself if it is a model; else the oracle it names, loaded (or drawn) on ``device``."""
+    from seqgan_gym.oracle import load_oracle, random_oracle
+    from seqgan_gym.paper_oracle import find_paper_oracle
+
+    if isinstance(oracle, LSTMLanguageModel):
+        model = oracle
+    elif isinstance(oracle, str) and oracle == "random":
+        model = random_oracle(int(seed), vocab_size=vocab_size, seq_len=seq_len).to(device)
+    elif isinstance(oracle, (str, Path)):
+        path = find_paper_oracle() if oracle == "paper" else Path(oracle)
+        model = load_oracle(path, seq_len=seq_len).to(device)
+    else:
+        raise TypeError(
+            f"oracle must be an LSTMLanguageModel, 'paper', 'random' or a file path, got {oracle!r}"
+        )
+    if model.vocab_size != vocab_size:
+        hint = " (use oracle='random' for another vocabulary size)" if oracle == "paper" else ""
+        raise ValueError(f"the oracle has vocab_size={model.vocab_size} but vocab_size={vocab_size} "
+                         f"was asked for{hint}")
+    return model
 
 
 def _module_device(module: nn.Module, default: torch.device) -> torch.device:

@@ -31,10 +31,10 @@ class HashReward(RewardModel):
 
 
 # tiny config; the cheap stand-in reward keeps the suite fast (the oracle reward is used where
-# a real model matters: make, pickling)
-SMALL = dict(vocab_size=V, seq_len=T, n_rollouts=N, oracle="random", reward_model=HashReward(),
-             device="cpu")
-ORACLE_REWARD = {**SMALL, "reward_model": "oracle"}
+# a real model matters: make, pickling); "untrained": a fresh random beta, seeded by init_seed
+SMALL = dict(vocab_size=V, seq_len=T, n_rollouts=N, reward_model=HashReward(),
+             rollout_policy="untrained", device="cpu")
+ORACLE_REWARD = {**SMALL, "reward_model": "oracle", "oracle": "random"}
 
 
 def policy(seed: int = 0) -> RolloutPolicy:
@@ -86,7 +86,7 @@ def test_make_and_make_vec_with_kwargs():
     # objects passed through make / make_vec are used as they are, never copied
     assert gym.make("SeqGAN-Oracle-v0", **SMALL).unwrapped.reward_model is SMALL["reward_model"]
     beta = policy()
-    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=2, **SMALL, rollout_policy=beta)
+    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=2, **{**SMALL, "rollout_policy": beta})
     assert envs.rollout_policy is beta and envs.reward_model is SMALL["reward_model"]
 
     sync = gym.make_vec("SeqGAN-Oracle-v0", num_envs=2, vectorization_mode="sync", **SMALL)
@@ -94,15 +94,103 @@ def test_make_and_make_vec_with_kwargs():
     sync.step(sync.action_space.sample())
 
 
-def test_default_paper_setup():
-    from seqgan_gym.paper_oracle import find_paper_oracle
+def _forbid(monkeypatch, *targets):
+    """Make each ``module.attr`` raise if called: the code under test must not build or load it."""
+    def fail(*args, **kwargs):
+        raise AssertionError("this should not be built or loaded here")
 
-    pytest.importorskip("seqgan_gym.discriminator")
-    try:
+    for target in targets:
+        monkeypatch.setattr(target, fail)
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_plain_make_says_what_to_pass_before_any_work(monkeypatch, vector):
+    _forbid(monkeypatch, "seqgan_gym.envs.core.make_reward_model", "seqgan_gym.envs.core.MonteCarloSearch",
+            "seqgan_gym.paper_oracle.find_paper_oracle", "seqgan_gym.envs.text_env.load_corpus")
+    make = (lambda id_: gym.make_vec(id_, num_envs=4)) if vector else gym.make
+    for env_id in ("SeqGAN-Oracle-v0", "SeqGAN-COCO-v0"):
+        with pytest.raises(TypeError, match=r"needs reward_model=: DiscriminatorReward\(D\)") as info:
+            make(env_id)
+        assert "'untrained'" in str(info.value) and "\n" not in str(info.value)  # one line
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"reward_model": "discriminator"}, ValueError, r"pass reward_model=DiscriminatorReward\(D\)"),
+    ({"reward_model": "oracle"}, ValueError, "needs oracle="),
+    ({"reward_model": "bleu"}, ValueError, "needs references="),
+    ({"reward_model": "nope"}, TypeError, "must be a RewardModel"),
+    ({"reward_model": HashReward(), "oracle": "paper"}, ValueError, "only for reward_model='oracle'"),
+    ({"reward_model": HashReward(), "references": [[1, 2]]}, ValueError, "only for reward_model='bleu'"),
+    ({"reward_model": HashReward()}, ValueError, r"needs rollout_policy=RolloutPolicy\(G\)"),
+    ({"reward_model": HashReward(), "rollout_policy": "random"}, TypeError, "RolloutPolicy or 'untrained'"),
+])
+def test_arguments_refused_before_any_work(monkeypatch, kwargs, error, match):
+    _forbid(monkeypatch, "seqgan_gym.envs.core.make_reward_model",
+            "seqgan_gym.paper_oracle.find_paper_oracle")
+    with pytest.raises(error, match=match):
+        SeqGANEnv(**kwargs)
+
+
+def test_explicit_models_load_no_oracle(monkeypatch):
+    """The paper-size env with a reward model and beta passed in builds and loads nothing else:
+    it works on a bare clone (no shared/, no cached or downloadable paper oracle)."""
+    from seqgan_gym.paper_oracle import OracleUnavailableError, find_paper_oracle
+
+    monkeypatch.setenv("SEQGAN_GYM_NO_SHARED", "1")
+    with pytest.raises(OracleUnavailableError):
         find_paper_oracle(download=False)
-    except FileNotFoundError as e:
-        pytest.skip(f"needs the paper's oracle file, not on this machine ({e})"[:200])
-    env = gym.make("SeqGAN-Oracle-v0")
+    _forbid(monkeypatch, "seqgan_gym.paper_oracle.find_paper_oracle", "seqgan_gym.oracle.load_oracle",
+            "seqgan_gym.oracle.random_oracle", "seqgan_gym.discriminator.paper_discriminator")
+
+    class AnyReward(RewardModel):
+        def _score(self, sequences):
+            return sequences[:, -1].float() / 5000
+
+    reward = AnyReward()
+    beta = RolloutPolicy(LSTMLanguageModel(5000, 20, emb_dim=4, hidden_dim=4))
+    env = gym.make("SeqGAN-Oracle-v0", reward_model=reward, rollout_policy=beta, device="cpu", n_rollouts=2)
+    u = env.unwrapped
+    assert (u.core.vocab_size, u.core.seq_len) == (5000, 20)
+    assert u.reward_model is reward and u.rollout_policy is beta and not hasattr(u, "oracle")
+    env.reset(seed=0)
+    assert env.step(7)[1] >= 0
+    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=4, reward_mode="terminal", reward_model=reward)
+    assert envs.rollout_policy is None
+    envs.reset(seed=0)
+    assert (envs.step(envs.action_space.sample())[1] == 0).all()
+
+
+def test_untrained_is_an_explicit_smoke_test():
+    pytest.importorskip("seqgan_gym.discriminator")
+    env = SeqGANEnv(vocab_size=V, seq_len=T, n_rollouts=2, reward_model="untrained", init_seed=3,
+                    device="cpu")
+    assert isinstance(env.reward_model, DiscriminatorReward)
+    assert env.reward_model.discriminator.seq_len == T  # widths > T dropped
+    assert isinstance(env.rollout_policy, RolloutPolicy)  # brought along in rollout mode
+    # the same models as built by hand from init_seed
+    from seqgan_gym.discriminator import paper_discriminator
+
+    seqs = torch.randint(0, V, (6, T), generator=torch.Generator().manual_seed(0))
+    by_hand = DiscriminatorReward(paper_discriminator(V, T, 3))
+    assert torch.equal(env.reward_model.score(seqs), by_hand.score(seqs))
+    fresh = LSTMLanguageModel(V, T).init_normal_(0.1, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(env.rollout_policy.model.state_dict().values(),
+                                                 fresh.state_dict().values()))
+    env.reset(seed=0)
+    _, rewards = run_episode(env, range(T))
+    assert all(0.0 <= r <= 1.0 for r in rewards)
+
+    # a beta passed in is kept; terminal mode builds none
+    beta = policy()
+    assert SeqGANEnv(**{**SMALL, "reward_model": "untrained", "rollout_policy": beta}).rollout_policy is beta
+    assert SeqGANEnv(**{**SMALL, "reward_model": "untrained", "rollout_policy": None,
+                        "reward_mode": "terminal"}).rollout_policy is None
+    assert SeqGANEnv(**{**SMALL, "reward_mode": "terminal"}).rollout_policy is None
+
+
+def test_untrained_paper_setup():
+    """``reward_model="untrained"`` at the paper's size (V=5000, T=20, N=16): no oracle needed."""
+    env = gym.make("SeqGAN-Oracle-v0", reward_model="untrained", device="cpu")
     u = env.unwrapped
     assert (u.core.vocab_size, u.core.seq_len, u.core.n_rollouts) == (5000, 20, 16)
     assert isinstance(u.reward_model, DiscriminatorReward)
@@ -120,14 +208,10 @@ def test_default_paper_setup():
     assert (rewards == 0).all()
 
 
-def test_default_discriminator_for_short_sequences():
-    pytest.importorskip("seqgan_gym.discriminator")
-    env = SeqGANEnv(vocab_size=V, seq_len=T, n_rollouts=2, oracle="random", device="cpu")
-    assert isinstance(env.reward_model, DiscriminatorReward)
-    assert env.reward_model.discriminator.seq_len == T
-    env.reset(seed=0)
-    _, rewards = run_episode(env, range(T))
-    assert all(0.0 <= r <= 1.0 for r in rewards)
+def test_oracle_reward_holds_the_paper_oracle(paper_oracle_path):
+    env = gym.make("SeqGAN-Oracle-v0", reward_model="oracle", oracle="paper", reward_mode="terminal")
+    reward = env.unwrapped.reward_model
+    assert isinstance(reward, OracleLikelihoodReward) and reward.oracle.vocab_size == 5000
 
 
 # --------------------------------------------------------------------------- checkers
@@ -306,8 +390,10 @@ def test_mismatched_models_raise():
             LSTMLanguageModel(V, 6)), "rollout_policy": policy()})
     with pytest.raises(TypeError, match="RolloutPolicy"):
         SeqGANEnv(**{**SMALL, "rollout_policy": LSTMLanguageModel(V, T)})
-    with pytest.raises(ValueError, match="oracle has vocab_size"):
-        SeqGANEnv(**{**SMALL, "oracle": LSTMLanguageModel(V + 1, T)})
+    with pytest.raises(ValueError, match="oracle has vocab_size=51 but vocab_size=50"):
+        SeqGANEnv(**{**ORACLE_REWARD, "oracle": LSTMLanguageModel(V + 1, T)})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'oracle_seed'"):
+        SeqGANEnv(**SMALL, oracle_seed=1)
     with pytest.raises(ValueError, match="reward_mode"):
         SeqGANEnv(**{**SMALL, "reward_mode": "dense"})
     with pytest.raises(ValueError, match="n_rollouts"):

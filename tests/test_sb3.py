@@ -29,7 +29,7 @@ def _env(generator_model, oracle, num_envs=B, mode="rollout", **kw):
     beta = RolloutPolicy(generator_model, update_rate=0.8)
     return SeqGANVectorEnv(num_envs=num_envs, vocab_size=oracle.vocab_size, seq_len=oracle.seq_len,
                            n_rollouts=2, reward_mode=mode, reward_model=OracleLikelihoodReward(oracle),
-                           rollout_policy=beta, oracle=oracle, device="cpu", **kw)
+                           rollout_policy=beta, device="cpu", **kw)
 
 
 def _venv(generator_model, oracle, rewards="q_difference", **kw):
