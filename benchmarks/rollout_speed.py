@@ -330,7 +330,7 @@ def main() -> None:
     beta = policy.model
     envs = {mode: SeqGANVectorEnv(num_envs=B, vocab_size=s.vocab_size, seq_len=T, n_rollouts=N,
                                   reward_mode=mode, reward_model=reward, rollout_policy=policy,
-                                  oracle=oracle, device="cpu")
+                                  device="cpu")
             for mode in ("terminal", "rollout")}
     mm_a, mm_b = torch.randn(s.matmul_n, s.matmul_n), torch.randn(s.matmul_n, s.matmul_n)
     mm_out = torch.empty(s.matmul_n, s.matmul_n)
