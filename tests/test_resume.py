@@ -1,0 +1,135 @@
+"""A killed run resumes: SIGKILL a real ``seqgan-gym train`` process in each phase (and Ctrl-C it),
+``--resume`` it, and compare its metrics and checkpoints with an uninterrupted run's, bit for bit.
+
+The longer version (many kills at random moments) is ``benchmarks/kill_resume.py``.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# a smoke run long enough to be caught in each phase; one thread, so the numbers repeat exactly
+ARGS = ["--preset", "smoke", "--seed", "5", "--threads", "1", "--no-progress",
+        "--set", "dis_pretrain_steps=3", "--set", "adv_iterations=6", "--set", "eval_every=2"]
+FINAL_FILES = ["generator_mle.pt", "discriminator_pretrained.pt", "generator_adv.pt", "discriminator_adv.pt"]
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seqgan_gym.cli", "train", *args]
+
+
+def _env() -> dict:
+    return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def _outcome(run_dir: Path) -> dict:
+    """metrics.csv without the wall-time column, and the hashes of the final checkpoints and samples."""
+    rows = [line.split(",") for line in (run_dir / "metrics.csv").read_text().splitlines()]
+    files = {name: hashlib.sha256((run_dir / "checkpoints" / name).read_bytes()).hexdigest()
+             for name in FINAL_FILES}
+    files["samples.txt"] = hashlib.sha256((run_dir / "samples.txt").read_bytes()).hexdigest()
+    return {"metrics": [row[:2] + row[3:] for row in rows], "files": files}
+
+
+def _rows(run_dir: Path) -> list[str]:
+    try:
+        return (run_dir / "metrics.csv").read_text().splitlines()[1:]
+    except OSError:
+        return []
+
+
+def _stop_at(run_dir: Path, phase: str, step: int, sig: int) -> subprocess.Popen:
+    """Start a run and send ``sig`` once it has logged ``phase`` at ``step``."""
+    process = subprocess.Popen(_command(*ARGS, "--run-dir", str(run_dir)), env=_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not any(row.startswith(f"{phase},{step},") for row in _rows(run_dir)):
+        assert process.poll() is None, f"the run ended before {phase} {step}: {process.stderr.read()}"
+        assert time.time() < deadline, "the run was too slow"
+        time.sleep(0.02)
+    process.send_signal(sig)
+    process.stdout_text, process.stderr_text = process.communicate(timeout=60)
+    return process
+
+
+def _resume(run_dir: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(_command("--resume", str(run_dir), "--threads", "1", "--no-progress"),
+                          env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    run_dir = tmp_path_factory.mktemp("runs") / "whole"
+    subprocess.run(_command(*ARGS, "--run-dir", str(run_dir)), env=_env(), check=True, capture_output=True)
+    return _outcome(run_dir)
+
+
+@pytest.mark.parametrize("phase, step", [("mle", 2), ("dis_pretrain", 2), ("adversarial", 3)])
+def test_a_run_killed_in_any_phase_resumes_to_the_same_numbers(tmp_path, uninterrupted, phase, step):
+    run_dir = tmp_path / "run"
+    killed = _stop_at(run_dir, phase, step, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    before = len(_rows(run_dir))
+    done = _resume(run_dir)
+    assert "resuming" in done.stdout
+    assert len(_rows(run_dir)) > before
+    assert _outcome(run_dir) == uninterrupted
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    assert not list((run_dir / "checkpoints").glob(".*.tmp"))  # no temp file left behind
+
+
+def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    stopped = _stop_at(run_dir, "adversarial", 2, signal.SIGINT)
+    assert stopped.returncode == 130
+    message = stopped.stderr_text.strip().splitlines()
+    assert len(message) == 1 and f"--resume {run_dir}" in message[0], stopped.stderr_text
+    summary = json.loads((run_dir / "summary.json").read_text())
+    # the signal came after iteration 2's row: during its checkpoint (which it then drops) or after
+    assert summary["status"] == "interrupted"
+    assert summary["resume_from"] in ("adversarial step 1", "adversarial step 2"), summary
+    _resume(run_dir)
+    assert _outcome(run_dir) == uninterrupted
+
+
+def test_resume_refuses_other_settings_and_a_completed_run(tmp_path):
+    run_dir = tmp_path / "run"
+    subprocess.run(_command("--preset", "smoke", "--threads", "1", "--no-progress", "--set", "mle_epochs=1",
+                            "--set", "adv_iterations=1", "--run-dir", str(run_dir)),
+                   env=_env(), check=True, capture_output=True)
+    for extra, message in ((["--seed", "3"], "drop --seed"), ([], "has completed"),
+                           (["--set", "k=2"], "drop --set")):
+        done = subprocess.run(_command("--resume", str(run_dir), *extra), env=_env(), capture_output=True,
+                              text=True)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    done = subprocess.run(_command("--resume", str(tmp_path)), env=_env(), capture_output=True, text=True)
+    assert done.returncode == 2 and "not a seqgan-gym train run" in done.stderr
+
+
+def test_a_killed_ppo_run_resumes_to_the_same_numbers(tmp_path):
+    """SB3's state (policy, optimizer, counters, the environment's episode) and torch's and numpy's
+    global random states, which SB3 samples actions and mini-batches from, are saved too."""
+    ppo = ["--algo", "ppo", "--set", "mle_epochs=1"]
+    whole = tmp_path / "whole"
+    subprocess.run(_command(*ARGS, *ppo, "--run-dir", str(whole)), env=_env(), check=True,
+                   capture_output=True)
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(_command(*ARGS, *ppo, "--run-dir", str(run_dir)), env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not any(row.startswith("adversarial,3,") for row in _rows(run_dir)):
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    _resume(run_dir)
+    assert _outcome(run_dir) == _outcome(whole)
