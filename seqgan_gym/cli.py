@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_preset  # noqa: E402
-from seqgan_gym.utils import default_threads  # noqa: E402
+from seqgan_gym.utils import default_threads, remove_stale_temporaries  # noqa: E402
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -345,6 +345,10 @@ def _resume_run(args: argparse.Namespace):
     setup = build_setup(cfg)
     setup.oracle_fallback = recorded.get("oracle_fallback")
     summary.unlink(missing_ok=True)  # the run is going again
+    stale = remove_stale_temporaries(run_dir) + remove_stale_temporaries(run_dir / "checkpoints")
+    if stale:
+        print(f"[seqgan-gym] removed {len(stale)} temporary file(s) a killed write left: "
+              f"{', '.join(p.name for p in stale)}", flush=True)
     log = RunLog(run_dir, resume_rows=saved["rows"], resume_wall_s=saved["wall_s"])
     log.nll_limit = 10 * math.log(cfg.vocab_size)
     return cfg, setup, log, checkpointer, recorded.get("generator_checkpoint")

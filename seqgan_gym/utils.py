@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,15 @@ def make_adam(params, lr: float) -> torch.optim.Adam:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, then rename.
 
-    A crash mid-write leaves the previous file intact, never a truncated one.
+    A crash mid-write leaves the previous file intact, never a truncated one (a SIGKILL may leave
+    the hidden temporary ``.<name>.*.tmp``: :func:`remove_stale_temporaries` clears those). The
+    file gets the mode an ordinary ``open`` would give it (0666 less the umask), not mkstemp's 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -55,6 +59,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries that :func:`atomic_write_bytes` left in ``folder`` when a process was
+    killed mid-write (call it only when no other process writes there); returns them."""
+    stale = sorted(Path(folder).glob(f".*{TEMPORARY_SUFFIX}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -79,10 +101,17 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"checkpoint {path} not found")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:  # weights_only refused an object: name it, not torch's advice
+        # torch's message: generic advice (to load it unsafely), then the line naming the object
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        named = [line for line in lines if "GLOBAL" in line or "Unsupported" in line or "error:" in line]
+        reason = (named or lines[-1:] or ["an object it may not load"])[0]
+        raise ValueError(f"{path}: refused to load: it holds more than tensors and plain containers "
+                         f"({reason.rstrip('.')}); seqgan-gym loads checkpoints with weights_only=True "
+                         "and never runs code from a file") from e
     except Exception as e:
-        raise ValueError(
-            f"{path}: not a loadable seqgan-gym checkpoint ({type(e).__name__}: {str(e)[:200]})"
-        ) from e
+        raise ValueError(f"{path}: not a loadable seqgan-gym checkpoint ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())})") from e
 
 
 def usable_cpus() -> int:

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 
 import pytest
 import torch
@@ -355,3 +356,27 @@ def test_choices_that_need_mle_epochs_are_refused_up_front(tmp_path, capsys):
                  "--run-dir", str(tmp_path / "r4")]) == 2
     assert "needs mle_epochs >= 1" in capsys.readouterr().err
     assert not any((tmp_path / f"r{i}").exists() for i in range(1, 5))
+
+
+def test_refused_checkpoint_message_is_whole_and_names_the_object(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo should-never-run",))
+
+    torch.save({"state_dict": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError) as refused:
+        load_language_model(tmp_path / "evil.pt")
+    message = str(refused.value)
+    assert "\n" not in message and "refused to load" in message and "system" in message
+    assert "weights_only` set to `False`" not in message  # none of torch's advice to load it unsafely
+
+
+def test_run_files_have_ordinary_modes_and_stale_temporaries_are_found(tmp_path):
+    from seqgan_gym.utils import atomic_write_text, remove_stale_temporaries
+
+    atomic_write_text(tmp_path / "a.json", "{}")
+    (tmp_path / "b.txt").write_text("x")
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777
+    (tmp_path / ".c.pt.abc123.tmp").write_bytes(b"partial")
+    assert [p.name for p in remove_stale_temporaries(tmp_path)] == [".c.pt.abc123.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.txt"]
