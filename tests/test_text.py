@@ -141,11 +141,12 @@ def test_bleu_reward_reads_up_to_eos_and_equals_sacrebleu():
 
 # ------------------------------------------------------------------------------- environments
 def test_text_env_forces_eos_after_eos_and_decodes(corpus_file):
-    env = gym.make("SeqGAN-Text-v0", corpus=str(corpus_file), n_rollouts=2, render_mode="ansi")
+    env = gym.make("SeqGAN-Text-v0", corpus=str(corpus_file), n_rollouts=2, render_mode="ansi",
+                   reward_model="untrained")
     core = env.unwrapped
     vocab = core.corpus.vocab
     assert env.action_space.n == len(vocab) and env.observation_space.shape == (core.corpus.seq_len,)
-    assert core.oracle is None
+    assert not hasattr(core, "oracle") and core.rollout_policy.model.eos_token == EOS
     env.reset(seed=0)
     a, b = vocab.index["a"], vocab.index["b"]
     rewards = []
@@ -160,16 +161,23 @@ def test_text_env_forces_eos_after_eos_and_decodes(corpus_file):
     env.reset()
     with pytest.raises(ValueError, match="out of range"):
         env.step(len(vocab))
-    with pytest.raises(ValueError, match="oracle"):
+    with pytest.raises(ValueError, match="a real corpus has no oracle"):
         SeqGANTextEnv(corpus=str(corpus_file), reward_model="oracle")
+    for name, value in (("vocab_size", 10), ("eos_token", None), ("references", [[1, 2]])):
+        with pytest.raises(TypeError, match=f"takes {name} from its corpus"):
+            SeqGANTextEnv(corpus=str(corpus_file), reward_model="bleu", **{name: value})
 
 
 def test_registered_corpus_ids_and_vector_env(corpus_file):
     assert set(CORPUS_ENV_IDS) >= {"SeqGAN-Text-v0", "SeqGAN-Quatrains-v0", "SeqGAN-COCO-v0"}
-    env = gym.make("SeqGAN-COCO-v0", reward_mode="terminal")
+    env = gym.make("SeqGAN-COCO-v0", reward_mode="terminal", reward_model="untrained")
     assert env.action_space.n > 4000 and env.unwrapped.corpus.name == "coco"
     envs = gym.make_vec("SeqGAN-Text-v0", num_envs=3, corpus=str(corpus_file), n_rollouts=2,
-                        reward_model="bleu")
+                        reward_model="bleu", rollout_policy="untrained")
+    corpus = envs.unwrapped.corpus
+    assert isinstance(envs.reward_model, BleuReward) and envs.reward_model.eos_token == EOS
+    refs = corpus.train[:50]
+    assert torch.equal(envs.reward_model.score(refs), BleuReward(corpus.train, eos_token=EOS).score(refs))
     assert isinstance(envs.unwrapped, SeqGANTextVectorEnv)
     envs.reset(seed=1)
     obs = None
@@ -185,7 +193,7 @@ def test_sb3_actor_keeps_the_generators_eos_token(corpus_file):
 
     corpus = load_text_corpus(corpus_file)
     generator = LSTMLanguageModel(corpus.vocab_size, corpus.seq_len, eos_token=EOS)
-    env = SeqGANTextVectorEnv(num_envs=4, corpus=corpus, n_rollouts=2,
+    env = SeqGANTextVectorEnv(num_envs=4, corpus=corpus, n_rollouts=2, reward_model="untrained",
                               rollout_policy=RolloutPolicy(generator))
     agent = make_sb3_agent("ppo", SeqGANSB3VecEnv(env), generator, seed=0)
     actor = agent.policy.generator
@@ -198,7 +206,7 @@ def test_rollout_policy_must_share_the_eos_token(corpus_file):
     corpus = load_text_corpus(corpus_file)
     wrong = RolloutPolicy(LSTMLanguageModel(corpus.vocab_size, corpus.seq_len))
     with pytest.raises(ValueError, match="eos_token"):
-        SeqGANTextEnv(corpus=corpus, rollout_policy=wrong)
+        SeqGANTextEnv(corpus=corpus, reward_model="bleu", rollout_policy=wrong)
 
 
 def test_load_corpus_names_and_paths(corpus_file, tmp_path):
@@ -227,7 +235,7 @@ def test_mle_on_a_corpus_raises_bleu_and_lowers_nll_test(corpus_file, tmp_path):
     setup = build_setup(tiny_cfg(corpus_file, mle_epochs=30, eval_every=30, gen_lr=0.02))
     assert setup.oracle is None and setup.cfg.vocab_size == 10 and setup.eos_token == EOS
     generator = new_generator(setup)
-    before = evaluate(setup, generator, setup.rng(2))
+    before = evaluate(setup, generator, setup.rng("evaluation"))
     log = RunLog(tmp_path / "run", tensorboard=False)
     after = pretrain_generator(setup, generator, log, progress=False)
     log.close()
