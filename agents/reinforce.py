@@ -129,7 +129,8 @@ class Reinforce:
         self.n_updates = 0
         self._reset_seed: int | None = seed
         self.last_stats: dict[str, float] = {}
-        """pg_loss, mean_reward, mean_terminal_reward of the latest update."""
+        """g_loss (the surrogate loss), mean_reward (of Q_t), final_score (mean Q_T: the reward model's
+        score of the finished sequences) of the latest update, and kl, kl_coef with a KL anchor."""
 
     @property
     def generator(self) -> LSTMLanguageModel:
@@ -219,8 +220,7 @@ class Reinforce:
 
     def update(self, callback: BaseCallback | None = None) -> dict[str, float] | None:
         """One generator update: collect B episodes with their rewards Q, then one policy-gradient
-        step. Returns (and logs) its statistics ``pg_loss``, ``mean_reward``,
-        ``mean_terminal_reward`` (and ``kl``, ``kl_coef`` with a KL anchor); ``None`` if
+        step. Returns (and logs) its statistics :attr:`last_stats`; ``None`` if
         ``callback`` stopped the collection (no update then)."""
         start = time.time()
         episodes = self.collect_episodes(callback)
@@ -231,12 +231,14 @@ class Reinforce:
             callback.update_locals(locals())
             callback.on_rollout_end()
         loss = self.train_step(actions, rewards)
-        self.last_stats = {"pg_loss": loss, "mean_reward": rewards.mean().item(),
-                           "mean_terminal_reward": rewards[:, -1].mean().item()}
+        self.last_stats = {"g_loss": loss, "mean_reward": rewards.mean().item(),
+                           "final_score": rewards[:, -1].mean().item()}
         if self.last_kl is not None:
             self.last_stats.update(kl=self.last_kl, kl_coef=self.kl_coef)
+        names = {"g_loss": "train/pg_loss", "kl": "train/kl", "kl_coef": "train/kl_coef",
+                 "mean_reward": "rollout/mean_reward", "final_score": "rollout/mean_terminal_reward"}
         for key, value in self.last_stats.items():
-            self.logger.record(f"{'rollout' if key.startswith('mean') else 'train'}/{key}", value)
+            self.logger.record(names[key], value)
         self.logger.record("time/update_s", time.time() - start)
         self.logger.record("time/n_updates", self.n_updates)
         self.logger.dump(self.num_timesteps)

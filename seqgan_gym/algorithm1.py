@@ -20,21 +20,15 @@
     18    beta <- theta
     19  until SeqGAN converges
 
-Where this loop and the paper differ (the first two as the authors' code does):
-
-* l.18 is an exponential moving average, beta <- r beta + (1 - r) theta (``cfg.rollout_update_rate``,
-  the authors' 0.8), run after every generator update (l.12), before D's update;
-* "until SeqGAN converges" is ``cfg.adv_iterations`` iterations;
-* l.8-12 write B = ``cfg.num_envs`` sequences per update, one token per step of the environment
-  (:class:`~seqgan_gym.envs.SeqGANVectorEnv`), whose rewards are l.10's Q;
-* ``cfg.algo`` 'ppo' / 'a2c' replace l.12's estimator by an SB3 algorithm on the same rewards;
-* ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle' score the sequences instead of D: there is no D, so
-  l.4-5 and l.14-17 are skipped.
-
-The pieces each line names live in :mod:`seqgan_gym.experiment` (set-up, pre-training, evaluation),
-:mod:`seqgan_gym.agents` (the policy-gradient update), :mod:`seqgan_gym.envs` (the sequences and
-their rewards), :mod:`seqgan_gym.rollout` (beta and the Monte-Carlo search) and
-:mod:`seqgan_gym.training` (D's epochs).
+Where the loop differs from the paper (the first two as the authors' code does): l.18 is an EMA,
+beta <- r beta + (1 - r) theta (r = ``cfg.rollout_update_rate``, 0.8), after every G update (l.12);
+"until converges" is ``cfg.adv_iterations`` iterations; l.8-12 write B = ``cfg.num_envs`` sequences
+per update through :class:`~seqgan_gym.envs.SeqGANVectorEnv`, whose rewards are l.10's Q;
+``cfg.algo`` 'ppo' / 'a2c' replace l.12's estimator; ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle'
+score sequences instead of D, so l.4-5 and l.14-17 are skipped. Each line's piece lives in one
+module: :mod:`~seqgan_gym.experiment` (set-up, pre-training, evaluation), :mod:`seqgan_gym.agents`
+(l.8-12), :mod:`~seqgan_gym.envs` and :mod:`~seqgan_gym.rollout` (l.10), :mod:`~seqgan_gym.training`
+(l.16); :mod:`~seqgan_gym.resume` saves a resumable state after every epoch, step and iteration.
 """
 
 from __future__ import annotations
@@ -44,12 +38,12 @@ from pathlib import Path
 from stable_baselines3.common.logger import configure
 from tqdm.auto import tqdm
 
-from seqgan_gym.agents import Reinforce, SB3GeneratorUpdates, SeqGANSB3VecEnv, make_sb3_agent
+from seqgan_gym.agents import make_agent
 from seqgan_gym.checkpoints import save_discriminator, save_language_model
 from seqgan_gym.envs import SeqGANVectorEnv
 from seqgan_gym.experiment import (
     Setup,
-    build_reward_model,
+    VanishedRewardWatch,
     evaluate,
     measure_discriminator,
     new_discriminator,
@@ -59,6 +53,7 @@ from seqgan_gym.experiment import (
 )
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.resume import Checkpointer
+from seqgan_gym.rewards import make_reward_model
 from seqgan_gym.rollout import RolloutPolicy
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.seeds import stream_seed
@@ -69,11 +64,9 @@ from seqgan_gym.utils import make_adam
 def train(setup: Setup, log: RunLog, generator: LSTMLanguageModel | None = None,
           reference_file: Path | None = None, progress: bool = True,
           checkpointer: Checkpointer | None = None) -> tuple[dict, dict, LSTMLanguageModel]:
-    """Algorithm 1 from l.1 to the end. ``generator``: an already pre-trained G_theta (l.1-2 are then
-    skipped); ``reference_file``: the density-ratio D's reference generator (default: this run's
-    best MLE epoch); ``checkpointer``: the run to resume (default: a fresh one; every epoch, D step
-    and iteration saves a resumable state). Returns the last MLE evaluation, the last adversarial
-    one and the trained G."""
+    """Algorithm 1 from l.1 to the end; returns the last MLE evaluation, the last adversarial one and
+    the trained G. ``generator``: an already pre-trained G_theta (skips l.1-2); ``reference_file``: the
+    density-ratio D's reference (default: this run's best MLE epoch); ``checkpointer``: a run to resume."""
     cfg, checkpoints = setup.cfg, log.dir / "checkpoints"
     checkpointer = checkpointer or Checkpointer(checkpoints)
     if generator is None:  # l.1-2
@@ -107,12 +100,15 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     itself for REINFORCE; for SB3 the policy's actor, started from ``generator``'s weights)."""
     cfg = setup.cfg
     rollout_policy = RolloutPolicy(generator, update_rate=cfg.rollout_update_rate)  # l.3
-    env = SeqGANVectorEnv(
-        num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len, n_rollouts=cfg.n_rollouts,
-        reward_mode="rollout", reward_model=build_reward_model(setup, discriminator),
-        rollout_policy=rollout_policy, device=setup.device, eos_token=setup.eos_token)
+    reward_model = make_reward_model(  # D(Y), or cfg.reward's other score
+        cfg.reward, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len, device=setup.device,
+        discriminator=discriminator, oracle=setup.oracle, references=setup.data.train,
+        eos_token=setup.eos_token, bleu_order=cfg.bleu_order)
+    env = SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
+                          n_rollouts=cfg.n_rollouts, reward_mode="rollout", reward_model=reward_model,
+                          rollout_policy=rollout_policy, device=setup.device, eos_token=setup.eos_token)
     logger = configure(str(log.dir / "sb3"), ["csv", "tensorboard"])
-    agent = _make_agent(setup, env, generator, logger)
+    agent = make_agent(cfg, env, generator, stream_seed(cfg.seed, "agent"), logger, setup.device)
     generator = agent.generator
     if hasattr(discriminator, "follow"):  # a D that reads G (the density ratio) reads the G trained here
         discriminator.follow(generator)
@@ -132,22 +128,22 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     if done == 0:  # the start: after MLE and D pre-training
         log.log("adversarial", 0, **evaluation())
     result = [row for row in log.rows if row["phase"] == "adversarial" and "nll_test" in row][-1]
+    watch = VanishedRewardWatch() if discriminator is not None else None
     bar = tqdm(range(done + 1, cfg.adv_iterations + 1), desc=f"adversarial ({cfg.algo}, {cfg.reward})",
                disable=not progress)
     for iteration in bar:  # l.6
         for _ in range(cfg.g_steps):  # l.7-13
             g_stats = agent.update()  # l.8-12: B sequences, their Q_t, one policy-gradient step
             rollout_policy.update(generator)  # l.18: beta's EMA step after every G update
-        d_stats = {}
+        values = {key: g_stats[key] for key in ("g_loss", "kl", "final_score") if key in g_stats}
         if discriminator is not None and cfg.d_steps > 0:  # l.14-17
             d_stats = train_discriminator(
                 discriminator, d_optimizer, real, lambda n: generator.sample(n, generator=d_negatives_rng),
                 n_negatives=cfg.dis_negatives, d_steps=cfg.d_steps, k=cfg.k, batch_size=cfg.batch_size,
                 generator=d_shuffle_rng)
-        values = {"g_loss": g_stats.get("pg_loss"), "kl": g_stats.get("kl"),
-                  "final_score": g_stats.get("mean_terminal_reward", g_stats.get("final_score")),
-                  "d_loss": d_stats.get("loss"), "d_acc_real": d_stats.get("acc_real"),
-                  "d_acc_fake": d_stats.get("acc_fake")}
+            values.update({f"d_{key}": d_stats[key] for key in ("loss", "acc_real", "acc_fake")})
+        if watch is not None:  # the failure mode where D's rewards are all ~0
+            watch.check(iteration, values.get("final_score"))
         if iteration % cfg.eval_every == 0 or iteration == cfg.adv_iterations:
             values.update(evaluation())
             save_language_model(generator, log.dir / "checkpoints" / "generator_adv.pt", iteration=iteration)
@@ -159,16 +155,3 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     logger.close()
     return result, generator
 
-
-def _make_agent(setup: Setup, env: SeqGANVectorEnv, generator: LSTMLanguageModel, logger):
-    """The l.8-12 of ``cfg.algo``: anything with ``generator`` and ``update() -> dict`` (one
-    generator update). REINFORCE trains ``generator`` itself; PPO / A2C train a policy whose actor
-    starts from ``generator``'s weights."""
-    cfg, seed = setup.cfg, stream_seed(setup.cfg.seed, "agent")
-    if cfg.algo == "reinforce":
-        return Reinforce(generator, env, lr=cfg.gen_lr, grad_clip=cfg.grad_clip, seed=seed, logger=logger,
-                         baseline=cfg.reinforce_baseline, kl_coef=cfg.kl_coef, kl_target=cfg.kl_target)
-    model = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator, learning_rate=cfg.sb3_lr, seed=seed,
-                           device=setup.device, max_grad_norm=cfg.grad_clip)
-    model.set_logger(logger)
-    return SB3GeneratorUpdates(model)

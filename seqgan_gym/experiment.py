@@ -6,12 +6,12 @@
   l.1-2), with NLL_oracle / NLL_test evaluation (BLEU and Self-BLEU instead of NLL_oracle for a
   corpus) by :func:`evaluate`;
 * :func:`new_discriminator`, :func:`pretrain_discriminator`: D_phi and its pre-training (l.4-5),
-  :func:`measure_discriminator`: whether D's score carries signal;
-* :func:`build_reward_model`: the reward ``cfg.reward`` names.
+  :func:`measure_discriminator`: whether D's score carries signal.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from seqgan_gym.metrics import bleu, discriminator_signal, ground_truth_nll, nll
 from seqgan_gym.oracle import load_oracle, random_oracle
 from seqgan_gym.paper_oracle import find_paper_oracle, sha256_of
 from seqgan_gym.resume import Checkpointer
-from seqgan_gym.rewards import BleuReward, DiscriminatorReward, OracleLikelihoodReward
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.seeds import stream_rng, stream_seed
 from seqgan_gym.training import mle_epoch, train_discriminator
@@ -252,15 +251,26 @@ def new_discriminator(setup: Setup, generator: LSTMLanguageModel, reference_file
     return DensityRatioDiscriminator(reference, generator).to(setup.device)
 
 
-def build_reward_model(setup: Setup, discriminator=None):
-    """The reward ``cfg.reward`` names: D's score (needs ``discriminator``), PG-BLEU against the
-    real training data, or the diagnostic oracle log-likelihood."""
-    cfg = setup.cfg
-    if cfg.reward == "discriminator":
-        if discriminator is None:
-            raise ValueError("reward 'discriminator' needs a discriminator")
-        return DiscriminatorReward(discriminator)
-    if cfg.reward == "bleu":
-        return BleuReward(setup.data.train, max_ngram_order=cfg.bleu_order, vocab_size=cfg.vocab_size,
-                          eos_token=setup.eos_token)
-    return OracleLikelihoodReward(setup.oracle)
+class VanishedRewardWatch:
+    """The paper's failure mode: a discriminator so sure of itself that every generated sequence gets
+    D(Y) ~ 0, so the generator's rewards carry no signal. Warns (``RuntimeWarning``) the first time
+    the mean final score of the generator's update stays below ``threshold`` for ``patience``
+    iterations in a row; ``vanished_at`` is that iteration (None: not seen).
+
+    :param threshold: the mean D(Y) below which the reward counts as vanished.
+    :param patience: consecutive iterations below ``threshold`` before the warning.
+    """
+
+    def __init__(self, threshold: float = 0.01, patience: int = 5) -> None:
+        self.threshold, self.patience = threshold, patience
+        self.streak, self.vanished_at = 0, None
+
+    def check(self, iteration: int, final_score: float | None) -> None:
+        self.streak = self.streak + 1 if final_score is not None and final_score < self.threshold else 0
+        if self.streak == self.patience and self.vanished_at is None:
+            self.vanished_at = iteration
+            warnings.warn(f"adversarial iteration {iteration}: the mean D(Y) of G's sequences has stayed "
+                          f"below {self.threshold} for {self.patience} iterations; the discriminator "
+                          "rejects everything and the rewards carry no signal (SeqGAN's known failure "
+                          "mode: fewer d-steps or epochs k, a lower dis_lr, or a reward baseline help)",
+                          RuntimeWarning, stacklevel=2)

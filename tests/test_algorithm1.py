@@ -5,7 +5,7 @@ import torch
 from stable_baselines3.common.logger import configure
 
 from seqgan_gym import algorithm1
-from seqgan_gym.agents import Reinforce, SB3GeneratorUpdates
+from seqgan_gym.agents import Reinforce, SB3GeneratorUpdates, make_agent
 from seqgan_gym.config import get_preset
 from seqgan_gym.discriminator import paper_discriminator
 from seqgan_gym.experiment import build_setup, new_generator
@@ -59,7 +59,7 @@ def test_sb3_updates_are_one_rollout_and_one_policy_update_each(monkeypatch, tmp
     env = algorithm1.SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
                                      n_rollouts=2, reward_mode="terminal", reward_model="oracle",
                                      oracle=setup.oracle, device="cpu")
-    agent = algorithm1._make_agent(setup, env, generator, logger=configure(None, []))
+    agent = make_agent(cfg, env, generator, 0, configure(None, []))
     assert isinstance(agent, SB3GeneratorUpdates) and agent.generator is agent.model.policy.generator
     weights = [p.clone() for p in agent.generator.parameters()]
     for done in (1, 2):

@@ -1,0 +1,35 @@
+"""One factory for the generator's RL algorithm (``cfg.algo``), as :mod:`seqgan_gym.algorithm1` uses it."""
+
+from __future__ import annotations
+
+import torch
+from stable_baselines3.common.logger import Logger
+
+from seqgan_gym.agents.reinforce import Reinforce
+from seqgan_gym.agents.sb3 import SB3GeneratorUpdates, SeqGANSB3VecEnv, make_sb3_agent
+from seqgan_gym.config import ExperimentConfig
+from seqgan_gym.lstm import LSTMLanguageModel
+
+
+def make_agent(cfg: ExperimentConfig, env, generator: LSTMLanguageModel, seed: int, logger: Logger,
+               device: torch.device | str = "cpu") -> Reinforce | SB3GeneratorUpdates:
+    """The agent of ``cfg.algo`` on ``env`` (a :class:`~seqgan_gym.envs.SeqGANVectorEnv`): anything
+    with ``generator`` (the G it trains) and ``update() -> dict`` (one generator update: collect B
+    sequences with their rewards, one policy-gradient step; returns ``g_loss`` where the algorithm
+    has one, ``final_score``, ...) and ``state_dict`` / ``load_state_dict`` (for resuming).
+
+    REINFORCE (the paper's) trains ``generator`` itself; PPO / A2C (stable-baselines3) train a
+    policy whose actor starts from ``generator``'s weights.
+
+    :param cfg: the algorithm and its settings (``algo``, ``gen_lr`` / ``sb3_lr``, ``grad_clip``,
+        ``reinforce_baseline``, ``kl_coef``, ``kl_target``).
+    :param seed: the seed of the agent's sampling (and of the environment's first reset).
+    :param logger: an SB3 logger for the algorithm's own statistics.
+    """
+    if cfg.algo == "reinforce":
+        return Reinforce(generator, env, lr=cfg.gen_lr, grad_clip=cfg.grad_clip, seed=seed, logger=logger,
+                         baseline=cfg.reinforce_baseline, kl_coef=cfg.kl_coef, kl_target=cfg.kl_target)
+    model = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator, learning_rate=cfg.sb3_lr, seed=seed,
+                           device=device, max_grad_norm=cfg.grad_clip)
+    model.set_logger(logger)
+    return SB3GeneratorUpdates(model)
