@@ -1,5 +1,7 @@
 """The loop of seqgan_gym.algorithm1: Algorithm 1's order, its iteration boundaries, its agents."""
 
+import warnings
+
 import pytest
 import torch
 from stable_baselines3.common.logger import configure
@@ -8,7 +10,7 @@ from seqgan_gym import algorithm1
 from seqgan_gym.agents import Reinforce, SB3GeneratorUpdates, make_agent
 from seqgan_gym.config import get_preset
 from seqgan_gym.discriminator import paper_discriminator
-from seqgan_gym.experiment import build_setup, new_generator
+from seqgan_gym.experiment import VanishedRewardWatch, build_setup, new_generator
 from seqgan_gym.rollout import RolloutPolicy
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.utils import make_adam
@@ -67,3 +69,17 @@ def test_sb3_updates_are_one_rollout_and_one_policy_update_each(monkeypatch, tmp
         assert agent.model.num_timesteps == done * cfg.num_envs * cfg.seq_len
         assert agent.model._n_updates == done and stats["final_score"] < 0  # a log-likelihood
     assert any(not torch.equal(a, b) for a, b in zip(weights, agent.generator.parameters()))
+
+
+def test_vanished_reward_watch_warns_once_after_patience_iterations_in_a_row():
+    watch = VanishedRewardWatch(threshold=0.01, patience=3)
+    for iteration, score in enumerate([0.005, 0.004, 0.5, 0.001, 0.002], start=1):
+        watch.check(iteration, score)  # broken streaks: no warning
+    assert watch.vanished_at is None
+    with pytest.warns(RuntimeWarning, match="rewards carry no signal"):
+        watch.check(6, 0.003)
+    assert watch.vanished_at == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for iteration in range(7, 12):
+            watch.check(iteration, 0.0)  # once only
