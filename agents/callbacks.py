@@ -125,13 +125,13 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
         self.last_stats: dict[str, float] = {}
 
     @classmethod
-    def for_generator(cls, generator_model, *args, seed: int = 0, **kwargs) -> DiscriminatorUpdateCallback:
+    def for_generator(cls, generator, *args, seed: int = 0, **kwargs) -> DiscriminatorUpdateCallback:
         """Build the callback with negatives sampled from an LSTM generator (seeded stream)."""
-        device = next(generator_model.parameters()).device
+        device = next(generator.parameters()).device
         rng = torch.Generator(device=device).manual_seed(seed + 7919)  # apart from the shuffling stream
 
         def sample(n: int) -> torch.Tensor:
-            return generator_model.sample(n, generator=rng)
+            return generator.sample(n, rng=rng)
 
         return cls(*args, sample_negatives=sample, seed=seed, **kwargs)
 
@@ -151,7 +151,7 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
             d_steps=self.d_steps,
             k=self.k,
             batch_size=self.batch_size,
-            generator=self.shuffle_rng,
+            shuffle_rng=self.shuffle_rng,
         )
         self.d_updates += self.d_steps
         self.last_stats = stats

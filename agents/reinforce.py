@@ -72,7 +72,7 @@ def leave_one_out_baseline(rewards: torch.Tensor) -> torch.Tensor:
 class Reinforce:
     """REINFORCE on a :class:`~seqgan_gym.envs.SeqGANVectorEnv`, with SB3-compatible callbacks.
 
-    :param generator_model: the policy G_theta (trained in place).
+    :param generator: the policy G_theta (trained in place).
     :param env: the batched environment; its ``num_envs`` is the batch of sequences per update.
     :param lr: Adam learning rate (the authors: 0.01).
     :param grad_clip: global gradient-norm clip (the authors: 5.0).
@@ -81,13 +81,13 @@ class Reinforce:
     :param logger: an SB3 :class:`~stable_baselines3.common.logger.Logger`; default: none printed.
     :param kl_coef: weight of the per-token KL penalty against ``anchor`` (0: none, the paper's).
     :param anchor: the frozen reference policy of the KL penalty (default: a copy of
-        ``generator_model`` as it is now, i.e. the MLE generator). Used only when ``kl_coef > 0``.
+        ``generator`` as it is now, i.e. the MLE generator). Used only when ``kl_coef > 0``.
     :param kl_target: when > 0, adapt ``kl_coef`` toward this KL(G || anchor) per sequence.
     """
 
     def __init__(
         self,
-        generator_model: LSTMLanguageModel,
+        generator: LSTMLanguageModel,
         env,
         lr: float = 0.01,
         grad_clip: float = 5.0,
@@ -104,25 +104,25 @@ class Reinforce:
             raise ValueError(f"kl_coef and kl_target must be >= 0, got {kl_coef} and {kl_target}")
         if kl_target > 0 and kl_coef == 0:
             raise ValueError("kl_target adapts kl_coef: give a starting kl_coef > 0 too")
-        if generator_model.vocab_size != env.single_action_space.n:
+        if generator.vocab_size != env.single_action_space.n:
             raise ValueError(
-                f"generator vocabulary {generator_model.vocab_size} != env action space "
+                f"generator vocabulary {generator.vocab_size} != env action space "
                 f"{env.single_action_space.n}"
             )
-        self.policy = generator_model
+        self.policy = generator
         self.env = env
         self.grad_clip = grad_clip
         self.baseline = baseline
         self.kl_coef, self.kl_target = float(kl_coef), float(kl_target)
         self.anchor = None
         if kl_coef > 0:
-            self.anchor = (anchor if anchor is not None else copy.deepcopy(generator_model))
+            self.anchor = (anchor if anchor is not None else copy.deepcopy(generator))
             self.anchor.requires_grad_(False).eval()
         self.last_kl: float | None = None
         """KL(G || anchor) per sequence, estimated on the latest update's sequences."""
-        self.optimizer = make_adam(generator_model.parameters(), lr)
+        self.optimizer = make_adam(generator.parameters(), lr)
         self.seed = seed
-        self.device = next(generator_model.parameters()).device
+        self.device = next(generator.parameters()).device
         self.rng = torch.Generator(device=self.device).manual_seed(seed)
         self.logger = logger if logger is not None else configure(None, [])
         self.num_timesteps = 0
@@ -141,7 +141,7 @@ class Reinforce:
         """What the next updates depend on besides G's weights: the optimizer, the random number
         generators (the agent's and the environment's Monte-Carlo rollouts'), the KL anchor and
         coefficient, the counters. With :meth:`load_state_dict`, a resumed run continues exactly."""
-        env_rng = self.env.core.generator
+        env_rng = self.env.core.rng
         return {"optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
                 "env_rng": None if env_rng is None else env_rng.get_state(),
                 "reset_seed": self._reset_seed, "n_updates": self.n_updates,
@@ -154,7 +154,7 @@ class Reinforce:
         self.rng.set_state(state["rng"])
         if state["env_rng"] is not None:
             self.env.core.seed(0)
-            self.env.core.generator.set_state(state["env_rng"])
+            self.env.core.rng.set_state(state["env_rng"])
         self._reset_seed = state["reset_seed"]
         self.n_updates, self.num_timesteps = state["n_updates"], state["num_timesteps"]
         self.kl_coef = state["kl_coef"]

@@ -219,20 +219,20 @@ class GeneratorPolicy(ActorCriticPolicy):
         return self.pi_features_extractor.generator
 
     @torch.no_grad()
-    def load_generator(self, generator_model: LSTMLanguageModel) -> GeneratorPolicy:
-        """Start the actor (and the critic's extractor) from ``generator_model``'s weights."""
+    def load_generator(self, generator: LSTMLanguageModel) -> GeneratorPolicy:
+        """Start the actor (and the critic's extractor) from ``generator``'s weights."""
         mine = self.generator
-        got = (generator_model.vocab_size, generator_model.seq_len, generator_model.emb_dim,
-               generator_model.hidden_dim, generator_model.start_token)
+        got = (generator.vocab_size, generator.seq_len, generator.emb_dim,
+               generator.hidden_dim, generator.start_token)
         want = (mine.vocab_size, mine.seq_len, mine.emb_dim, mine.hidden_dim, mine.start_token)
         if got != want:
             raise ValueError(
                 f"generator has (V, T, emb_dim, hidden_dim, start_token) = {got}, the policy {want}"
             )
-        state = generator_model.state_dict()
+        state = generator.state_dict()
         self.generator.load_state_dict(state)
         # the end token is a setting, not a weight: the actor samples / scores like the generator
-        self.generator.eos_token = generator_model.eos_token
+        self.generator.eos_token = generator.eos_token
         if self.vf_features_extractor is not self.pi_features_extractor:
             self.vf_features_extractor.generator.load_state_dict(state)
         return self
@@ -244,14 +244,14 @@ SB3_ALGORITHMS = ("ppo", "a2c")
 def make_sb3_agent(
     algo: str,
     venv: SeqGANSB3VecEnv,
-    generator_model: LSTMLanguageModel,
+    generator: LSTMLanguageModel,
     learning_rate: float = 1e-3,
     seed: int = 0,
     device: str | torch.device = "auto",
     max_grad_norm: float = 5.0,
     **algo_kwargs,
 ):
-    """PPO or A2C on ``venv`` with a :class:`GeneratorPolicy` started from ``generator_model``.
+    """PPO or A2C on ``venv`` with a :class:`GeneratorPolicy` started from ``generator``.
 
     ``n_steps = T`` (one rollout = B complete sequences = one generator update) and ``gamma = 1``
     (the score arrives at the end of a finite episode). PPO: 4 epochs of minibatches of 256
@@ -268,15 +268,15 @@ def make_sb3_agent(
         kwargs.update(n_epochs=4, batch_size=min(256, t * venv.num_envs))
     kwargs.update(algo_kwargs)
     policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
-    sizes = {"emb_dim": generator_model.emb_dim, "hidden_dim": generator_model.hidden_dim,
-             "start_token": generator_model.start_token}
+    sizes = {"emb_dim": generator.emb_dim, "hidden_dim": generator.hidden_dim,
+             "start_token": generator.start_token}
     given = policy_kwargs.get("features_extractor_kwargs", {})
     if any(given.get(key, value) != value for key, value in sizes.items()):
         raise ValueError(f"features_extractor_kwargs {given} contradict the generator's sizes {sizes}")
     policy_kwargs["features_extractor_kwargs"] = {**given, **sizes}
     kwargs["policy_kwargs"] = policy_kwargs
     model = (PPO if algo == "ppo" else A2C)(GeneratorPolicy, venv, **kwargs)
-    model.policy.load_generator(generator_model)
+    model.policy.load_generator(generator)
     return model
 
 
@@ -299,9 +299,9 @@ class SB3GeneratorUpdates:
     def state_dict(self) -> dict:
         """What the next updates depend on, at an update boundary: the policy (actor and critic), its
         optimizer, SB3's counters and the environment's Monte-Carlo random number generator. (SB3
-        samples actions and mini-batches from torch's and numpy's global generators, which the
+        samples actions and mini-batches from torch's and numpy's global random states, which the
         caller saves: :class:`seqgan_gym.resume.Checkpointer` does.)"""
-        env_rng = self.model.get_env().env.core.generator
+        env_rng = self.model.get_env().env.core.rng
         return {"policy": self.model.policy.state_dict(),
                 "optimizer": self.model.policy.optimizer.state_dict(),
                 "num_timesteps": self.model.num_timesteps, "n_updates": self.model._n_updates,
@@ -317,7 +317,7 @@ class SB3GeneratorUpdates:
         model._last_obs = venv.reset()
         model._last_episode_starts = np.ones((venv.num_envs,), dtype=bool)
         if state["env_rng"] is not None:
-            venv.env.core.generator.set_state(state["env_rng"])
+            venv.env.core.rng.set_state(state["env_rng"])
 
     def update(self) -> dict[str, float]:
         """One generator update; returns ``final_score``, the mean score of its B finished sequences."""

@@ -60,21 +60,21 @@ def child(quick: bool, threads: int) -> dict:
         changes += ["n_train=1000", "dis_negatives=1000", "num_envs=16", "n_rollouts=4"]
     cfg = get_preset("cpu").override(changes + oracle_overrides()).validate()
     setup = build_setup(cfg)
-    generator_model = new_generator(setup)
-    optimizer = make_adam(generator_model.parameters(), cfg.gen_lr)
+    generator = new_generator(setup)
+    optimizer = make_adam(generator.parameters(), cfg.gen_lr)
     shuffle_rng = torch.Generator().manual_seed(0)
     train = setup.data.train
     times = []
     for _ in range(2):
         t0 = time.perf_counter()
-        mle_epoch(generator_model, optimizer, train, cfg.batch_size, cfg.grad_clip, shuffle_rng)
+        mle_epoch(generator, optimizer, train, cfg.batch_size, cfg.grad_clip, shuffle_rng)
         times.append(time.perf_counter() - t0)
     discriminator = paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed)
     d_optimizer = make_discriminator_optimizer(discriminator, lr=cfg.dis_lr)
     with tempfile.TemporaryDirectory() as tmp:
         log = RunLog(Path(tmp) / "run", tensorboard=False)
         t0 = time.perf_counter()
-        adversarial_training(setup, generator_model, log, discriminator, d_optimizer, progress=False)
+        adversarial_training(setup, generator, log, discriminator, d_optimizer, progress=False)
         iteration = time.perf_counter() - t0
         log.close()
     return {"mle_epoch_s": times[1], "adv_iteration_s": iteration, "oracle": cfg.oracle,

@@ -96,7 +96,7 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
     the path of the final generator checkpoint."""
     cfg = dataclasses.replace(setup.cfg, **changes)
     run_setup = with_config(setup, cfg)
-    generator_model = copy.deepcopy(start.generator)
+    generator = copy.deepcopy(start.generator)
     d = d_opt = None
     if cfg.reward == "discriminator":
         d = copy.deepcopy(start.discriminator)
@@ -106,7 +106,7 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
         d_opt.load_state_dict(copy.deepcopy(start.d_optimizer.state_dict()))
     log = RunLog(run_dir)
     t0 = time.time()
-    _, trained = adversarial_training(run_setup, generator_model, log, d, d_opt, progress=False)
+    _, trained = adversarial_training(run_setup, generator, log, d, d_opt, progress=False)
     wall = time.time() - t0
     checkpoint = run_dir / "checkpoints" / "generator_final.pt"
     save_language_model(trained, checkpoint)

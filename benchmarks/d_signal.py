@@ -119,23 +119,23 @@ def main() -> None:
         out_dir = Path(args.out).parent
         save_language_model(generator, out_dir / "d_signal_generator.pt", epoch=cfg.mle_epochs)
         save_language_model(reference, out_dir / "d_signal_reference.pt", **best)
-    generated = generator.sample(n, generator=torch.Generator().manual_seed(args.seed + 1))
+    generated = generator.sample(n, rng=torch.Generator().manual_seed(args.seed + 1))
     real_heldout = setup.data.test[:n]
 
     def train_d(d: Discriminator, lr: float, fresh_real: bool = False) -> Discriminator:
         """D pre-training as the cpu preset runs it; every D sees the same negatives (same seed)."""
         negative_rng = torch.Generator().manual_seed(args.seed + 4)
 
-        def negatives(k: int) -> torch.Tensor:
-            return generator.sample(k, generator=negative_rng)
+        def negatives(n: int) -> torch.Tensor:
+            return generator.sample(n, rng=negative_rng)
 
         optimizer = make_adam(d.parameters(), lr)
-        shuffle = torch.Generator().manual_seed(args.seed + 2)
+        shuffle_rng = torch.Generator().manual_seed(args.seed + 2)
         real_rng = torch.Generator().manual_seed(args.seed + 3)
         for _ in range(cfg.dis_pretrain_steps):
-            real = setup.oracle.sample(len(train), generator=real_rng) if fresh_real else train
+            real = setup.oracle.sample(len(train), rng=real_rng) if fresh_real else train
             train_discriminator(d, optimizer, real, negatives, n_negatives=cfg.dis_negatives, d_steps=1,
-                                k=cfg.dis_pretrain_epochs, batch_size=cfg.batch_size, generator=shuffle)
+                                k=cfg.dis_pretrain_epochs, batch_size=cfg.batch_size, shuffle_rng=shuffle_rng)
         return d
 
     T, V = cfg.seq_len, cfg.vocab_size

@@ -116,10 +116,10 @@ def measure_matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor):
     return timed(lambda: torch.mm(a, b, out=out))
 
 
-def measure_mle_epoch(generator_model, optimizer, real, s: Setup, seed: int):
+def measure_mle_epoch(generator, optimizer, real, s: Setup, seed: int):
     """One MLE epoch over the real data; the result is the epoch's mean loss."""
     rng = torch.Generator().manual_seed(seed)
-    return timed(lambda: mle_epoch(generator_model, optimizer, real, s.batch_size, s.grad_clip, rng))
+    return timed(lambda: mle_epoch(generator, optimizer, real, s.batch_size, s.grad_clip, rng))
 
 
 def measure_d_epoch(d_parts, real, fake, s: Setup, seed: int):
@@ -129,16 +129,16 @@ def measure_d_epoch(d_parts, real, fake, s: Setup, seed: int):
     return timed(lambda: discriminator_epoch(discriminator, optimizer, real, fake, s.batch_size, rng))
 
 
-def measure_sample(generator_model, s: Setup, seed: int):
+def measure_sample(generator, s: Setup, seed: int):
     """Sample ``n_eval`` sequences from G."""
     rng = torch.Generator().manual_seed(seed)
-    return timed(lambda: generator_model.sample(s.n_eval, generator=rng))
+    return timed(lambda: generator.sample(s.n_eval, rng=rng))
 
 
-def measure_nll_oracle(generator_model, oracle, s: Setup, seed: int):
+def measure_nll_oracle(generator, oracle, s: Setup, seed: int):
     """One NLL_oracle evaluation: sample ``n_eval`` from G and score them under the oracle."""
     rng = torch.Generator().manual_seed(seed)
-    return timed(lambda: nll_oracle(generator_model, oracle, s.n_eval, generator=rng))
+    return timed(lambda: nll_oracle(generator, oracle, s.n_eval, rng=rng))
 
 
 def measure_nll_scoring(oracle, sequences):
@@ -160,7 +160,7 @@ def load_discriminator(V: int, T: int):
         from seqgan_gym.training import discriminator_epoch
     except ImportError as e:
         return None, None, f"not available ({e})"
-    torch.manual_seed(0)  # D's initialisation draws from the global generator
+    torch.manual_seed(0)  # D's initialisation draws from torch's global RNG
     discriminator = Discriminator(V, T)
     return (discriminator, make_discriminator_optimizer(discriminator), discriminator_epoch), \
         discriminator_flops(T), None
@@ -183,18 +183,18 @@ def main() -> None:
     oracle_path = find_paper_oracle()
     oracle = load_oracle(oracle_path)
     V, T, E, H = oracle.vocab_size, oracle.seq_len, oracle.emb_dim, oracle.hidden_dim
-    real = oracle.sample(s.n_real, generator=torch.Generator().manual_seed(1))
-    generator_model = LSTMLanguageModel(V, T, E, H).init_normal_(0.1, torch.Generator().manual_seed(2))
-    g_optimizer = make_adam(generator_model.parameters(), s.mle_lr)
-    fake = generator_model.sample(s.n_fake, generator=torch.Generator().manual_seed(3))
+    real = oracle.sample(s.n_real, rng=torch.Generator().manual_seed(1))
+    generator = LSTMLanguageModel(V, T, E, H).init_normal_(0.1, torch.Generator().manual_seed(2))
+    g_optimizer = make_adam(generator.parameters(), s.mle_lr)
+    fake = generator.sample(s.n_fake, rng=torch.Generator().manual_seed(3))
     d_parts, d_flops_per_seq, d_missing = load_discriminator(V, T)
     mm_a, mm_b = torch.randn(s.matmul_n, s.matmul_n), torch.randn(s.matmul_n, s.matmul_n)
     mm_out = torch.empty(s.matmul_n, s.matmul_n)
 
     # warm-up: allocator, BLAS kernels, first-call paths
     measure_matmul(mm_a, mm_b, mm_out)
-    mle_epoch(generator_model, g_optimizer, real[:256], s.batch_size, s.grad_clip)
-    generator_model.sample(256)
+    mle_epoch(generator, g_optimizer, real[:256], s.batch_size, s.grad_clip)
+    generator.sample(256)
     sequence_nll(oracle, real[:256])
     if d_parts:
         d_parts[2](d_parts[0], d_parts[1], real[:128], fake[:128], s.batch_size)
@@ -205,9 +205,9 @@ def main() -> None:
     for rep in range(reps):  # every measurement once per repetition, interleaved
         measured = {
             "matmul": measure_matmul(mm_a, mm_b, mm_out),
-            "mle_epoch": measure_mle_epoch(generator_model, g_optimizer, real, s, 100 + rep),
-            "sample": measure_sample(generator_model, s, 200 + rep),
-            "nll_oracle": measure_nll_oracle(generator_model, oracle, s, 300 + rep),
+            "mle_epoch": measure_mle_epoch(generator, g_optimizer, real, s, 100 + rep),
+            "sample": measure_sample(generator, s, 200 + rep),
+            "nll_oracle": measure_nll_oracle(generator, oracle, s, 300 + rep),
             "nll_scoring": measure_nll_scoring(oracle, fake[: s.n_eval]),
         }
         if d_parts:

@@ -191,28 +191,29 @@ def main() -> int:
 # ---------------------------------------------------------------------- the methods
 def run_scheduled_sampling(setup: Setup, start: CommonStart, epochs: int, out: Path,
                            eval_rng: torch.Generator) -> dict:
-    """SS from the MLE start: ``epochs`` epochs, k such that the sampling probability reaches 1/2
-    three quarters of the way through (k ln k = 0.75 x mini-batch steps)."""
+    """SS from the MLE start: ``epochs`` epochs, the inverse-sigmoid ``decay`` such that the sampling
+    probability reaches 1/2 three quarters of the way through (decay ln decay = 0.75 x mini-batch
+    steps)."""
     cfg = setup.cfg
     model = copy.deepcopy(start.generator)
     steps_per_epoch = math.ceil(cfg.n_train / cfg.batch_size)
-    k = _solve_k(0.75 * epochs * steps_per_epoch)
+    decay = _solve_decay(0.75 * epochs * steps_per_epoch)
     optimizer = make_adam(model.parameters(), cfg.gen_lr)
-    shuffle = setup.rng("ss_shuffle", device="cpu")
-    sampling = setup.rng("ss_sampling")
+    shuffle_rng = setup.rng("ss_shuffle", device="cpu")
+    sampling_rng = setup.rng("ss_sampling")
     train = setup.data.train.to(setup.device)
     step = 0
     for _ in range(epochs):
-        _, step = scheduled_sampling_epoch(model, optimizer, train, k, step, cfg.batch_size, cfg.grad_clip,
-                                           shuffle, sampling)
+        _, step = scheduled_sampling_epoch(model, optimizer, train, decay, step, cfg.batch_size,
+                                           cfg.grad_clip, shuffle_rng, sampling_rng)
     path = out / "runs" / f"ss-seed{cfg.seed}" / "generator_ss.pt"
-    save_language_model(model, path, epochs=epochs, k=k)
-    return {"seed": cfg.seed, **evaluate(setup, model, eval_rng), "k": k, "epochs": epochs,
+    save_language_model(model, path, epochs=epochs, decay=decay)
+    return {"seed": cfg.seed, **evaluate(setup, model, eval_rng), "decay": decay, "epochs": epochs,
             "checkpoint": str(path)}
 
 
-def _solve_k(target: float) -> float:
-    """The k >= 1 with k ln k = target (bisection)."""
+def _solve_decay(target: float) -> float:
+    """The decay >= 1 with decay ln decay = target (bisection)."""
     lo, hi = 1.0, max(2.0, target)
     for _ in range(100):
         mid = (lo + hi) / 2
@@ -297,7 +298,7 @@ def temperature_sweep(setup: Setup, models: dict, temperatures: list[float]) -> 
         for temperature in temperatures:
             points.append({"temperature": temperature,
                            "nll_oracle": nll_oracle(model, setup.oracle, setup.cfg.eval_samples,
-                                                    generator=rng, temperature=temperature),
+                                                    rng=rng, temperature=temperature),
                            "nll_test": nll_test(model, setup.data.test.to(setup.device),
                                                 temperature=temperature)})
         curve_x = np.array([p["nll_oracle"] for p in points])

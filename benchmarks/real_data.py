@@ -152,7 +152,7 @@ def main() -> int:
     rows, shown = {}, {}
     test = corpus.test
     for name, model in models.items():
-        samples = model.sample(args.samples, generator=setup.rng("bleu_samples")).cpu()
+        samples = model.sample(args.samples, rng=setup.rng("bleu_samples")).cpu()
         rows[name] = {**score(samples, test, spec["orders"], corpus.eos_token),
                       "nll_test": nll_test(model, test.to(setup.device))}
         shown[name] = [corpus.decode(s) for s in samples[: args.show].tolist()]

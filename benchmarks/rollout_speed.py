@@ -118,13 +118,13 @@ class TimedReward(RewardModel):
 @torch.no_grad()
 def looped_rollout_rewards(
     sequences: torch.Tensor, model: LSTMLanguageModel, reward_model: RewardModel, n_rollouts: int,
-    generator: torch.Generator, sample=sample_categorical,
+    rng: torch.Generator, sample=sample_categorical,
 ) -> torch.Tensor:
     """(a) THE LOOPED FORM public PyTorch ports use (e.g. TextGAN-PyTorch's ``ROLLOUT.get_reward``).
 
     For every rollout and every prefix length t = 1 .. T-1: replay the start token and Y_1:t through
     beta's ``nn.LSTM`` from a zero state (batched over the B sequences), sample the remaining T - t
-    tokens one step at a time with ``sample(logits, generator) -> (B,)``, score the B completions with D. For
+    tokens one step at a time with ``sample(logits, rng) -> (B,)``, score the B completions with D. For
     t = T, score Y itself (once per rollout, as the ports do). Q is the mean over the rollouts.
     Written efficiently otherwise (output layer on the last position only, the same sampler as
     ours when ``sample`` is :func:`sample_categorical`) so that the comparison isolates the loop
@@ -144,7 +144,7 @@ def looped_rollout_rewards(
             logits = model.output(state[0])  # (B, V), the distribution of y_{t+1}
             completed = [sequences[:, :t]]
             for j in range(seq_len - t):
-                token = sample(logits, generator)
+                token = sample(logits, rng)
                 completed.append(token[:, None])
                 if j + 1 < seq_len - t:
                     logits, state = model.step(token, state)
@@ -152,9 +152,9 @@ def looped_rollout_rewards(
     return q / n_rollouts
 
 
-def sample_multinomial(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def sample_multinomial(logits: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """How the public ports sample: ``torch.multinomial(softmax(logits), 1)``, (B, V) -> (B,)."""
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
+    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=rng).squeeze(1)
 
 
 def timed_call(fn, reward_model: RewardModel) -> dict:
@@ -293,10 +293,10 @@ def build(s: Sizes, seed: int = 0):
     widths = [(w, n) for w, n in zip(PAPER_FILTER_SIZES, PAPER_NUM_FILTERS) if w <= s.seq_len]
     sizes, counts = [w for w, _ in widths], [n for _, n in widths]
     disc = Discriminator(s.vocab_size, s.seq_len, filter_sizes=sizes, num_filters=counts).eval()
-    g = torch.Generator().manual_seed(seed)
-    gen = LSTMLanguageModel(s.vocab_size, s.seq_len, s.emb_dim, s.hidden_dim).init_normal_(0.1, g)
+    rng = torch.Generator().manual_seed(seed)
+    gen = LSTMLanguageModel(s.vocab_size, s.seq_len, s.emb_dim, s.hidden_dim).init_normal_(0.1, rng)
     policy = RolloutPolicy(gen)
-    sequences = gen.sample(s.batch, generator=g)
+    sequences = gen.sample(s.batch, rng=rng)
     oracle, oracle_name = None, f"random_oracle(0, V={s.vocab_size})"
     if s.vocab_size == 5000:
         try:
@@ -346,12 +346,12 @@ def main() -> None:
     for rep in range(reps):  # every variant once per repetition, interleaved
         mm_times += matmul_seconds(mm_a, mm_b, mm_out)
         runs["a_looped_fast_sampler"].append(timed_call(partial(
-            looped_rollout_rewards, sequences, beta, n_rollouts=N, generator=seeded(100 + rep)), reward))
+            looped_rollout_rewards, sequences, beta, n_rollouts=N, rng=seeded(100 + rep)), reward))
         runs["b_ours"].append(timed_call(partial(
-            rollout_rewards, sequences, policy, n_rollouts=N, generator=seeded(100 + rep)), reward))
+            rollout_rewards, sequences, policy, n_rollouts=N, rng=seeded(100 + rep)), reward))
         if rep < args.multinomial_reps:
             runs["a_looped_multinomial"].append(timed_call(partial(
-                looped_rollout_rewards, sequences, beta, n_rollouts=N, generator=seeded(200 + rep),
+                looped_rollout_rewards, sequences, beta, n_rollouts=N, rng=seeded(200 + rep),
                 sample=sample_multinomial), reward))
         env_sps["terminal"].append(env_steps_per_second(envs["terminal"], s.terminal_episodes, rep))
         env_sps["rollout"].append(env_steps_per_second(envs["rollout"], 1, rep))

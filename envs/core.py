@@ -130,9 +130,9 @@ class SeqGANCore:
         if _named(rollout_policy, UNTRAINED):
             rollout_policy = None
             if self.reward_mode == "rollout":
-                g = torch.Generator().manual_seed(int(o.init_seed))
+                init_rng = torch.Generator().manual_seed(int(o.init_seed))
                 fresh = LSTMLanguageModel(self.vocab_size, self.seq_len, eos_token=self.eos_token)
-                rollout_policy = RolloutPolicy(fresh.init_normal_(0.1, g).to(self.device))
+                rollout_policy = RolloutPolicy(fresh.init_normal_(0.1, init_rng).to(self.device))
         if rollout_policy is not None:
             rollout_policy.check_compatible(self.vocab_size, self.seq_len)
             if rollout_policy.model.eos_token != self.eos_token:
@@ -157,12 +157,13 @@ class SeqGANCore:
         self.ended = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
         """(B,) True for the sequences that have written ``eos_token`` (always False without one)."""
         self.t = 0
-        self.generator: torch.Generator | None = None
+        self.rng: torch.Generator | None = None
+        """The rollouts' random number generator (set by :meth:`seed`)."""
 
     # ------------------------------------------------------------------ episode
     def seed(self, seed: int) -> None:
-        """(Re)seed the torch.Generator of the rollouts."""
-        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        """(Re)seed ``rng``, the torch.Generator of the rollouts."""
+        self.rng = torch.Generator(device=self.device).manual_seed(int(seed))
 
     def reset(self) -> None:
         """Empty every prefix (all positions PAD) and restart beta's state."""
@@ -188,7 +189,7 @@ class SeqGANCore:
         self.tokens[:, t - 1] = tokens
         prefix = self.tokens[:, :t]
         if self.search is not None:
-            rewards = self.search.push(prefix, self.generator)
+            rewards = self.search.push(prefix, self.rng)
         elif t == self.seq_len:
             rewards = self.reward_model.score(prefix)
         else:
@@ -232,17 +233,17 @@ class SeqGANCore:
     def __getstate__(self) -> dict:
         # torch.Generator pickles only on recent torch; store its state explicitly.
         state = self.__dict__.copy()
-        g = state.pop("generator")
-        state["_generator_state"] = None if g is None else g.get_state()
+        rng = state.pop("rng")
+        state["_rng_state"] = None if rng is None else rng.get_state()
         return state
 
     def __setstate__(self, state: dict) -> None:
-        g_state = state.pop("_generator_state")
+        rng_state = state.pop("_rng_state")
         self.__dict__.update(state)
-        self.generator = None
-        if g_state is not None:
-            self.generator = torch.Generator(device=self.device)
-            self.generator.set_state(g_state)
+        self.rng = None
+        if rng_state is not None:
+            self.rng = torch.Generator(device=self.device)
+            self.rng.set_state(rng_state)
 
 
 class CoreModels:

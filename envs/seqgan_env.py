@@ -158,7 +158,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None or self.core.generator is None:
+        if seed is not None or self.core.rng is None:
             self.core.seed(int(self.np_random.integers(2**63 - 1)))
         self.core.reset()
         self._needs_reset = False

@@ -95,7 +95,7 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
                 f"seed must be one int (the B sequences share one random stream) or None, got {seed!r}"
             )
         super().reset(seed=seed)
-        if seed is not None or self.core.generator is None:
+        if seed is not None or self.core.rng is None:
             self.core.seed(int(self.np_random.integers(2**63 - 1)))
         self.core.reset()
         self._needs_reset = self._autoreset_next = False

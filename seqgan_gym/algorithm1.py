@@ -138,9 +138,9 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
         values = {key: g_stats[key] for key in ("g_loss", "kl", "final_score") if key in g_stats}
         if discriminator is not None and cfg.d_steps > 0:  # l.14-17
             d_stats = train_discriminator(
-                discriminator, d_optimizer, real, lambda n: generator.sample(n, generator=d_negatives_rng),
+                discriminator, d_optimizer, real, lambda n: generator.sample(n, rng=d_negatives_rng),
                 n_negatives=cfg.dis_negatives, d_steps=cfg.d_steps, k=cfg.k, batch_size=cfg.batch_size,
-                generator=d_shuffle_rng)
+                shuffle_rng=d_shuffle_rng)
             values.update({f"d_{key}": d_stats[key] for key in ("loss", "acc_real", "acc_fake")})
         if watch is not None:  # the failure mode where D's rewards are all ~0
             watch.check(iteration, values.get("final_score"))

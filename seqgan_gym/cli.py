@@ -210,10 +210,10 @@ def _oracle_fallback(cfg: ExperimentConfig, mode: str) -> str | None:
     return f"{reason}; trained on a random N(0,1) oracle (oracle_seed {cfg.oracle_seed}) instead"
 
 
-def _finish_run(log, setup, generator_model, title: str, summary: dict) -> dict:
+def _finish_run(log, setup, generator, title: str, summary: dict) -> dict:
     """Write 100 samples of G (decoded too, for a corpus), the learning curve and ``summary.json``
     (with floor and wall time)."""
-    samples = generator_model.sample(100, generator=setup.rng("samples_file"))
+    samples = generator.sample(100, rng=setup.rng("samples_file"))
     log.write_samples(samples)
     if setup.corpus is not None:
         from seqgan_gym.utils import atomic_write_text
@@ -242,10 +242,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     cfg, setup, log = _start_run(args, "pretrain")
     with _run_status(log):
-        generator_model = new_generator(setup)
-        mle = pretrain_generator(setup, generator_model, log, progress=not args.no_progress)
+        generator = new_generator(setup)
+        mle = pretrain_generator(setup, generator, log, progress=not args.no_progress)
         untrained = log.rows[0]
-        summary = _finish_run(log, setup, generator_model, f"MLE pre-training ({cfg.preset} preset)", {
+        summary = _finish_run(log, setup, generator, f"MLE pre-training ({cfg.preset} preset)", {
             "preset": cfg.preset, "data": cfg.data, "oracle": cfg.oracle, "mle_epochs": cfg.mle_epochs,
             **_metrics(untrained, "untrained"), **_metrics(mle, "mle"),
         })
@@ -293,8 +293,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if cfg.reward == "discriminator" and cfg.dis_form == "density_ratio":
             reference_file = _reference_file(generator_checkpoint, log.dir)
             print(f"[seqgan-gym] D = density ratio against {reference_file}", flush=True)
-        mle, adv, generator_model = train(setup, log, generator, reference_file, progress, checkpointer)
-        summary = _finish_run(log, setup, generator_model,
+        mle, adv, generator = train(setup, log, generator, reference_file, progress, checkpointer)
+        summary = _finish_run(log, setup, generator,
                               f"MLE then {cfg.algo} + {cfg.reward} reward ({cfg.preset} preset)", {
             "preset": cfg.preset, "data": cfg.data, "oracle": cfg.oracle, "algo": cfg.algo,
             "reward": cfg.reward, "mle_epochs": None if generator_checkpoint else cfg.mle_epochs,
@@ -401,13 +401,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cfg = _resolve_config(args)
         source = f"the {cfg.preset} preset's data (no config.json beside the checkpoint)"
     setup = build_setup(cfg)
-    generator_model = load_language_model(checkpoint, device=str(setup.device))
-    shape = (generator_model.vocab_size, generator_model.seq_len)
-    if shape != (cfg.vocab_size, cfg.seq_len) or generator_model.eos_token != setup.eos_token:
+    generator = load_language_model(checkpoint, device=str(setup.device))
+    shape = (generator.vocab_size, generator.seq_len)
+    if shape != (cfg.vocab_size, cfg.seq_len) or generator.eos_token != setup.eos_token:
         raise ValueError(f"{checkpoint} has V={shape[0]}, T={shape[1]}, eos_token="
-                         f"{generator_model.eos_token}; {source} has V={cfg.vocab_size}, "
+                         f"{generator.eos_token}; {source} has V={cfg.vocab_size}, "
                          f"T={cfg.seq_len}, eos_token={setup.eos_token}")
-    result = evaluate(setup, generator_model, setup.rng("eval_command"), temperature=args.temperature)
+    result = evaluate(setup, generator, setup.rng("eval_command"), temperature=args.temperature)
     report = {"checkpoint": str(checkpoint), "data": source, "temperature": args.temperature,
               "eval_samples": cfg.eval_samples, **result,
               "oracle_floor": setup.oracle_floor, "oracle_file": setup.oracle_file}

@@ -79,11 +79,11 @@ def sample_oracle_data(
     neither of the others.
     """
     device = oracle.output.weight.device
-    g_train = torch.Generator(device=device).manual_seed(seed)
-    g_test = torch.Generator(device=device).manual_seed(seed + 1_000_003)
-    g_valid = torch.Generator(device=device).manual_seed(seed + 2_000_029)
+    train_rng = torch.Generator(device=device).manual_seed(seed)
+    test_rng = torch.Generator(device=device).manual_seed(seed + 1_000_003)
+    valid_rng = torch.Generator(device=device).manual_seed(seed + 2_000_029)
     return OracleData(
-        train=oracle.sample(n_train, generator=g_train).cpu(),
-        test=oracle.sample(n_test, generator=g_test).cpu(),
-        valid=oracle.sample(n_valid, generator=g_valid).cpu() if n_valid > 0 else None,
+        train=oracle.sample(n_train, rng=train_rng).cpu(),
+        test=oracle.sample(n_test, rng=test_rng).cpu(),
+        valid=oracle.sample(n_valid, rng=valid_rng).cpu() if n_valid > 0 else None,
     )

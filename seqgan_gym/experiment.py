@@ -122,21 +122,21 @@ def new_generator(setup: Setup) -> LSTMLanguageModel:
     model = LSTMLanguageModel(cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim,
                               eos_token=setup.eos_token)
     rng = setup.rng("generator_init", device="cpu")
-    return model.init_normal_(cfg.gen_init_std, generator=rng).to(setup.device)
+    return model.init_normal_(cfg.gen_init_std, rng=rng).to(setup.device)
 
 
-def evaluate(setup: Setup, generator_model: LSTMLanguageModel, rng: torch.Generator,
+def evaluate(setup: Setup, generator: LSTMLanguageModel, rng: torch.Generator,
              temperature: float = 1.0) -> dict:
     """NLL_test on the held-out set, and over ``cfg.eval_samples`` samples of G: NLL_oracle (the
     synthetic experiment), or BLEU-n against the whole test split and Self-BLEU-n (a corpus;
     n = ``cfg.eval_bleu_order``). ``temperature`` samples and scores G at ``softmax(logits / T)``."""
     cfg = setup.cfg
-    result = {"nll_test": nll_test(generator_model, setup.data.test.to(setup.device), temperature)}
+    result = {"nll_test": nll_test(generator, setup.data.test.to(setup.device), temperature)}
     if setup.oracle is not None:
-        result["nll_oracle"] = nll_oracle(generator_model, setup.oracle, cfg.eval_samples, generator=rng,
+        result["nll_oracle"] = nll_oracle(generator, setup.oracle, cfg.eval_samples, rng=rng,
                                           temperature=temperature)
         return result
-    samples = generator_model.sample(cfg.eval_samples, temperature=temperature, generator=rng).cpu()
+    samples = generator.sample(cfg.eval_samples, temperature=temperature, rng=rng).cpu()
     result["bleu"] = bleu(samples, setup.data.test, cfg.eval_bleu_order, setup.eos_token)["bleu"]
     result["self_bleu"] = self_bleu(samples, cfg.eval_bleu_order, setup.eos_token)["self_bleu"]
     return result
@@ -197,7 +197,7 @@ def pretrain_generator(setup: Setup, generator: LSTMLanguageModel, log: RunLog, 
 
 
 # ---------------------------------------------------------------------------- the discriminator
-def measure_discriminator(setup: Setup, discriminator, generator_model: LSTMLanguageModel,
+def measure_discriminator(setup: Setup, discriminator, generator: LSTMLanguageModel,
                           rng: torch.Generator) -> dict:
     """``d_heldout_auc`` and ``d_oracle_spearman`` (:func:`seqgan_gym.metrics.discriminator_signal`)
     on ``cfg.d_signal_samples`` held-out real sequences (the oracle's held-out samples, or a corpus's
@@ -205,7 +205,7 @@ def measure_discriminator(setup: Setup, discriminator, generator_model: LSTMLang
     n = min(setup.cfg.d_signal_samples, len(setup.data.test))
     if discriminator is None or n == 0:
         return {}
-    generated = generator_model.sample(n, generator=rng)
+    generated = generator.sample(n, rng=rng)
     real = setup.data.test[:n].to(setup.device)
     return discriminator_signal(discriminator, real, generated, setup.oracle)
 
@@ -227,9 +227,9 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LS
     steps = range(done + 1, cfg.dis_pretrain_steps + 1)
     for step in tqdm(steps, desc="D pre-training", disable=not progress):
         stats = train_discriminator(
-            discriminator, optimizer, train, lambda n: generator.sample(n, generator=negatives_rng),
+            discriminator, optimizer, train, lambda n: generator.sample(n, rng=negatives_rng),
             n_negatives=cfg.dis_negatives, d_steps=1, k=cfg.dis_pretrain_epochs,
-            batch_size=cfg.batch_size, generator=shuffle_rng,
+            batch_size=cfg.batch_size, shuffle_rng=shuffle_rng,
         )
         log.log("dis_pretrain", step, d_loss=stats["loss"], d_acc_real=stats["acc_real"],
                 d_acc_fake=stats["acc_fake"])

@@ -77,7 +77,7 @@ class LSTMLanguageModel(nn.Module):
         self.lstm.bias_hh_l0.requires_grad_(False)
 
     # ------------------------------------------------------------------ initialisation
-    def init_normal_(self, std: float, generator: torch.Generator | None = None) -> LSTMLanguageModel:
+    def init_normal_(self, std: float, rng: torch.Generator | None = None) -> LSTMLanguageModel:
         """Draw every parameter (embedding, gate weights and biases, output layer) from N(0, std^2).
 
         The oracle uses std = 1, the generator std = 0.1, as the authors' code. The draws follow
@@ -86,7 +86,7 @@ class LSTMLanguageModel(nn.Module):
         """
         E, H, V = self.emb_dim, self.hidden_dim, self.vocab_size
         shapes = paper_array_shapes(V, E, H)
-        arrays = [torch.randn(s, generator=generator) * std for s in shapes.values()]
+        arrays = [torch.randn(s, generator=rng) * std for s in shapes.values()]
         return self.load_paper_arrays(arrays)
 
     def load_paper_arrays(self, arrays: list) -> LSTMLanguageModel:
@@ -195,20 +195,20 @@ class LSTMLanguageModel(nn.Module):
         state: State,
         n_steps: int,
         temperature: float = 1.0,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         uniforms: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, State]:
         """Sample ``n_steps`` more tokens after ``last_tokens`` (batch,) from LSTM state ``state``.
 
         ``uniforms`` (batch, n_steps) in [0, 1), if given, are the draws to use (column t draws
-        token t) instead of ``generator``'s: this is how the Monte-Carlo search pins its draws.
+        token t) instead of ``rng``'s: this is how the Monte-Carlo search pins its draws.
 
         This is the Monte-Carlo search of the paper: it continues from the prefix's state instead
         of replaying the prefix. Returns the new tokens (batch, n_steps) and the final state.
 
         Each step draws from ``softmax(step(...) logits / temperature)`` exactly as
         :func:`seqgan_gym.sampling.sample_categorical` (one ``torch.rand(batch, 1,
-        generator=generator)`` per step), but faster (see the notes in :mod:`seqgan_gym.sampling`,
+        generator=rng)`` per step), but faster (see the notes in :mod:`seqgan_gym.sampling`,
         whose kernels it runs): the LSTM cell runs on the whole
         batch, the output layer and the draw on chunks of rows in one reused buffer, and the
         (batch, V) logits are never materialised.
@@ -229,7 +229,7 @@ class LSTMLanguageModel(nn.Module):
             state = self._next_state(tokens, state)
             hidden1[:, :-1] = state[0]
             if uniforms is None:
-                u = torch.rand(batch, 1, generator=generator, device=device, dtype=buf.dtype)
+                u = torch.rand(batch, 1, generator=rng, device=device, dtype=buf.dtype)
             else:
                 u = uniforms[:, t : t + 1].to(buf.dtype)
             for lo in range(0, batch, chunk):
@@ -245,7 +245,7 @@ class LSTMLanguageModel(nn.Module):
         self,
         n: int,
         temperature: float = 1.0,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         batch_size: int = 16384,
     ) -> torch.Tensor:
         """Sample ``n`` whole sequences, (n, T) long, in batches of ``batch_size``.
@@ -257,7 +257,7 @@ class LSTMLanguageModel(nn.Module):
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             seqs, _ = self.complete(
-                self.start_tokens(b), self.initial_state(b), self.seq_len, temperature, generator
+                self.start_tokens(b), self.initial_state(b), self.seq_len, temperature, rng
             )
             chunks.append(seqs)
         if not chunks:

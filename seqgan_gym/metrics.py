@@ -81,21 +81,21 @@ def sequence_nll(model: LSTMLanguageModel, sequences: torch.Tensor, batch_size: 
 
 @torch.no_grad()
 def nll_oracle(
-    generator_model: LSTMLanguageModel,
+    generator: LSTMLanguageModel,
     oracle: LSTMLanguageModel,
     n_samples: int = 10_000,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     temperature: float = 1.0,
 ) -> float:
     """NLL_oracle: the oracle's per-token NLL on ``n_samples`` sequences sampled from G."""
-    samples = generator_model.sample(n_samples, temperature=temperature, generator=generator)
+    samples = generator.sample(n_samples, temperature=temperature, rng=rng)
     return sequence_nll(oracle, samples)
 
 
-def nll_test(generator_model: LSTMLanguageModel, test_data: torch.Tensor, temperature: float = 1.0) -> float:
+def nll_test(generator: LSTMLanguageModel, test_data: torch.Tensor, temperature: float = 1.0) -> float:
     """NLL_test: G's per-token NLL on held-out real sequences (never the training set), under
     G's distribution at ``temperature``."""
-    return sequence_nll(generator_model, test_data, temperature=temperature)
+    return sequence_nll(generator, test_data, temperature=temperature)
 
 
 def ground_truth_nll(oracle: LSTMLanguageModel, oracle_samples: torch.Tensor) -> float:

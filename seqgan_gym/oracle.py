@@ -129,9 +129,9 @@ def random_oracle(
     hidden_dim: int = PAPER_HIDDEN_DIM,
 ) -> LSTMLanguageModel:
     """A fresh oracle with every parameter drawn from N(0, 1), as the paper draws its own."""
-    g = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     oracle = LSTMLanguageModel(vocab_size, seq_len, emb_dim=emb_dim, hidden_dim=hidden_dim)
-    return oracle.init_normal_(1.0, generator=g).requires_grad_(False).eval()
+    return oracle.init_normal_(1.0, rng=rng).requires_grad_(False).eval()
 
 
 def save_oracle_npz(oracle: LSTMLanguageModel, path: str | Path) -> None:

@@ -24,7 +24,7 @@ the tests compare with is ``rollout_rewards_reference`` in ``tests/references.py
 **Randomness is pinned by a draw schedule.** Every token of every completion is drawn by inverse-CDF
 sampling from one uniform number (exactly as :func:`seqgan_gym.sampling.sample_categorical` does). For
 each prefix length t = 1, ..., T-1, in that order, one call ``torch.rand((B, N, T - t),
-generator=generator)`` supplies them: ``u[b, n, j]`` draws token ``t + j`` (0-based) of rollout
+generator=rng)`` supplies them: ``u[b, n, j]`` draws token ``t + j`` (0-based) of rollout
 ``n`` of sequence ``b``. Both implementations follow this schedule, so given the same
 ``torch.Generator`` state they sample the same completions, whatever the batching or chunking,
 as long as the float arithmetic agrees. It does in the tests' small configurations (the results
@@ -48,7 +48,7 @@ from seqgan_gym.sampling import sample_from_uniforms
 class RolloutPolicy:
     """The rollout policy G_beta: a delayed copy of the generator used for Monte-Carlo search.
 
-    Holds its own deep copy of ``generator_model`` (``requires_grad=False``, eval mode); after each
+    Holds its own deep copy of ``generator`` (``requires_grad=False``, eval mode); after each
     generator update call :meth:`update`, which moves beta towards theta as the authors' code
     writes it::
 
@@ -60,19 +60,19 @@ class RolloutPolicy:
     ``update_params`` builds are never used by that graph, so their rollouts effectively ran with
     beta = theta (``update_rate=0`` here). We implement the EMA as written and make it configurable.
 
-    :param generator_model: the generator G_theta to copy.
+    :param generator: the generator G_theta to copy.
     :param update_rate: the EMA rate in [0, 1] (the authors: 0.8).
     """
 
-    def __init__(self, generator_model: LSTMLanguageModel, update_rate: float = 0.8) -> None:
-        if not isinstance(generator_model, LSTMLanguageModel):
+    def __init__(self, generator: LSTMLanguageModel, update_rate: float = 0.8) -> None:
+        if not isinstance(generator, LSTMLanguageModel):
             raise TypeError(
-                f"RolloutPolicy needs an LSTMLanguageModel, got {type(generator_model).__name__}"
+                f"RolloutPolicy needs an LSTMLanguageModel, got {type(generator).__name__}"
             )
         if not 0.0 <= update_rate <= 1.0:
             raise ValueError(f"update_rate must be in [0, 1], got {update_rate}")
         self.update_rate = float(update_rate)
-        self.model = copy.deepcopy(generator_model).requires_grad_(False).eval()
+        self.model = copy.deepcopy(generator).requires_grad_(False).eval()
         for p in self.model.parameters():
             p.grad = None
 
@@ -93,9 +93,9 @@ class RolloutPolicy:
         return self
 
     @torch.no_grad()
-    def update(self, generator_model: LSTMLanguageModel) -> None:
+    def update(self, generator: LSTMLanguageModel) -> None:
         """beta <- update_rate * beta + (1 - update_rate) * theta, in place (after a G update)."""
-        theta = generator_model.state_dict()
+        theta = generator.state_dict()
         beta = self.model.state_dict()
         if theta.keys() != beta.keys() or any(theta[k].shape != beta[k].shape for k in beta):
             raise ValueError(
@@ -125,10 +125,10 @@ class RolloutPolicy:
 
 # ---------------------------------------------------------------------------- the draw schedule
 def draw_uniforms(
-    batch: int, n_rollouts: int, n_steps: int, generator: torch.Generator, device: torch.device
+    batch: int, n_rollouts: int, n_steps: int, rng: torch.Generator, device: torch.device
 ) -> torch.Tensor:
     """The draw schedule's one call for one prefix length: (batch, n_rollouts, n_steps) uniforms."""
-    return torch.rand(batch, n_rollouts, n_steps, generator=generator, device=device)
+    return torch.rand(batch, n_rollouts, n_steps, generator=rng, device=device)
 
 
 # ---------------------------------------------------------------------------------- the engine
@@ -140,7 +140,7 @@ class MonteCarloSearch:
         search = MonteCarloSearch(policy, reward_model, n_rollouts=16, seq_len=20)
         search.reset(batch=B)
         for t in range(1, T + 1):
-            q_t = search.push(tokens[:, :t], generator)   # (B,): Q of token t of each sequence
+            q_t = search.push(tokens[:, :t], rng)  # (B,): Q of token t of each sequence
 
     Each :meth:`push` feeds the newest token to beta (B rows, one LSTM step) and keeps the state.
     For t < T it then expands beta's state N times and completes the B x N rows in one batched
@@ -183,12 +183,12 @@ class MonteCarloSearch:
         self._batch, self._state, self.t = int(batch), None, 0
 
     @torch.no_grad()
-    def push(self, prefix: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def push(self, prefix: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """Extend every prefix by its newest token and return that token's reward.
 
         :param prefix: (B, t) long, the prefixes including the new token ``prefix[:, t-1]``; t must
             be one more than at the previous call (1 after :meth:`reset`).
-        :param generator: the source of the rollouts' uniforms (see the module's draw schedule).
+        :param rng: the source of the rollouts' uniforms (see the module's draw schedule).
         :return: (B,) float32, Q(Y_1:t-1, y_t) for each sequence.
         """
         if self._batch is None:
@@ -208,7 +208,7 @@ class MonteCarloSearch:
 
         # beta reads y_t: logits of y_{t+1} and the state after Y_1:t, each (B, .)
         logits, self._state = model.step(prefix[:, -1], self._state)
-        u = draw_uniforms(batch, n, self.seq_len - t, generator, prefix.device)  # (B, N, T-t)
+        u = draw_uniforms(batch, n, self.seq_len - t, rng, prefix.device)  # (B, N, T-t)
 
         # first new token straight from the B rows' distribution, N uniforms per row
         first = sample_from_uniforms(logits, u[:, :, 0]).reshape(batch * n)  # (B*N,) b-major
@@ -239,14 +239,14 @@ def rollout_rewards(
     policy: RolloutPolicy,
     reward_model: RewardModel,
     n_rollouts: int,
-    generator: torch.Generator,
+    rng: torch.Generator,
     max_rows: int = 16384,
 ) -> torch.Tensor:
     """Q for finished sequences, batched: sequences (B, T) long -> rewards (B, T) float32.
 
     ``Q[:, t-1]`` for t < T is the mean score of N completions of Y_1:t sampled by beta from the
     prefix's LSTM state; ``Q[:, T-1]`` is the score of Y. Randomness comes only from
-    ``generator``, following the module's draw schedule.
+    ``rng``, following the module's draw schedule.
     """
     if sequences.dim() != 2:
         raise ValueError(f"expected sequences of shape (B, T), got {tuple(sequences.shape)}")
@@ -255,5 +255,5 @@ def rollout_rewards(
     search.reset(batch)
     q = torch.empty(batch, seq_len, dtype=torch.float32, device=sequences.device)
     for t in range(1, seq_len + 1):
-        q[:, t - 1] = search.push(sequences[:, :t], generator)
+        q[:, t - 1] = search.push(sequences[:, :t], rng)
     return q

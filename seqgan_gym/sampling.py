@@ -103,13 +103,13 @@ def _draw(p: torch.Tensor, block_sums: torch.Tensor, u: torch.Tensor) -> torch.T
 
 
 def sample_categorical(
-    logits: torch.Tensor, generator: torch.Generator | None = None
+    logits: torch.Tensor, rng: torch.Generator | None = None
 ) -> torch.Tensor:
     """Draw one index per row of ``logits`` (batch, V) by inverse-CDF sampling.
 
     Equivalent in distribution to ``torch.multinomial(softmax(logits), 1)`` (up to float32
     rounding) but several times faster on CPU for V = 5000: one uniform per row from
-    ``generator``, located among the unnormalised cumulative probabilities by the two-level
+    ``rng``, located among the unnormalised cumulative probabilities by the two-level
     search of :func:`_draw`. ``logits`` is not modified. Returns ``(batch,)`` long.
     """
     logits = logits.float()
@@ -117,7 +117,7 @@ def sample_categorical(
     n_blocks, block = _block_layout(V)
     p = logits.new_zeros(rows, n_blocks * block)  # padding columns keep probability 0
     torch.sub(logits, logits.amax(1, keepdim=True), out=p[:, :V]).exp_()
-    u = torch.rand(rows, 1, generator=generator, device=p.device, dtype=p.dtype)
+    u = torch.rand(rows, 1, generator=rng, device=p.device, dtype=p.dtype)
     p = p.view(rows, n_blocks, block)
     return _draw(p, p.sum(2), u).clamp_(max=V - 1)
 
@@ -127,7 +127,7 @@ def sample_from_uniforms(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF sampling with given uniforms: logits (M, V), u (M, K) in [0, 1) -> (M, K) long.
 
     Row m draws K tokens from softmax(logits[m]), one per uniform. With ``u`` drawn as
-    ``torch.rand(M, 1, generator=g)`` this equals :func:`sample_categorical`
+    ``torch.rand(M, 1, generator=rng)`` this equals :func:`sample_categorical`
     draw for draw (the tests check it); taking the uniforms as an argument is what lets the batched
     and the reference Monte-Carlo search (tests/references.py) share their random draws.
     """

@@ -39,17 +39,17 @@ def mle_epoch(
     data: torch.Tensor,
     batch_size: int = 64,
     grad_clip: float = 5.0,
-    generator: torch.Generator | None = None,
+    shuffle_rng: torch.Generator | None = None,
 ) -> float:
     """One pass of MLE over ``data`` (N, T) in shuffled mini-batches; returns the mean batch loss.
 
     The authors' code iterates over the data in a fixed order once it is shuffled at load time; we
-    reshuffle every epoch with ``generator`` (seeded), the usual practice.
+    reshuffle every epoch with ``shuffle_rng`` (seeded), the usual practice.
     """
     model.check_tokens(data)
     model.train()
     device = next(model.parameters()).device
-    order = torch.randperm(data.shape[0], generator=generator)
+    order = torch.randperm(data.shape[0], generator=shuffle_rng)
     total, n = 0.0, 0
     for start in range(0, data.shape[0], batch_size):
         batch = data[order[start : start + batch_size]].to(device)
@@ -64,23 +64,24 @@ def mle_epoch(
 
 
 # ---------------------------------------------------------------------- scheduled sampling
-def inverse_sigmoid_sampling_prob(step: int, k: float) -> float:
+def inverse_sigmoid_sampling_prob(step: int, decay: float) -> float:
     """Probability of feeding the model's own sample at mini-batch ``step``: ``1 - eps_step`` with
-    Bengio et al.'s inverse-sigmoid decay ``eps_i = k / (k + exp(i / k))`` (k >= 1).
+    Bengio et al.'s inverse-sigmoid decay ``eps_i = decay / (decay + exp(i / decay))`` (decay >= 1;
+    Bengio et al. call it k, which here is D's epochs per d-step).
 
-    It starts at ``1 / (k + 1)`` (near 0 for the usual k in the hundreds), reaches 1/2 at step
-    ``k ln k`` and tends to 1.
+    It starts at ``1 / (decay + 1)`` (near 0 for the usual decay in the hundreds), reaches 1/2 at
+    step ``decay ln decay`` and tends to 1.
     """
-    if k < 1:
-        raise ValueError(f"the inverse-sigmoid schedule needs k >= 1, got {k}")
-    x = step / k
+    if decay < 1:
+        raise ValueError(f"the inverse-sigmoid schedule needs decay >= 1, got {decay}")
+    x = step / decay
     if x > 700:  # exp overflows; eps is 0 to double precision long before
         return 1.0
-    return 1.0 - k / (k + math.exp(x))
+    return 1.0 - decay / (decay + math.exp(x))
 
 
 def scheduled_sampling_loss(
-    model: LSTMLanguageModel, batch: torch.Tensor, sample_prob: float, generator: torch.Generator | None
+    model: LSTMLanguageModel, batch: torch.Tensor, sample_prob: float, rng: torch.Generator | None
 ) -> torch.Tensor:
     """Mean per-token NLL of ``batch`` (B, T) where each input token y_{t-1} (t >= 2) is, with
     probability ``sample_prob``, replaced by a token sampled from the model's own prediction at
@@ -100,8 +101,8 @@ def scheduled_sampling_loss(
             inputs = batch[:, t]
             if sample_prob > 0:
                 with torch.no_grad():
-                    own = sample_categorical(logits.detach(), generator)  # (B,)
-                    use_own = torch.rand(b, generator=generator, device=batch.device) < sample_prob
+                    own = sample_categorical(logits.detach(), rng)  # (B,)
+                    use_own = torch.rand(b, generator=rng, device=batch.device) < sample_prob
                 inputs = torch.where(use_own, own, inputs)
     losses = torch.stack(losses, dim=1)  # (B, T)
     mask = model.token_mask(batch)  # with an eos_token: positions up to the first EOS only
@@ -112,29 +113,29 @@ def scheduled_sampling_epoch(
     model: LSTMLanguageModel,
     optimizer: torch.optim.Optimizer,
     data: torch.Tensor,
-    k: float,
+    decay: float,
     first_step: int = 0,
     batch_size: int = 64,
     grad_clip: float = 5.0,
-    generator: torch.Generator | None = None,
-    sample_generator: torch.Generator | None = None,
+    shuffle_rng: torch.Generator | None = None,
+    sample_rng: torch.Generator | None = None,
 ) -> tuple[float, int]:
     """One epoch of scheduled sampling over ``data`` (N, T), shuffled as :func:`mle_epoch`.
 
     Mini-batch ``i`` (counted from ``first_step`` across epochs) feeds the model's own samples
-    with probability :func:`inverse_sigmoid_sampling_prob` (i, k). ``generator`` (CPU) drives the
-    shuffle; ``sample_generator`` (on the model's device) the samples and the coin flips.
+    with probability :func:`inverse_sigmoid_sampling_prob` (i, decay). ``shuffle_rng`` (CPU) drives
+    the shuffle; ``sample_rng`` (on the model's device) the samples and the coin flips.
     Returns the mean loss and the next step.
     """
     model.check_tokens(data)
     model.train()
     device = next(model.parameters()).device
-    order = torch.randperm(data.shape[0], generator=generator)
+    order = torch.randperm(data.shape[0], generator=shuffle_rng)
     total, n, step = 0.0, 0, first_step
     for start in range(0, data.shape[0], batch_size):
         batch = data[order[start : start + batch_size]].to(device)
-        p = inverse_sigmoid_sampling_prob(step, k)
-        loss = scheduled_sampling_loss(model, batch, p, sample_generator)
+        p = inverse_sigmoid_sampling_prob(step, decay)
+        loss = scheduled_sampling_loss(model, batch, p, sample_rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -152,12 +153,12 @@ def discriminator_epoch(
     real: torch.Tensor,
     fake: torch.Tensor,
     batch_size: int = 64,
-    generator: torch.Generator | None = None,
+    shuffle_rng: torch.Generator | None = None,
 ) -> dict[str, float]:
     """One shuffled pass of D over ``real`` (N, T), label 1, and ``fake`` (M, T), label 0.
 
     Each mini-batch of ``batch_size`` mixes both kinds (the authors shuffle positives and
-    negatives together); the loss is D's mean cross-entropy plus its L2 term. ``generator`` seeds
+    negatives together); the loss is D's mean cross-entropy plus its L2 term. ``shuffle_rng`` seeds
     the shuffle. Returns ``{"loss", "acc_real", "acc_fake"}``: the mean loss per sequence, and the
     fractions of real / fake sequences classified correctly (logit of their class larger) *on the
     training batches, in train mode* (dropout on, weights changing during the epoch) - a cheap
@@ -173,7 +174,7 @@ def discriminator_epoch(
     labels = torch.cat(
         [torch.full((real.shape[0],), REAL), torch.full((fake.shape[0],), FAKE)]
     ).to(device)
-    order = torch.randperm(data.shape[0], generator=generator).to(device)
+    order = torch.randperm(data.shape[0], generator=shuffle_rng).to(device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros(2, device=device)  # per class: [fake, real]
     for start in range(0, data.shape[0], batch_size):
@@ -206,17 +207,17 @@ def train_discriminator(
     d_steps: int = 5,
     k: int = 3,
     batch_size: int = 64,
-    generator: torch.Generator | None = None,
+    shuffle_rng: torch.Generator | None = None,
 ) -> dict[str, float]:
     """The paper's discriminator update: ``d_steps`` times, draw fresh negatives, train k epochs.
 
     Each of the ``d_steps`` rounds calls ``sample_negatives(n_negatives)`` once (it must return
-    (n_negatives, T) token ids, e.g. ``lambda n: generator_model.sample(n)``) and runs ``k``
+    (n_negatives, T) token ids, e.g. ``lambda n: generator.sample(n)``) and runs ``k``
     :func:`discriminator_epoch` passes over ``real_data`` (N, T) + those negatives. The authors
     draw as many negatives as there are positives (10,000 each, ``generated_num``), hence the
     default; the paper's schedule is ``d_steps=5, k=3`` per adversarial iteration and 50 rounds
-    of ``k=3`` for pre-training. ``generator`` (a ``torch.Generator``) seeds the shuffles so a run
-    repeats; the negatives' randomness is ``sample_negatives``'s own. Returns the last epoch's
+    of ``k=3`` for pre-training. ``shuffle_rng`` (a ``torch.Generator``) seeds the shuffles so a
+    run repeats; the negatives' randomness is ``sample_negatives``'s own. Returns the last epoch's
     :func:`discriminator_epoch` statistics.
     """
     if d_steps < 1 or k < 1:
@@ -231,6 +232,6 @@ def train_discriminator(
             )
         for _ in range(k):
             stats = discriminator_epoch(
-                discriminator, optimizer, real_data, negatives, batch_size, generator
+                discriminator, optimizer, real_data, negatives, batch_size, shuffle_rng
             )
     return stats

@@ -1,5 +1,5 @@
-"""Small shared helpers: device choice, seeded generators, the Adam optimiser, atomic file writes,
-safe loading."""
+"""Small shared helpers: device choice, seeded random number generators, the Adam optimiser,
+atomic file writes, safe loading."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def resolve_device(device: str | None = None) -> torch.device:
     return dev
 
 
-def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+def make_rng(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with ``seed``: all randomness flows from these."""
     return torch.Generator(device=device).manual_seed(int(seed))
 

@@ -31,20 +31,20 @@ def rollout_rewards_reference(
     policy: RolloutPolicy,
     reward_model: RewardModel,
     n_rollouts: int,
-    generator: torch.Generator,
+    rng: torch.Generator,
 ) -> torch.Tensor:
     """The slow, obviously correct Q (B, T): the looped form public ports use.
 
     For every sequence b, prefix length t < T and rollout n, it replays the prefix through beta from
     the start token, samples the rest one token at a time, scores that single sequence; Q[b, t-1]
     is the mean over the N rollouts, Q[b, T-1] the score of Y_b. It takes its uniforms from
-    ``generator`` by the same draw schedule as :func:`seqgan_gym.rollout.rollout_rewards`, so both
+    ``rng`` by the same draw schedule as :func:`seqgan_gym.rollout.rollout_rewards`, so both
     sample the same completions.
     """
     model = policy.model
     batch, seq_len = sequences.shape
     uniforms = [
-        draw_uniforms(batch, n_rollouts, seq_len - t, generator, sequences.device)
+        draw_uniforms(batch, n_rollouts, seq_len - t, rng, sequences.device)
         for t in range(1, seq_len)
     ]
     q = torch.zeros(batch, seq_len, dtype=torch.float32)

@@ -36,9 +36,9 @@ def test_fast_path_equals_sacrebleu_on_random_cases(settings):
 @pytest.mark.filterwarnings("ignore")
 def test_fast_path_equals_sacrebleu_at_oracle_scale():
     """Fixed-length (M, T) tensors as the environment passes them, against many references."""
-    g = torch.Generator().manual_seed(0)
-    refs = torch.randint(0, 50, (300, 12), generator=g)
-    hyps = torch.randint(0, 50, (8, 12), generator=g)
+    rng = torch.Generator().manual_seed(0)
+    refs = torch.randint(0, 50, (300, 12), generator=rng)
+    hyps = torch.randint(0, 50, (8, 12), generator=rng)
     hyps[:4, :6] = refs[:4, 3:9]  # long partial matches
     fast = SentenceBleu(refs).scores(hyps)
     np.testing.assert_allclose(fast, sacrebleu_sentence_scores(hyps, refs), rtol=0, atol=1e-9)

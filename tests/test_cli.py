@@ -307,7 +307,7 @@ def test_divergence_stops_the_run_and_summary_says_failed(tmp_path, capsys):
 def test_ctrl_c_exits_130_and_summary_says_interrupted(tmp_path, capsys, monkeypatch):
     import seqgan_gym.experiment as experiment
 
-    def interrupted(*a, **k):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(experiment, "pretrain_generator", interrupted)

@@ -52,7 +52,7 @@ def test_edge_values():
 
 
 def test_sequence_log_likelihood_is_the_sum_of_log_probs_in_any_batching(tiny_oracle):
-    seqs = tiny_oracle.sample(70, generator=torch.Generator().manual_seed(0))
+    seqs = tiny_oracle.sample(70, rng=torch.Generator().manual_seed(0))
     whole = tiny_oracle.log_prob(seqs).sum(1)
     assert torch.allclose(sequence_log_likelihood(tiny_oracle, seqs, batch_size=16), whole, atol=1e-5)
 
@@ -68,10 +68,10 @@ class _Scorer:
 
 
 def test_signal_reads_high_for_a_d_that_knows_the_oracle_and_chance_for_a_blind_one(tiny_oracle):
-    g = torch.Generator().manual_seed(1)
-    real = tiny_oracle.sample(400, generator=g)
-    bad_generator = LSTMLanguageModel(50, 8).init_normal_(0.1, generator=g)  # near uniform
-    generated = bad_generator.sample(400, generator=g)
+    rng = torch.Generator().manual_seed(1)
+    real = tiny_oracle.sample(400, rng=rng)
+    bad_generator = LSTMLanguageModel(50, 8).init_normal_(0.1, rng=rng)  # near uniform
+    generated = bad_generator.sample(400, rng=rng)
     knows = _Scorer(lambda s: torch.sigmoid(sequence_log_likelihood(tiny_oracle, s) / 8 + 3))
     signal = discriminator_signal(knows, real, generated, tiny_oracle)
     assert signal["d_oracle_spearman"] == pytest.approx(1.0)  # a monotone map of log P_oracle
@@ -88,7 +88,7 @@ def test_a_confident_cnn_is_ranked_by_its_logit_not_its_saturated_probability(ti
     d = Discriminator(50, 8, filter_sizes=[1, 2], num_filters=[4, 4])
     with torch.no_grad():
         d.output.weight.mul_(1e4)  # logits far past float32's sigmoid range
-    seqs = tiny_oracle.sample(64, generator=torch.Generator().manual_seed(0))
+    seqs = tiny_oracle.sample(64, rng=torch.Generator().manual_seed(0))
     logit = d.real_logit(seqs, batch_size=16)
     assert torch.allclose(torch.sigmoid(logit), d.prob_real(seqs), atol=1e-6)
     assert len(set(d.prob_real(seqs).tolist())) <= 2 < len(set(logit.tolist()))  # 0/1 against distinct

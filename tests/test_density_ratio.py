@@ -13,7 +13,7 @@ from seqgan_gym.utils import make_adam
 
 
 def _models(tiny_oracle):
-    g = LSTMLanguageModel(50, 8).init_normal_(0.5, generator=torch.Generator().manual_seed(0))
+    g = LSTMLanguageModel(50, 8).init_normal_(0.5, rng=torch.Generator().manual_seed(0))
     return tiny_oracle, g
 
 
@@ -21,7 +21,7 @@ def test_logit_is_the_weighted_log_likelihoods_and_only_its_three_weights_train(
     reference, g = _models(tiny_oracle)
     d = DensityRatioDiscriminator(reference, g, batch_size=7)
     assert sorted(n for n, _ in d.named_parameters()) == ["bias", "w_gen", "w_ref"]
-    seqs = g.sample(20, generator=torch.Generator().manual_seed(1))
+    seqs = g.sample(20, rng=torch.Generator().manual_seed(1))
     ref, gen = reference.log_prob(seqs).sum(1) / 8, g.log_prob(seqs).sum(1) / 8  # slow, whole batch
     assert torch.allclose(d(seqs)[:, 1], ref - gen, atol=1e-4)  # starts as the plain log ratio
     with torch.no_grad():
@@ -44,11 +44,11 @@ def test_d_update_fits_it_and_it_follows_g_live(tiny_oracle):
         d.w_ref.fill_(-1.0)
         d.w_gen.fill_(-1.0)
     rng = torch.Generator().manual_seed(2)
-    real = reference.sample(400, generator=rng)
-    train_discriminator(d, make_adam(d.parameters(), 0.05), real, lambda n: g.sample(n, generator=rng),
-                        n_negatives=400, d_steps=2, k=3, batch_size=64, generator=rng)
+    real = reference.sample(400, rng=rng)
+    train_discriminator(d, make_adam(d.parameters(), 0.05), real, lambda n: g.sample(n, rng=rng),
+                        n_negatives=400, d_steps=2, k=3, batch_size=64, shuffle_rng=rng)
     assert d.w_ref.item() > 0
-    heldout, generated = reference.sample(300, generator=rng), g.sample(300, generator=rng)
+    heldout, generated = reference.sample(300, rng=rng), g.sample(300, rng=rng)
     signal = discriminator_signal(d, heldout, generated, tiny_oracle)
     assert signal["d_heldout_auc"] > 0.9 and signal["d_oracle_spearman"] > 0.3
     before = DiscriminatorReward(d).score(generated[:5])

@@ -178,7 +178,7 @@ def test_train_discriminator_schedule_and_repeatability():
         d = small_d()
         stats = train_discriminator(
             d, make_discriminator_optimizer(d), real, negatives, n_negatives=40, d_steps=2, k=3,
-            batch_size=16, generator=torch.Generator().manual_seed(0),
+            batch_size=16, shuffle_rng=torch.Generator().manual_seed(0),
         )
         assert calls == [40, 40]
         assert set(stats) == {"loss", "acc_real", "acc_fake"}
@@ -204,17 +204,17 @@ def test_separates_oracle_samples_from_uniform_noise():
     """
     V, T = 100, 20
     oracle = random_oracle(5, vocab_size=V, seq_len=T)
-    g = torch.Generator().manual_seed(0)
-    real = oracle.sample(320, generator=g)
+    rng = torch.Generator().manual_seed(0)
+    real = oracle.sample(320, rng=rng)
     torch.manual_seed(0)
     d = Discriminator(V, T, emb_dim=16, filter_sizes=(1, 2, 3, 4, 5), num_filters=(32,) * 5)
     stats = train_discriminator(
         d, make_discriminator_optimizer(d, lr=1e-3), real,
-        lambda n: torch.randint(0, V, (n, T), generator=g),
-        n_negatives=320, d_steps=4, k=4, generator=g,
+        lambda n: torch.randint(0, V, (n, T), generator=rng),
+        n_negatives=320, d_steps=4, k=4, shuffle_rng=rng,
     )
     assert stats["acc_real"] > 0.9 and stats["acc_fake"] > 0.9  # on the training batches
-    held_real = oracle.sample(200, generator=g)  # fresh samples, never trained on
-    held_fake = torch.randint(0, V, (200, T), generator=g)
+    held_real = oracle.sample(200, rng=rng)  # fresh samples, never trained on
+    held_fake = torch.randint(0, V, (200, T), generator=rng)
     acc = torch.cat([d.prob_real(held_real) > 0.5, d.prob_real(held_fake) <= 0.5]).float().mean()
     assert acc > 0.9

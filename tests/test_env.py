@@ -38,8 +38,8 @@ ORACLE_REWARD = {**SMALL, "reward_model": "oracle", "oracle": "random"}
 
 
 def policy(seed: int = 0) -> RolloutPolicy:
-    g = torch.Generator().manual_seed(seed)
-    return RolloutPolicy(LSTMLanguageModel(V, T).init_normal_(1.0, g))
+    rng = torch.Generator().manual_seed(seed)
+    return RolloutPolicy(LSTMLanguageModel(V, T).init_normal_(1.0, rng))
 
 
 def run_episode(env, actions) -> tuple[list, list]:
@@ -324,19 +324,19 @@ def test_vector_env_rollout_rewards_equal_the_engine():
     envs = SeqGANVectorEnv(3, **{**SMALL, "reward_model": reward, "rollout_policy": beta})
     assert envs.reward_model is reward and envs.rollout_policy is beta  # no copies
     envs.reset(seed=11)
-    g = torch.Generator()
-    g.set_state(envs.core.generator.get_state())
+    rng = torch.Generator()
+    rng.set_state(envs.core.rng.get_state())
     y = torch.randint(0, V, (3, T), generator=torch.Generator().manual_seed(0))
     _, rewards = run_episode(envs, y.T.numpy())
-    q = rollout_rewards(y, beta, reward, N, generator=g)
+    q = rollout_rewards(y, beta, reward, N, rng=rng)
     assert np.array_equal(np.stack(rewards, axis=1), q.numpy())
 
     # the single env is the same core with B = 1
     env = SeqGANEnv(**{**SMALL, "reward_model": reward, "rollout_policy": beta})
     env.reset(seed=11)
-    g.set_state(env.core.generator.get_state())
+    rng.set_state(env.core.rng.get_state())
     _, rewards = run_episode(env, y[0].tolist())
-    q = rollout_rewards(y[:1], beta, reward, N, g)
+    q = rollout_rewards(y[:1], beta, reward, N, rng)
     assert np.array_equal(np.array(rewards, dtype=np.float32), q[0].numpy())
 
 

@@ -32,7 +32,7 @@ def _numpy_paper_cell_logprobs(arrays: dict, seq: np.ndarray, start_token: int =
 
 def test_log_prob_matches_the_papers_equations(tiny_oracle):
     arrays = {k: v.numpy() for k, v in tiny_oracle.paper_arrays().items()}
-    seqs = tiny_oracle.sample(4, generator=torch.Generator().manual_seed(0))
+    seqs = tiny_oracle.sample(4, rng=torch.Generator().manual_seed(0))
     ours = tiny_oracle.log_prob(seqs).double().numpy()
     for b in range(4):
         ref = _numpy_paper_cell_logprobs(arrays, seqs[b].numpy())
@@ -40,7 +40,7 @@ def test_log_prob_matches_the_papers_equations(tiny_oracle):
 
 
 def test_log_prob_equals_sum_of_stepwise_log_probs(tiny_oracle):
-    seqs = tiny_oracle.sample(16, generator=torch.Generator().manual_seed(1))
+    seqs = tiny_oracle.sample(16, rng=torch.Generator().manual_seed(1))
     batched = tiny_oracle.log_prob(seqs)  # (16, T)
     assert batched.shape == (16, tiny_oracle.seq_len)
     state = tiny_oracle.initial_state(16)
@@ -63,8 +63,8 @@ def test_first_token_is_conditioned_on_start_token_zero(tiny_oracle):
 
 
 def test_paper_arrays_round_trip():
-    g = torch.Generator().manual_seed(0)
-    m = LSTMLanguageModel(30, 5, emb_dim=4, hidden_dim=6).init_normal_(1.0, g)
+    rng = torch.Generator().manual_seed(0)
+    m = LSTMLanguageModel(30, 5, emb_dim=4, hidden_dim=6).init_normal_(1.0, rng)
     arrays = m.paper_arrays()
     assert list(arrays) == list(paper_array_shapes(30, 4, 6))
     m2 = LSTMLanguageModel(30, 5, emb_dim=4, hidden_dim=6).load_paper_arrays(list(arrays.values()))
@@ -81,16 +81,16 @@ def test_init_normal_std():
 
 def test_sample_shapes_range_and_seed():
     m = LSTMLanguageModel(40, 6).init_normal_(1.0, torch.Generator().manual_seed(0))
-    a = m.sample(100, generator=torch.Generator().manual_seed(5), batch_size=32)
-    b = m.sample(100, generator=torch.Generator().manual_seed(5), batch_size=32)
-    c = m.sample(100, generator=torch.Generator().manual_seed(6), batch_size=32)
+    a = m.sample(100, rng=torch.Generator().manual_seed(5), batch_size=32)
+    b = m.sample(100, rng=torch.Generator().manual_seed(5), batch_size=32)
+    c = m.sample(100, rng=torch.Generator().manual_seed(6), batch_size=32)
     assert a.shape == (100, 6) and a.dtype == torch.long
     assert a.min() >= 0 and a.max() < 40
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 def test_low_temperature_is_greedy(tiny_oracle):
-    s = tiny_oracle.sample(8, temperature=1e-4, generator=torch.Generator().manual_seed(0))
+    s = tiny_oracle.sample(8, temperature=1e-4, rng=torch.Generator().manual_seed(0))
     assert (s == s[0]).all(), "near-zero temperature must give the argmax sequence every time"
     with pytest.raises(ValueError, match="temperature"):
         tiny_oracle.sample(2, temperature=0.0)

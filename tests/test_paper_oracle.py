@@ -59,7 +59,7 @@ def test_download_from_a_local_server_is_verified_cached_and_loads(serve, random
     cache = tmp_path / "cache"
     path = fetch_paper_oracle(url=url, sha256=_sha(pkl), cache=cache)
     assert path == cache / PAPER_ORACLE_FILENAME and path.read_bytes() == pkl.read_bytes()
-    seqs = model.sample(16, generator=torch.Generator().manual_seed(0))
+    seqs = model.sample(16, rng=torch.Generator().manual_seed(0))
     assert torch.equal(load_oracle(path, seq_len=6).log_prob(seqs), model.log_prob(seqs))
     assert sorted(p.name for p in cache.iterdir()) == [PAPER_ORACLE_FILENAME]  # no temp files left
 

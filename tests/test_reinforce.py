@@ -17,8 +17,8 @@ from seqgan_gym.rollout import RolloutPolicy
 
 
 def _gen(V=6, T=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return LSTMLanguageModel(V, T, emb_dim=4, hidden_dim=5).init_normal_(0.5, g)
+    rng = torch.Generator().manual_seed(seed)
+    return LSTMLanguageModel(V, T, emb_dim=4, hidden_dim=5).init_normal_(0.5, rng)
 
 
 def test_reinforce_gradient_equals_hand_computed_one():
@@ -79,10 +79,10 @@ def test_reinforce_refuses_an_unknown_baseline():
         Reinforce(_gen(8, 3), env, baseline="batch")
 
 
-def _oracle_reward_env(oracle, generator_model, num_envs=32, mode="rollout", n_rollouts=2):
+def _oracle_reward_env(oracle, generator, num_envs=32, mode="rollout", n_rollouts=2):
     from seqgan_gym.envs import SeqGANVectorEnv
 
-    policy = RolloutPolicy(generator_model, update_rate=0.8)
+    policy = RolloutPolicy(generator, update_rate=0.8)
     env = SeqGANVectorEnv(num_envs=num_envs, vocab_size=oracle.vocab_size, seq_len=oracle.seq_len,
                           n_rollouts=n_rollouts, reward_mode=mode,
                           reward_model=OracleLikelihoodReward(oracle), rollout_policy=policy,
@@ -95,13 +95,13 @@ def test_reinforce_with_the_oracle_reward_lowers_nll_oracle(baseline):
     """The learning machinery works independently of D: maximise the oracle's log-likelihood."""
     oracle = random_oracle(seed=1, vocab_size=30, seq_len=6)
     g = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))
-    ev = torch.Generator().manual_seed(5)
-    before = nll_oracle(g, oracle, 2000, generator=ev)
+    eval_rng = torch.Generator().manual_seed(5)
+    before = nll_oracle(g, oracle, 2000, rng=eval_rng)
     env, policy = _oracle_reward_env(oracle, g, mode="terminal")
     # lr 0.05: at the authors' 0.01, 40 updates move G too little to measure in a fast test
     Reinforce(g, env, lr=0.05, seed=0, baseline=baseline).learn(
         40, callback=RolloutPolicyUpdateCallback(policy, g))
-    after = nll_oracle(g, oracle, 2000, generator=ev)
+    after = nll_oracle(g, oracle, 2000, rng=eval_rng)
     assert after < before - 0.5, (before, after)
 
 
@@ -194,7 +194,7 @@ def test_kl_anchor_keeps_g_near_the_mle_policy_and_the_target_adapts_the_coeffic
         env, policy = _oracle_reward_env(oracle, g, mode="terminal")
         Reinforce(g, env, lr=0.05, seed=0, baseline="mean", kl_coef=kl_coef).learn(
             30, callback=RolloutPolicyUpdateCallback(policy, g))
-        seqs = g.sample(2000, generator=torch.Generator().manual_seed(9))
+        seqs = g.sample(2000, rng=torch.Generator().manual_seed(9))
         kls[kl_coef] = (g.log_prob(seqs) - anchor.log_prob(seqs)).sum(1).mean().item()
     assert kls[1.0] < 0.5 * kls[0.0], kls
     g = LSTMLanguageModel(30, 6).init_normal_(0.1, torch.Generator().manual_seed(0))

@@ -63,8 +63,8 @@ class LayoutReward(RewardModel):
 
 
 def policy(seed: int = 0, std: float = 1.0, update_rate: float = 0.8) -> RolloutPolicy:
-    g = torch.Generator().manual_seed(seed)
-    return RolloutPolicy(LSTMLanguageModel(V, T).init_normal_(std, g), update_rate=update_rate)
+    rng = torch.Generator().manual_seed(seed)
+    return RolloutPolicy(LSTMLanguageModel(V, T).init_normal_(std, rng), update_rate=update_rate)
 
 
 def sequences(seed: int = 1, batch: int = B) -> torch.Tensor:
@@ -124,11 +124,11 @@ def test_incremental_search_matches_rollout_rewards():
     beta, reward, y = policy(), HashReward(), sequences()
     search = MonteCarloSearch(beta, reward, N, T)
     search.reset(B)
-    g = torch.Generator().manual_seed(9)
-    q = torch.stack([search.push(y[:, :t], g) for t in range(1, T + 1)], dim=1)
+    rng = torch.Generator().manual_seed(9)
+    q = torch.stack([search.push(y[:, :t], rng) for t in range(1, T + 1)], dim=1)
     assert torch.equal(q, rollout_rewards(y, beta, reward, N, torch.Generator().manual_seed(9)))
     with pytest.raises(ValueError, match="push expects"):
-        search.push(y, g)  # past T
+        search.push(y, rng)  # past T
 
 
 def test_with_a_real_discriminator_if_available():
@@ -153,14 +153,14 @@ def test_beta_updated_between_reset_and_the_first_token_is_used():
     search.reset(B)
     old.update_rate = 0.0
     old.update(new.model)  # beta <- theta after the reset, before the first token
-    g = torch.Generator().manual_seed(9)
-    q = torch.stack([search.push(y[:, :t], g) for t in range(1, T + 1)], dim=1)
+    rng = torch.Generator().manual_seed(9)
+    q = torch.stack([search.push(y[:, :t], rng) for t in range(1, T + 1)], dim=1)
     assert torch.equal(q, rollout_rewards(y, new, reward, N, torch.Generator().manual_seed(9)))
 
 
 def test_rollout_policy_is_a_frozen_deep_copy():
-    g = torch.Generator().manual_seed(0)
-    gen = LSTMLanguageModel(V, T).init_normal_(0.1, g)
+    rng = torch.Generator().manual_seed(0)
+    gen = LSTMLanguageModel(V, T).init_normal_(0.1, rng)
     beta = RolloutPolicy(gen)
     assert beta.model is not gen
     assert all(not p.requires_grad for p in beta.model.parameters())

@@ -58,22 +58,22 @@ def assert_draws_follow(draws: torch.Tensor, probs: torch.Tensor, check_power: b
 
 
 def test_sample_categorical_matches_softmax():
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(V, generator=g) * 2
+    rng = torch.Generator().manual_seed(0)
+    logits = torch.randn(V, generator=rng) * 2
     logits[[0, 5, 150, V - 1]] = float("-inf")  # masked tokens, including the first and last
     probs = torch.softmax(logits, 0)
     draws = torch.cat(
-        [sample_categorical(logits.expand(10_000, V), g) for _ in range(N_DRAWS // 10_000)]
+        [sample_categorical(logits.expand(10_000, V), rng) for _ in range(N_DRAWS // 10_000)]
     )
     assert draws.shape == (N_DRAWS,) and draws.dtype == torch.long
     assert_draws_follow(draws, probs)
 
 
 def test_sample_categorical_small_and_single_block_vocabularies():
-    g = torch.Generator().manual_seed(1)
+    rng = torch.Generator().manual_seed(1)
     for vocab in (2, 7, 128, 129):
-        logits = torch.randn(vocab, generator=g)
-        draws = sample_categorical(logits.expand(50_000, vocab), g)
+        logits = torch.randn(vocab, generator=rng)
+        draws = sample_categorical(logits.expand(50_000, vocab), rng)
         assert 0 <= draws.min() and draws.max() < vocab
         assert_draws_follow(draws, torch.softmax(logits, 0), check_power=False)
 
@@ -114,7 +114,7 @@ def test_complete_draws_follow_step_softmax(monkeypatch, temperature, bias_shift
 
 def test_complete_second_token_follows_the_conditional():
     m, (tokens, state), _ = _model_and_state()
-    new, _ = m.complete(tokens, state, 2, generator=torch.Generator().manual_seed(4))
+    new, _ = m.complete(tokens, state, 2, rng=torch.Generator().manual_seed(4))
     first = int(torch.mode(new[:, 0]).values)  # condition on the most frequent first token
     rows = new[:, 0] == first
     with torch.no_grad():
@@ -149,10 +149,10 @@ def test_exp_logits_uses_the_stable_form_only_where_needed():
 def test_same_generator_seed_gives_the_same_samples():
     m = LSTMLanguageModel(V, 6).init_normal_(1.0, torch.Generator().manual_seed(6))
     torch.manual_seed(123)  # the global RNG must play no part
-    a = m.sample(500, generator=torch.Generator().manual_seed(7))
+    a = m.sample(500, rng=torch.Generator().manual_seed(7))
     torch.manual_seed(456)
-    b = m.sample(500, generator=torch.Generator().manual_seed(7))
-    c = m.sample(500, generator=torch.Generator().manual_seed(8))
+    b = m.sample(500, rng=torch.Generator().manual_seed(7))
+    c = m.sample(500, rng=torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
     logits = torch.randn(64, V)
     torch.manual_seed(1)

@@ -25,15 +25,15 @@ def _generator(seed=0, std=0.1, V=V, T=T):
     return LSTMLanguageModel(V, T).init_normal_(std, torch.Generator().manual_seed(seed))
 
 
-def _env(generator_model, oracle, num_envs=B, mode="rollout", **kw):
-    beta = RolloutPolicy(generator_model, update_rate=0.8)
+def _env(generator, oracle, num_envs=B, mode="rollout", **kw):
+    beta = RolloutPolicy(generator, update_rate=0.8)
     return SeqGANVectorEnv(num_envs=num_envs, vocab_size=oracle.vocab_size, seq_len=oracle.seq_len,
                            n_rollouts=2, reward_mode=mode, reward_model=OracleLikelihoodReward(oracle),
                            rollout_policy=beta, device="cpu", **kw)
 
 
-def _venv(generator_model, oracle, rewards="q_difference", **kw):
-    env = _env(generator_model, oracle, **kw)
+def _venv(generator, oracle, rewards="q_difference", **kw):
+    env = _env(generator, oracle, **kw)
     return SeqGANSB3VecEnv(env, rewards=rewards), env
 
 
@@ -111,7 +111,7 @@ def test_policy_actor_is_the_pretrained_generator(oracle, algo):
     model = make_sb3_agent(algo, venv, g, device="cpu")
     policy = model.policy
     assert policy.action_net is policy.generator.output  # tied: the actor is a language model
-    seqs = g.sample(6, generator=torch.Generator().manual_seed(1))
+    seqs = g.sample(6, rng=torch.Generator().manual_seed(1))
     expected = torch.log_softmax(g.logits(seqs), -1)  # (6, T, V)
     for t in range(T):
         obs = seqs.clone()
@@ -137,11 +137,11 @@ def test_ppo_learns_with_the_oracle_reward():
     g = _generator(V=50, T=8)
     venv, env = _venv(g, oracle, num_envs=32)
     model = make_sb3_agent("ppo", venv, g, learning_rate=3e-3, seed=0, device="cpu")
-    ev = torch.Generator().manual_seed(5)
-    before = nll_oracle(model.policy.generator, oracle, 2000, generator=ev)
+    eval_rng = torch.Generator().manual_seed(5)
+    before = nll_oracle(model.policy.generator, oracle, 2000, rng=eval_rng)
     model.learn(total_timesteps=8 * 32 * 25,
                 callback=RolloutPolicyUpdateCallback(env.rollout_policy, model.policy.generator))
-    after = nll_oracle(model.policy.generator, oracle, 2000, generator=ev)
+    after = nll_oracle(model.policy.generator, oracle, 2000, rng=eval_rng)
     assert after < before - 1.0, (before, after)
 
 

@@ -45,8 +45,8 @@ def corpus_file(tmp_path):
 
 
 def eos_model(seed=0, vocab=10, seq_len=7) -> LSTMLanguageModel:
-    g = torch.Generator().manual_seed(seed)
-    return LSTMLanguageModel(vocab, seq_len, 8, 8, eos_token=EOS).init_normal_(1.0, g)
+    rng = torch.Generator().manual_seed(seed)
+    return LSTMLanguageModel(vocab, seq_len, 8, 8, eos_token=EOS).init_normal_(1.0, rng)
 
 
 # ------------------------------------------------------------------------------- the generator
@@ -54,8 +54,8 @@ def test_sampling_ends_at_eos_and_keeps_the_prefix_distribution():
     model = eos_model()
     free = LSTMLanguageModel(10, 7, 8, 8)
     free.load_state_dict(model.state_dict())
-    with_eos = model.sample(2000, generator=torch.Generator().manual_seed(1))
-    without = free.sample(2000, generator=torch.Generator().manual_seed(1))
+    with_eos = model.sample(2000, rng=torch.Generator().manual_seed(1))
+    without = free.sample(2000, rng=torch.Generator().manual_seed(1))
     assert (without == EOS).any() and ((without == EOS).cumsum(1) > 0).any()
     for row, raw in zip(with_eos.tolist(), without.tolist()):
         if EOS in raw:  # up to the first EOS the same draws; EOS afterwards
@@ -109,7 +109,7 @@ class Recorder(RewardModel):
 
 def test_rollout_completions_end_at_eos_and_match_the_slow_reference():
     policy = RolloutPolicy(eos_model(seed=4), update_rate=0.8)
-    seqs = policy.model.sample(6, generator=torch.Generator().manual_seed(0))
+    seqs = policy.model.sample(6, rng=torch.Generator().manual_seed(0))
     recorder = Recorder()
     fast = rollout_rewards(seqs, policy, recorder, 4, torch.Generator().manual_seed(5))
     for batch in recorder.seen:
@@ -198,7 +198,7 @@ def test_sb3_actor_keeps_the_generators_eos_token(corpus_file):
     agent = make_sb3_agent("ppo", SeqGANSB3VecEnv(env), generator, seed=0)
     actor = agent.policy.generator
     assert actor.eos_token == EOS
-    samples = actor.sample(200, generator=torch.Generator().manual_seed(0))
+    samples = actor.sample(200, rng=torch.Generator().manual_seed(0))
     assert torch.equal(samples, actor.end_at_eos(samples)) and (samples == EOS).any()
 
 
