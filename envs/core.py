@@ -178,22 +178,34 @@ class SeqGANCore:
 
         With an ``eos_token``, a sequence that has already written it gets ``eos_token`` again
         whatever its action ("once EOS, always EOS"; the episode still lasts T steps, so all B
-        sequences stay in step)."""
+        sequences stay in step).
+
+        If the reward model (or anything computing the rewards) raises, the environment is left as
+        it was before the call (prefixes, step, random stream), so the step can be retried."""
         if self.t >= self.seq_len:
             raise RuntimeError("the episode is over (t = T); call reset() before step()")
-        t = self.t = self.t + 1
+        t = self.t + 1
         tokens = torch.as_tensor(actions, dtype=torch.long).to(self.device)
+        ended = self.ended
         if self.eos_token is not None:
             tokens = tokens.masked_fill(self.ended, self.eos_token)
-            self.ended |= tokens == self.eos_token
-        self.tokens[:, t - 1] = tokens
-        prefix = self.tokens[:, :t]
-        if self.search is not None:
-            rewards = self.search.push(prefix, self.rng)
-        elif t == self.seq_len:
-            rewards = self.reward_model.score(prefix)
-        else:
-            rewards = torch.zeros(self.batch)
+            ended = self.ended | (tokens == self.eos_token)
+        prefix = self.tokens[:, :t].clone()
+        prefix[:, t - 1] = tokens
+        rng_state = None if self.rng is None else self.rng.get_state()
+        try:
+            if self.search is not None:
+                rewards = self.search.push(prefix, self.rng)
+            elif t == self.seq_len:
+                rewards = self.reward_model.score(prefix)
+            else:
+                rewards = torch.zeros(self.batch)
+        except BaseException:
+            if rng_state is not None:
+                self.rng.set_state(rng_state)
+            raise
+        self.tokens[:, t - 1] = tokens  # the step happened: commit it
+        self.ended, self.t = ended, t
         return rewards.float().cpu().numpy(), t == self.seq_len
 
     def observation(self) -> np.ndarray:

@@ -200,19 +200,21 @@ class MonteCarloSearch:
                 f"(T={self.seq_len}), got {tuple(prefix.shape)}"
             )
         model, n = self.policy.model, self.n_rollouts
+        state = self._state  # committed with self.t at the end: a reward model that raises changes nothing
         if t == 1:  # beta reads the start token now (see reset)
-            _, self._state = model.step(model.start_tokens(batch), model.initial_state(batch))
-        self.t = t
+            _, state = model.step(model.start_tokens(batch), model.initial_state(batch))
         if t == self.seq_len:
-            return self.reward_model.score(model.end_at_eos(prefix))
+            rewards = self.reward_model.score(model.end_at_eos(prefix))
+            self.t, self._state = t, state
+            return rewards
 
         # beta reads y_t: logits of y_{t+1} and the state after Y_1:t, each (B, .)
-        logits, self._state = model.step(prefix[:, -1], self._state)
+        logits, state = model.step(prefix[:, -1], state)
         u = draw_uniforms(batch, n, self.seq_len - t, rng, prefix.device)  # (B, N, T-t)
 
         # first new token straight from the B rows' distribution, N uniforms per row
         first = sample_from_uniforms(logits, u[:, :, 0]).reshape(batch * n)  # (B*N,) b-major
-        h, c = (_repeat_rows(s, n) for s in self._state)  # (B*N, H)
+        h, c = (_repeat_rows(s, n) for s in state)  # (B*N, H)
         u = u.reshape(batch * n, -1)
         # the remaining T-t-1 tokens: beta's fast batched sampler, fed the schedule's uniforms
         rest = [
@@ -226,7 +228,9 @@ class MonteCarloSearch:
         )  # (B*N, T), row b*N + k is rollout k of sequence b
         # a corpus with an end token: a completion ends at its first EOS (a no-op otherwise)
         completed = model.end_at_eos(completed)
-        return self.reward_model.score(completed).view(batch, n).mean(dim=1)
+        rewards = self.reward_model.score(completed).view(batch, n).mean(dim=1)
+        self.t, self._state = t, state
+        return rewards
 
 
 def _repeat_rows(x: torch.Tensor, n: int) -> torch.Tensor:

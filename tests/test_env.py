@@ -398,3 +398,40 @@ def test_mismatched_models_raise():
         SeqGANEnv(**{**SMALL, "reward_mode": "dense"})
     with pytest.raises(ValueError, match="n_rollouts"):
         SeqGANEnv(**{**SMALL, "n_rollouts": 0})
+
+
+class FlakyReward(HashReward):
+    """HashReward that raises on its ``fail_on``-th call."""
+
+    def __init__(self, fail_on: int) -> None:
+        super().__init__()
+        self.calls, self.fail_on = 0, fail_on
+
+    def _score(self, sequences):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise RuntimeError("reward service unavailable")
+        return super()._score(sequences)
+
+
+@pytest.mark.parametrize("mode, fail_at_step", [("rollout", 2), ("rollout", T), ("terminal", T)])
+def test_a_reward_model_that_raises_leaves_the_env_as_it_was(mode, fail_at_step):
+    """The failed step changes nothing (prefix, step count, rollout stream): retrying it gives
+    exactly what an env whose reward never failed gives."""
+    def make(reward):
+        env = SeqGANVectorEnv(num_envs=3, **{**SMALL, "reward_model": reward, "reward_mode": mode})
+        env.reset(seed=7)
+        return env
+
+    calls_per_step = 1 if mode == "rollout" else 0  # rollout mode scores once per step
+    fail_on = (fail_at_step - 1) * calls_per_step + 1 if mode == "rollout" else 1
+    flaky, steady = make(FlakyReward(fail_on)), make(FlakyReward(0))
+    actions = np.arange(3 * T).reshape(T, 3) % V
+    for t in range(T):
+        if t + 1 == fail_at_step:
+            before = flaky.core.observation()
+            with pytest.raises(RuntimeError, match="unavailable"):
+                flaky.step(actions[t])
+            assert np.array_equal(flaky.core.observation(), before) and flaky.core.t == t
+        got, want = flaky.step(actions[t]), steady.step(actions[t])
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
