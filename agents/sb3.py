@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
+from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -147,6 +148,8 @@ class SeqGANSB3VecEnv(VecEnv):
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
         result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        if method_name == "action_masks":  # one (V,) row per sequence (sb3-contrib's MaskablePPO)
+            return [result[i] for i in self._indices(indices)]
         return [result for _ in self._indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices=None) -> list[bool]:
@@ -182,14 +185,9 @@ class PrefixLSTMExtractor(BaseFeaturesExtractor):
         return hidden[torch.arange(m, device=hidden.device), written]  # (M, H)
 
 
-class GeneratorPolicy(ActorCriticPolicy):
-    """Actor-critic policy whose actor is an LSTM generator (see the module docstring).
-
-    Defaults: a separate critic extractor, ``net_arch=dict(pi=[], vf=[64])`` (the actor's logits
-    are the generator's output layer on h_t, nothing in between), no orthogonal initialisation.
-    Extra keyword arguments go to :class:`ActorCriticPolicy`; ``features_extractor_kwargs`` to
-    :class:`PrefixLSTMExtractor` (``emb_dim``, ``hidden_dim``, ``start_token``).
-    """
+class _GeneratorActor:
+    """What makes an SB3 actor-critic policy's actor an LSTM generator (see the module docstring);
+    mixed into :class:`GeneratorPolicy` and :class:`MaskableGeneratorPolicy`."""
 
     def __init__(self, observation_space, action_space, lr_schedule, **kwargs) -> None:
         kwargs.setdefault("features_extractor_class", PrefixLSTMExtractor)
@@ -197,13 +195,14 @@ class GeneratorPolicy(ActorCriticPolicy):
         kwargs.setdefault("net_arch", {"pi": [], "vf": [64]})
         kwargs.setdefault("ortho_init", False)
         if kwargs["features_extractor_class"] is not PrefixLSTMExtractor:
-            raise ValueError("GeneratorPolicy needs features_extractor_class=PrefixLSTMExtractor")
+            raise ValueError(f"{type(self).__name__} needs features_extractor_class=PrefixLSTMExtractor")
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _build(self, lr_schedule) -> None:
         super()._build(lr_schedule)
         if self.mlp_extractor.latent_dim_pi != self.generator.hidden_dim:
-            raise ValueError("GeneratorPolicy needs net_arch pi=[] (logits = the generator's output layer)")
+            raise ValueError(f"{type(self).__name__} needs net_arch pi=[] (logits = the generator's "
+                             "output layer)")
         if self.action_space.n != self.generator.vocab_size:
             raise ValueError(
                 f"action space Discrete({self.action_space.n}) != the observation's vocabulary "
@@ -219,7 +218,7 @@ class GeneratorPolicy(ActorCriticPolicy):
         return self.pi_features_extractor.generator
 
     @torch.no_grad()
-    def load_generator(self, generator: LSTMLanguageModel) -> GeneratorPolicy:
+    def load_generator(self, generator: LSTMLanguageModel):
         """Start the actor (and the critic's extractor) from ``generator``'s weights."""
         mine = self.generator
         got = (generator.vocab_size, generator.seq_len, generator.emb_dim,
@@ -238,7 +237,34 @@ class GeneratorPolicy(ActorCriticPolicy):
         return self
 
 
-SB3_ALGORITHMS = ("ppo", "a2c")
+class GeneratorPolicy(_GeneratorActor, ActorCriticPolicy):
+    """Actor-critic policy whose actor is an LSTM generator (see the module docstring), for PPO and A2C.
+
+    Defaults: a separate critic extractor, ``net_arch=dict(pi=[], vf=[64])`` (the actor's logits
+    are the generator's output layer on h_t, nothing in between), no orthogonal initialisation.
+    Extra keyword arguments go to :class:`ActorCriticPolicy`; ``features_extractor_kwargs`` to
+    :class:`PrefixLSTMExtractor` (``emb_dim``, ``hidden_dim``, ``start_token``).
+    """
+
+
+def maskable_generator_policy() -> type:
+    """:class:`GeneratorPolicy` for sb3-contrib's ``MaskablePPO`` (an optional dependency: ``pip
+    install seqgan-gym[contrib]``): the same actor, whose distribution applies the env's action
+    masks, so that after EOS (where the env allows only EOS) a step has probability 1 and adds
+    nothing to the policy gradient."""
+    try:
+        from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+    except ImportError:
+        raise ImportError("algo 'maskable_ppo' needs sb3-contrib: "
+                          "pip install 'seqgan-gym[contrib]'") from None
+
+    class MaskableGeneratorPolicy(_GeneratorActor, MaskableActorCriticPolicy):
+        __doc__ = maskable_generator_policy.__doc__
+
+    return MaskableGeneratorPolicy
+
+
+SB3_ALGORITHMS = ("ppo", "a2c", "maskable_ppo")
 
 
 def make_sb3_agent(
@@ -251,20 +277,20 @@ def make_sb3_agent(
     max_grad_norm: float = 5.0,
     **algo_kwargs,
 ):
-    """PPO or A2C on ``venv`` with a :class:`GeneratorPolicy` started from ``generator``.
+    """PPO, A2C or sb3-contrib's MaskablePPO (``algo`` 'maskable_ppo', with the env's action masks)
+    on ``venv`` with a :class:`GeneratorPolicy` started from ``generator``.
 
     ``n_steps = T`` (one rollout = B complete sequences = one generator update) and ``gamma = 1``
-    (the score arrives at the end of a finite episode). PPO: 4 epochs of minibatches of 256
-    unless ``algo_kwargs`` says otherwise. The trained generator is ``model.policy.generator``.
+    (the score arrives at the end of a finite episode). PPO and MaskablePPO: 4 epochs of
+    minibatches of 256 unless ``algo_kwargs`` says otherwise. The trained generator is
+    ``model.policy.generator``.
     """
-    from stable_baselines3 import A2C, PPO
-
     if algo not in SB3_ALGORITHMS:
         raise ValueError(f"algo must be one of {SB3_ALGORITHMS}, got {algo!r}")
     t = venv.observation_space.shape[0]
     kwargs: dict[str, Any] = {"n_steps": t, "gamma": 1.0, "learning_rate": learning_rate,
                               "max_grad_norm": max_grad_norm, "seed": seed, "device": device}
-    if algo == "ppo":
+    if algo in ("ppo", "maskable_ppo"):
         kwargs.update(n_epochs=4, batch_size=min(256, t * venv.num_envs))
     kwargs.update(algo_kwargs)
     policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
@@ -275,7 +301,12 @@ def make_sb3_agent(
         raise ValueError(f"features_extractor_kwargs {given} contradict the generator's sizes {sizes}")
     policy_kwargs["features_extractor_kwargs"] = {**given, **sizes}
     kwargs["policy_kwargs"] = policy_kwargs
-    model = (PPO if algo == "ppo" else A2C)(GeneratorPolicy, venv, **kwargs)
+    if algo == "maskable_ppo":
+        from sb3_contrib import MaskablePPO  # optional: maskable_generator_policy() says how to install
+
+        model = MaskablePPO(maskable_generator_policy(), venv, **kwargs)
+    else:
+        model = (PPO if algo == "ppo" else A2C)(GeneratorPolicy, venv, **kwargs)
     model.policy.load_generator(generator)
     return model
 

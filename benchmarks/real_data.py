@@ -8,8 +8,9 @@
 One run: MLE pre-training of G on the training split (the "MLE" row), D pre-training, then SeqGAN's
 adversarial training from that generator (REINFORCE, MC rollouts, D updates; the "SeqGAN" row).
 Optional rows: ``--methods ... pg_bleu`` (REINFORCE with the BLEU-4 reward against the training
-split, from the same start). The "real" row scores sequences of the training split as if they were
-samples: the ceiling a model of the data can expect.
+split, from the same start), ``maskable_ppo`` (sb3-contrib's MaskablePPO with the D reward and the
+env's action mask, after EOS only EOS, from the same start and pre-trained D). The "real" row
+scores sequences of the training split as if they were samples: the ceiling a model of the data can expect.
 
 Scoring, as the GAN-for-text literature does it (:func:`seqgan_gym.metrics.bleu`): every sample
 against the **whole** test split (the reference count is printed with every score), sentence BLEU-n
@@ -76,7 +77,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data-path", help="the corpus's files, if not in the default place "
                                        "(required for nottingham unless shared/data is above)")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
-    p.add_argument("--methods", nargs="+", default=["seqgan"], choices=["seqgan", "pg_bleu"],
+    p.add_argument("--methods", nargs="+", default=["seqgan"],
+                   choices=["seqgan", "pg_bleu", "maskable_ppo"],
                    help="adversarial rows besides MLE (all start from the same MLE generator)")
     p.add_argument("--samples", type=int, default=5000, help="samples of each model scored")
     p.add_argument("--show", type=int, default=5, help="decoded samples printed per model")
@@ -135,15 +137,16 @@ def main() -> int:
               f"test sequences")
     print(f"[real_data] {banner}", flush=True)
 
-    need_d = "seqgan" in args.methods
+    need_d = bool({"seqgan", "maskable_ppo"} & set(args.methods))
     start = common_start(setup, out, None, need_discriminator=need_d)
     print(f"[real_data] MLE (and D) pre-training done after {time.time() - began:.0f} s", flush=True)
     models = {"mle": copy.deepcopy(start.generator)}
     runs = {}
     for method in args.methods:
-        reward = "discriminator" if method == "seqgan" else "bleu"
+        reward = "bleu" if method == "pg_bleu" else "discriminator"
+        algo = "maskable_ppo" if method == "maskable_ppo" else "reinforce"
         t0 = time.time()
-        runs[method] = run_method(setup, start, out / "runs" / method, reward=reward)
+        runs[method] = run_method(setup, start, out / "runs" / method, reward=reward, algo=algo)
         models[method] = load_language_model(runs[method]["checkpoint"], device=str(setup.device))
         print(f"[real_data] {method}: {cfg.adv_iterations} iterations in {time.time() - t0:.0f} s",
               flush=True)
@@ -222,8 +225,8 @@ def combine(paths: list[str], out: Path) -> int:
         sys.exit(f"--combine: seeds repeat: {seeds}")
     metrics = [k for k in results[0]["rows"]["mle"] if k.startswith(("bleu", "self_bleu"))] + ["nll_test"]
     names = list(results[0]["rows"])
-    names = [n for n in ("mle", "seqgan", "pg_bleu", "real") if n in names] + \
-        [n for n in names if n not in ("mle", "seqgan", "pg_bleu", "real")]
+    order = ("mle", "seqgan", "maskable_ppo", "pg_bleu", "real")
+    names = [n for n in order if n in names] + [n for n in names if n not in order]
     table: dict = {}
     for name in names:
         table[name] = {}

@@ -208,6 +208,17 @@ class SeqGANCore:
         self.ended, self.t = ended, t
         return rewards.float().cpu().numpy(), t == self.seq_len
 
+    def action_masks(self) -> np.ndarray:
+        """(B, V) bool: the tokens each sequence may write next. Every token, except after
+        ``eos_token``: then only ``eos_token`` (the env writes it whatever the action, so masking
+        the rest makes the steps after EOS carry no choice, and no policy-gradient credit)."""
+        masks = np.ones((self.batch, self.vocab_size), dtype=bool)
+        if self.eos_token is not None:
+            ended = self.ended.cpu().numpy()
+            masks[ended] = False
+            masks[ended, self.eos_token] = True
+        return masks
+
     def observation(self) -> np.ndarray:
         """(B, T) int64: the tokens written so far, PAD (-1) where not yet written."""
         return self.tokens.cpu().numpy().copy()

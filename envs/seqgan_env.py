@@ -174,6 +174,11 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
         self._needs_reset = terminated
         return self.core.observation()[0], float(rewards[0]), terminated, False, {}
 
+    def action_masks(self) -> np.ndarray:
+        """(V,) bool: the tokens allowed next (sb3-contrib's ``MaskablePPO`` reads this); all of them,
+        or after ``eos_token`` only ``eos_token``."""
+        return self.core.action_masks()[0]
+
     def render(self) -> str | None:
         if self.render_mode is None:
             gym.logger.warn(

@@ -131,6 +131,11 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
                 self._needs_reset = True
         return obs, rewards, terminated, truncated, infos
 
+    def action_masks(self) -> np.ndarray:
+        """(B, V) bool: the tokens each sequence may write next; all of them, or after ``eos_token``
+        only ``eos_token``."""
+        return self.core.action_masks()
+
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode is None:
             gym.logger.warn(

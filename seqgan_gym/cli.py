@@ -1,7 +1,7 @@
 """The ``seqgan-gym`` command. Thin: it parses arguments and wires the library's pieces.
 
     seqgan-gym pretrain [--preset cpu|paper|smoke] [--oracle paper|random] [--set field=value ...]
-    seqgan-gym train [same] [--algo reinforce|ppo|a2c] [--reward discriminator|bleu|oracle]
+    seqgan-gym train [same] [--algo reinforce|ppo|a2c|maskable_ppo] [--reward discriminator|bleu|oracle]
     seqgan-gym train --data quatrains|coco|nottingham|PATH [--data-path FOLDER] ...  (a real corpus)
     seqgan-gym eval CHECKPOINT|RUN_DIR [--temperature T]   NLL_oracle / NLL_test (BLEU on a corpus)
     seqgan-gym score --hyp FILE --ref FILE [--n 2 3 4 5] [--self-bleu] [--tokenize space|nltk]
@@ -31,7 +31,13 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from seqgan_gym.config import PRESETS, ExperimentConfig, describe_schedule, get_preset  # noqa: E402
+from seqgan_gym.config import (  # noqa: E402
+    ALGORITHMS,
+    PRESETS,
+    ExperimentConfig,
+    describe_schedule,
+    get_preset,
+)
 from seqgan_gym.utils import default_threads, remove_stale_temporaries  # noqa: E402
 
 
@@ -457,8 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a train run that stopped (killed, Ctrl-C, failed) from its last "
                         "checkpoint, with its own settings; same numbers as an uninterrupted run")
-    p.add_argument("--algo", choices=["reinforce", "ppo", "a2c"],
-                   help="the generator's RL algorithm (default reinforce, the paper's)")
+    p.add_argument("--algo", choices=list(ALGORITHMS),
+                   help="the generator's RL algorithm: reinforce (default, the paper's), ppo, a2c "
+                        "(stable-baselines3), maskable_ppo (sb3-contrib, with the env's action mask: "
+                        "after EOS only EOS; pip install 'seqgan-gym[contrib]')")
     p.add_argument("--reward", choices=["discriminator", "bleu", "oracle"],
                    help="discriminator (SeqGAN, default), bleu (PG-BLEU) or oracle (diagnostic ceiling)")
     p.set_defaults(func=cmd_train)

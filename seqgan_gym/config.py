@@ -14,12 +14,13 @@ Every field can be overridden from the command line (``--set field=value``).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
 
-ALGORITHMS = ("reinforce", "ppo", "a2c")
+ALGORITHMS = ("reinforce", "ppo", "a2c", "maskable_ppo")
 REWARDS = ("discriminator", "bleu", "oracle")
 DIS_FORMS = ("cnn", "density_ratio")
 REINFORCE_BASELINES = ("none", "mean")
@@ -117,7 +118,8 @@ class ExperimentConfig:
     """beta <- rate * beta + (1 - rate) * theta after every generator update."""
     algo: str = "reinforce"
     """The generator's RL algorithm: 'reinforce' (the paper's), or 'ppo' / 'a2c' (stable-baselines3,
-    through seqgan_gym.agents.sb3; the actor starts from the MLE generator)."""
+    through seqgan_gym.agents.sb3; the actor starts from the MLE generator), or 'maskable_ppo'
+    (sb3-contrib's MaskablePPO with the env's action mask: after EOS only EOS)."""
     reward: str = "discriminator"
     """'discriminator' (SeqGAN), 'bleu' (PG-BLEU against the real training data) or 'oracle' (the
     oracle's log-likelihood: a diagnostic upper bound, not a GAN). All shaped by MC rollouts."""
@@ -146,6 +148,8 @@ class ExperimentConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.algo not in ALGORITHMS:
             raise ValueError(f"algo must be one of {ALGORITHMS}, got {self.algo!r}")
+        if self.algo == "maskable_ppo" and importlib.util.find_spec("sb3_contrib") is None:
+            raise ValueError("algo maskable_ppo needs sb3-contrib: pip install 'seqgan-gym[contrib]'")
         if self.reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
         if self.reinforce_baseline not in REINFORCE_BASELINES:

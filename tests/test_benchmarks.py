@@ -50,12 +50,12 @@ def test_real_data_quick(tmp_path):
                                 for i in range(120)) + "\n")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--corpus", str(corpus),
-                           "--budget", "quick", "--samples", "50", "--methods", "seqgan", "pg_bleu",
-                           "--threads", "2", "--out", str(tmp_path / "rd")],
+                           "--budget", "quick", "--samples", "50", "--threads", "2",
+                           "--methods", "seqgan", "pg_bleu", "maskable_ppo", "--out", str(tmp_path / "rd")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "rd" / "lines_quick" / "real_data_lines.json").read_text())
-    assert set(result["rows"]) == {"mle", "seqgan", "pg_bleu", "real"}
+    assert set(result["rows"]) == {"mle", "seqgan", "pg_bleu", "maskable_ppo", "real"}
     for row in result["rows"].values():
         assert row["n_samples"] == 50 and row["n_references"] == 12
         assert 0 <= row["bleu2"] <= 1 and 0 <= row["self_bleu4"] <= 1
@@ -72,7 +72,7 @@ def test_real_data_quick(tmp_path):
                               str(first), str(second), "--out", str(tmp_path / "comb")], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=600)
     assert refused.returncode != 0 and "run the same --methods" in refused.stderr
-    args[-2:] = ["--methods", "seqgan", "pg_bleu", "--out", str(tmp_path / "rd2")]
+    args[-2:] = ["--methods", "seqgan", "pg_bleu", "maskable_ppo", "--out", str(tmp_path / "rd2")]
     assert subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=600).returncode == 0
     second = tmp_path / "rd2" / "lines_quick" / "real_data_lines.json"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--combine", str(first),

@@ -15,7 +15,7 @@ from seqgan_gym.envs import SeqGANVectorEnv
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import nll_oracle
 from seqgan_gym.oracle import random_oracle
-from seqgan_gym.rewards import OracleLikelihoodReward
+from seqgan_gym.rewards import OracleLikelihoodReward, RewardModel
 from seqgan_gym.rollout import RolloutPolicy
 
 V, T, B = 30, 5, 8
@@ -194,3 +194,52 @@ def test_make_sb3_agent_keeps_the_generators_sizes(oracle):
                            policy_kwargs={"features_extractor_kwargs": {"emb_dim": 32}, "net_arch":
                                           {"pi": [], "vf": [16]}})
     assert model.policy.generator.hidden_dim == 32 and model.policy.value_net.in_features == 16
+
+
+# ----------------------------------------------------------------------------- MaskablePPO (text)
+EOS = 1
+
+
+class _LengthReward(RewardModel):
+    """The position of the first EOS / T (1 without one)."""
+
+    vocab_size, seq_len = V, T
+
+    def _score(self, sequences):
+        ended = (sequences == EOS).float()
+        return ended.argmax(1).float().where(ended.any(1), torch.tensor(float(T))) / T
+
+
+def test_action_masks_allow_only_eos_after_eos():
+    env = SeqGANVectorEnv(num_envs=3, vocab_size=V, seq_len=T, reward_mode="terminal",
+                          reward_model=_LengthReward(), eos_token=EOS, device="cpu")
+    env.reset(seed=0)
+    assert env.action_masks().shape == (3, V) and env.action_masks().all()
+    env.step(np.array([EOS, 4, 5]))
+    masks = env.action_masks()
+    assert masks[0].sum() == 1 and masks[0, EOS] and masks[1:].all()
+    venv = SeqGANSB3VecEnv(env)
+    rows = venv.env_method("action_masks")  # one (V,) row per sequence, as MaskablePPO reads them
+    assert len(rows) == 3 and np.array_equal(np.stack(rows), masks)
+
+
+def test_maskable_ppo_gives_the_steps_after_eos_no_choice_and_no_gradient():
+    pytest.importorskip("sb3_contrib")
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    generator = LSTMLanguageModel(V, T, eos_token=EOS).init_normal_(0.1, torch.Generator().manual_seed(0))
+    env = SeqGANVectorEnv(num_envs=B, vocab_size=V, seq_len=T, reward_mode="terminal",
+                          reward_model=_LengthReward(), eos_token=EOS, device="cpu")
+    model = make_sb3_agent("maskable_ppo", SeqGANSB3VecEnv(env), generator, seed=0)
+    assert model.policy.generator.output is model.policy.action_net  # the actor is still G
+    venv = model.get_env()
+    obs = venv.reset()
+    venv.step(np.full(B, EOS))  # every sequence ends at once
+    obs, masks = env.core.observation(), get_action_masks(venv)
+    values, log_prob, entropy = model.policy.evaluate_actions(
+        torch.as_tensor(obs), torch.full((B,), EOS), action_masks=torch.as_tensor(masks))
+    torch.testing.assert_close(log_prob, torch.zeros(B))  # probability 1: no credit, no gradient
+    torch.testing.assert_close(entropy, torch.zeros(B))
+    before = [p.clone() for p in model.policy.generator.parameters()]
+    model.learn(2 * B * T)  # two updates run, masks and all
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.generator.parameters()))
