@@ -265,6 +265,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqgan_gym.checkpoints import load_language_model
 
     def check(cfg: ExperimentConfig) -> None:  # the checks that need train's own options
+        if args.generator_checkpoint:  # readable before the setup's minutes of work
+            load_language_model(args.generator_checkpoint)
         if args.generator_checkpoint and cfg.mle_select == "best":
             raise ValueError("mle_select=best picks an epoch of this run's MLE; with "
                              "--generator-checkpoint there is none (pass the best checkpoint itself)")
