@@ -30,6 +30,9 @@ Discriminators:
 * ``density_ratio_fitted``: :class:`seqgan_gym.density_ratio.DensityRatioDiscriminator`
   (``dis_form density_ratio``): ``(w_ref log p_ref(Y) - w_gen log G(Y)) / T + bias``, the weights
   fitted by the cpu preset's D pre-training schedule, as a run does.
+* ``optimal_d (ceiling)``: log p_oracle(Y) - log G(Y), the optimal discriminator's logit itself (it
+  needs the oracle, so no D can be it; it says how well a D that learned p_data perfectly would
+  rank G's samples, i.e. whether the Spearman target is reachable at all).
 * ``generator_ll``: log G(Y), for reference (a D cannot be better at ranking G's samples than the
   truth, but G's own view is a useful yardstick).
 
@@ -152,6 +155,9 @@ def main() -> None:
                                                       fresh_real=True),
         "generator_ll": lambda: _Score(lambda s: sequence_log_likelihood(generator, s), T),
     }
+    if setup.oracle is not None:
+        variants["optimal_d (ceiling)"] = lambda: _Score(
+            lambda s: sequence_log_likelihood(setup.oracle, s) - sequence_log_likelihood(generator, s), T)
     if reference is not None:
         variants["lm_reference"] = lambda: _Score(lambda s: sequence_log_likelihood(reference, s), T)
         variants["density_ratio"] = lambda: _Score(
