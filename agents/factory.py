@@ -32,4 +32,4 @@ def make_agent(cfg: ExperimentConfig, env, generator: LSTMLanguageModel, seed: i
     model = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator, learning_rate=cfg.sb3_lr, seed=seed,
                            device=device, max_grad_norm=cfg.grad_clip)
     model.set_logger(logger)
-    return SB3GeneratorUpdates(model)
+    return SB3GeneratorUpdates(model, kl_coef=cfg.kl_coef, kl_target=cfg.kl_target)

@@ -13,13 +13,10 @@ The policy is the generator G_theta itself (an MLE-pretrained
    *other* B - 1 sequences (leave-one-out, so the gradient stays unbiased) - needed when every
    reward is negative, as the oracle log-likelihood is, where the plain estimator pushes every
    sampled token down and its noise swamps the signal;
-   With a KL anchor (``kl_coef > 0``, as RL4LMs and TRL), every token also costs
-   ``kl_coef * (log G(y_t | Y_<t) - log G_MLE(y_t | Y_<t))`` against a frozen copy of the MLE
-   generator; the weight of log G(y_t | ...) is then Q_t minus the costs of steps t..T (the
-   penalties that follow from choosing y_t), and the summed cost estimates KL(G || G_MLE) per
-   sequence, which is logged. With ``kl_target`` the coefficient adapts toward that KL at each
-   update, from the KL of the update's own sequences before its loss uses the coefficient
-   (Ziegler et al. 2019: kl_coef *= 1 + 0.1 * clip(KL / target - 1, -0.2, 0.2));
+   With a KL anchor (``kl_coef > 0``, :class:`~seqgan_gym.agents.kl.KLAnchor`, as RL4LMs and
+   TRL), every token also costs ``kl_coef * (log G(y_t | Y_<t) - log G_MLE(y_t | Y_<t))``; the
+   weight of log G(y_t | ...) is then Q_t minus the costs of steps t..T (the penalties that follow
+   from choosing y_t), and the KL per sequence is logged;
 3. callbacks (e.g. :class:`~seqgan_gym.agents.callbacks.DiscriminatorUpdateCallback`, and
    :class:`~seqgan_gym.agents.callbacks.RolloutPolicyUpdateCallback` for beta's update) run at the
    same hooks as in stable-baselines3's on-policy algorithms when you call :meth:`Reinforce.learn`.
@@ -33,7 +30,6 @@ observation); the token it feeds back is exactly the action the environment rece
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 
@@ -42,6 +38,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Logger, configure
 
+from seqgan_gym.agents.kl import KLAnchor
 from seqgan_gym.config import REINFORCE_BASELINES
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.sampling import sample_categorical
@@ -113,13 +110,8 @@ class Reinforce:
         self.env = env
         self.grad_clip = grad_clip
         self.baseline = baseline
-        self.kl_coef, self.kl_target = float(kl_coef), float(kl_target)
-        self.anchor = None
-        if kl_coef > 0:
-            self.anchor = (anchor if anchor is not None else copy.deepcopy(generator))
-            self.anchor.requires_grad_(False).eval()
-        self.last_kl: float | None = None
-        """KL(G || anchor) per sequence, estimated on the latest update's sequences."""
+        self.kl = None if kl_coef == 0 else KLAnchor(anchor if anchor is not None else generator,
+                                                     kl_coef, kl_target)
         self.optimizer = make_adam(generator.parameters(), lr)
         self.seed = seed
         self.device = next(generator.parameters()).device
@@ -145,8 +137,8 @@ class Reinforce:
         return {"optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
                 "env_rng": None if env_rng is None else env_rng.get_state(),
                 "reset_seed": self._reset_seed, "n_updates": self.n_updates,
-                "num_timesteps": self.num_timesteps, "kl_coef": self.kl_coef,
-                "anchor": None if self.anchor is None else self.anchor.state_dict()}
+                "num_timesteps": self.num_timesteps,
+                "kl": None if self.kl is None else self.kl.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (G's weights are restored separately)."""
@@ -157,9 +149,8 @@ class Reinforce:
             self.env.core.rng.set_state(state["env_rng"])
         self._reset_seed = state["reset_seed"]
         self.n_updates, self.num_timesteps = state["n_updates"], state["num_timesteps"]
-        self.kl_coef = state["kl_coef"]
-        if self.anchor is not None:
-            self.anchor.load_state_dict(state["anchor"])
+        if self.kl is not None:
+            self.kl.load_state_dict(state["kl"])
 
     # the two methods SB3 callbacks expect of a model
     def get_env(self):
@@ -196,8 +187,9 @@ class Reinforce:
         """One policy-gradient update of G on episodes Y (B, T) with rewards Q (B, T)."""
         self.policy.train()
         log_probs = self.policy.log_prob(actions)
-        if self.anchor is not None:
-            rewards = rewards - self.kl_coef * self._kl_costs_to_go(log_probs.detach(), actions)
+        if self.kl is not None:
+            costs_to_go = self._kl_costs_to_go(log_probs.detach(), actions)
+            rewards = rewards - self.kl.kl_coef * costs_to_go
         if self.baseline == "mean":
             rewards = rewards - leave_one_out_baseline(rewards)
         loss = reinforce_loss(log_probs, rewards)
@@ -210,13 +202,17 @@ class Reinforce:
 
     def _kl_costs_to_go(self, log_probs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(B, T): sum over s >= t of log G(y_s | Y_<s) - log G_MLE(y_s | Y_<s); records the KL."""
-        with torch.no_grad():
-            costs = log_probs - self.anchor.log_prob(actions)  # (B, T), 0 after EOS
-        self.last_kl = costs.sum(1).mean().item()
-        if self.kl_target > 0:
-            error = min(max(self.last_kl / self.kl_target - 1.0, -0.2), 0.2)
-            self.kl_coef *= 1.0 + 0.1 * error
-        return costs.flip(1).cumsum(1).flip(1)
+        return self.kl.costs(log_probs, actions).flip(1).cumsum(1).flip(1)
+
+    @property
+    def kl_coef(self) -> float:
+        """The KL penalty's current coefficient (0: no anchor)."""
+        return 0.0 if self.kl is None else self.kl.kl_coef
+
+    @property
+    def last_kl(self) -> float | None:
+        """KL(G || anchor) per sequence on the latest update's sequences (None: no anchor)."""
+        return None if self.kl is None else self.kl.last_kl
 
     def update(self, callback: BaseCallback | None = None) -> dict[str, float] | None:
         """One generator update: collect B episodes with their rewards Q, then one policy-gradient

@@ -47,6 +47,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
+from seqgan_gym.agents.kl import KLAnchor
 from seqgan_gym.lstm import LSTMLanguageModel
 
 REWARD_TRANSFORMS = ("q_difference", "raw")
@@ -319,13 +320,19 @@ class SB3GeneratorUpdates:
     counters and its logger carry on from the previous call. This is how
     :mod:`seqgan_gym.algorithm1` writes the g-steps of an SB3 algorithm out in its own loop.
 
-    :param model: the PPO / A2C model; its generator is ``model.policy.generator``.
+    :param model: the PPO / A2C / MaskablePPO model; its generator is ``model.policy.generator``.
+    :param kl_coef: > 0: the KL anchor to the generator as it is now (the MLE one), as
+        :class:`~seqgan_gym.agents.kl.KLAnchor` describes: each step's reward loses that token's
+        cost before SB3 computes the returns and advantages.
+    :param kl_target: when > 0, adapt the coefficient toward this KL per sequence.
     """
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, kl_coef: float = 0.0, kl_target: float = 0.0) -> None:
         self.model = model
         self.generator: LSTMLanguageModel = model.policy.generator
         self._scores = _FinalScores()
+        self.kl = None if kl_coef == 0 else KLAnchor(self.generator, kl_coef, kl_target)
+        self._callbacks = [self._scores] + ([] if self.kl is None else [_KLPenalty(self.kl)])
 
     def state_dict(self) -> dict:
         """What the next updates depend on, at an update boundary: the policy (actor and critic), its
@@ -336,7 +343,8 @@ class SB3GeneratorUpdates:
         return {"policy": self.model.policy.state_dict(),
                 "optimizer": self.model.policy.optimizer.state_dict(),
                 "num_timesteps": self.model.num_timesteps, "n_updates": self.model._n_updates,
-                "env_rng": None if env_rng is None else env_rng.get_state()}
+                "env_rng": None if env_rng is None else env_rng.get_state(),
+                "kl": None if self.kl is None else self.kl.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned, with the environment at the start of an episode
@@ -349,12 +357,18 @@ class SB3GeneratorUpdates:
         model._last_episode_starts = np.ones((venv.num_envs,), dtype=bool)
         if state["env_rng"] is not None:
             venv.env.core.rng.set_state(state["env_rng"])
+        if self.kl is not None:
+            self.kl.load_state_dict(state["kl"])
 
     def update(self) -> dict[str, float]:
         """One generator update; returns ``final_score``, the mean score of its B finished sequences."""
         steps = self.model.n_steps * self.model.get_env().num_envs
-        self.model.learn(steps, callback=self._scores, log_interval=1, reset_num_timesteps=False)
-        return {"final_score": self._scores.mean}
+        self.model.learn(steps, callback=self._callbacks, log_interval=1, reset_num_timesteps=False)
+        if self.kl is None:
+            return {"final_score": self._scores.mean}
+        self.model.logger.record("train/kl", self.kl.last_kl)
+        self.model.logger.record("train/kl_coef", self.kl.kl_coef)
+        return {"final_score": self._scores.mean, "kl": self.kl.last_kl, "kl_coef": self.kl.kl_coef}
 
 
 class _FinalScores(BaseCallback):
@@ -366,6 +380,33 @@ class _FinalScores(BaseCallback):
         scores = [info["final_score"] for info in self.locals.get("infos") or [] if "final_score" in info]
         if scores:
             self.mean = float(np.mean(scores))
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class _KLPenalty(BaseCallback):
+    """At the end of each rollout: subtract each token's KL cost from its reward, then let SB3
+    recompute the returns and advantages. A rollout here is B whole episodes (``n_steps = T``):
+    every episode starts at the rollout's first step and ends at its last, so the sequences are
+    the buffer's actions read down its time axis, and no value is bootstrapped past the end."""
+
+    def __init__(self, kl: KLAnchor) -> None:
+        super().__init__()
+        self.kl = kl
+
+    def _on_rollout_end(self) -> None:
+        buffer = self.model.rollout_buffer
+        if not buffer.episode_starts[0].all():
+            raise RuntimeError("the KL penalty needs rollouts of whole episodes (n_steps = T)")
+        generator = self.model.policy.generator
+        sequences = torch.as_tensor(buffer.actions[..., 0].T, dtype=torch.long,
+                                    device=next(generator.parameters()).device)  # (B, T)
+        with torch.no_grad():
+            costs = self.kl.costs(generator.log_prob(sequences), sequences)  # (B, T)
+        buffer.rewards -= self.kl.kl_coef * costs.T.cpu().numpy()
+        n_envs = buffer.rewards.shape[1]
+        buffer.compute_returns_and_advantage(last_values=torch.zeros(n_envs), dones=np.ones(n_envs))
 
     def _on_step(self) -> bool:
         return True

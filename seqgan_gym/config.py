@@ -128,7 +128,8 @@ class ExperimentConfig:
     batch mean of Q_t; for rewards of one sign far from 0, such as the oracle log-likelihood)."""
     kl_coef: float = 0.0
     """Weight of a per-token KL penalty against the MLE generator, log G(y_t|.) - log G_MLE(y_t|.),
-    subtracted from REINFORCE's reward (RL4LMs, TRL). 0: none (the paper's). REINFORCE only."""
+    subtracted from the reward (RL4LMs, TRL; every algorithm: seqgan_gym.agents.kl). 0: none (the
+    paper's)."""
     kl_target: float = 0.0
     """When > 0, kl_coef adapts toward this KL(G || G_MLE) per sequence (Ziegler et al. 2019)."""
     sb3_lr: float = 1e-3
@@ -183,8 +184,6 @@ class ExperimentConfig:
             raise ValueError(f"kl_coef and kl_target must be >= 0, got {self.kl_coef} and {self.kl_target}")
         if self.kl_target > 0 and self.kl_coef == 0:
             raise ValueError("kl_target adapts kl_coef: set a starting kl_coef > 0 too")
-        if self.kl_coef > 0 and self.algo != "reinforce":
-            raise ValueError(f"kl_coef is implemented for REINFORCE only, not yet for {self.algo!r}")
         if self.mle_select not in ("last", "best"):
             raise ValueError(f"mle_select must be 'last' or 'best', got {self.mle_select!r}")
         if self.mle_select == "best" and self.mle_epochs < 1:

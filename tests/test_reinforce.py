@@ -213,3 +213,19 @@ def test_reinforce_leaves_beta_alone():
     beta0 = [p.clone() for p in policy.model.parameters()]
     Reinforce(g, env, seed=0).learn(2)
     assert all(torch.equal(b0, b1) for b0, b1 in zip(beta0, policy.model.parameters()))
+
+
+def test_an_adapted_kl_coefficient_is_the_one_its_update_uses():
+    """kl_target adapts the coefficient from the update's own sequences, before its loss uses it."""
+    oracle = random_oracle(seed=1, vocab_size=8, seq_len=4)
+    g, other = _gen(8, 4, seed=0), _gen(8, 4, seed=1)
+    env, _ = _oracle_reward_env(oracle, g, num_envs=5)
+    Y = torch.randint(0, 8, (5, 4), generator=torch.Generator().manual_seed(3))
+    Q = torch.rand(5, 4, generator=torch.Generator().manual_seed(4))
+    lg, la = g.log_prob(Y).detach(), other.log_prob(Y).detach()
+    kl = (lg - la).sum(1).mean().item()
+    coef = 0.5 * (1 + 0.1 * min(max(kl / 1e-3 - 1, -0.2), 0.2))
+    expected = reinforce_loss(g.log_prob(Y), Q - coef * (lg - la).flip(1).cumsum(1).flip(1)).item()
+    agent = Reinforce(g, env, kl_coef=0.5, kl_target=1e-3, anchor=other)
+    assert agent.train_step(Y, Q) == pytest.approx(expected, rel=1e-6)
+    assert agent.kl_coef == pytest.approx(coef) and coef != 0.5

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.callbacks import BaseCallback
 
 from seqgan_gym.agents import (
     DiscriminatorUpdateCallback,
@@ -243,3 +244,42 @@ def test_maskable_ppo_gives_the_steps_after_eos_no_choice_and_no_gradient():
     before = [p.clone() for p in model.policy.generator.parameters()]
     model.learn(2 * B * T)  # two updates run, masks and all
     assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.generator.parameters()))
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_kl_penalty_enters_sb3_rewards_and_advantages(oracle, algo):
+    """With a KL anchor each step's reward loses its token's cost, and SB3's returns are recomputed
+    from those rewards (gamma = 1: the return from step t is the sum of rewards t..T)."""
+    from seqgan_gym.agents import SB3GeneratorUpdates
+
+    generator = _generator()
+    venv, env = _venv(generator, oracle, mode="terminal")
+    model = make_sb3_agent(algo, venv, generator, seed=0)
+    agent = SB3GeneratorUpdates(model, kl_coef=0.5)
+    raw = []
+
+    class Keep(BaseCallback):
+        def _on_rollout_end(self):  # runs before the penalty (added after it in the list)
+            raw.append(self.model.rollout_buffer.rewards.copy())
+
+        def _on_step(self):
+            return True
+
+    agent._callbacks.insert(0, Keep())
+    agent.update()
+    stats = agent.update()  # the second update: G has moved away from the anchor
+    buffer = model.rollout_buffer
+    assert stats["kl"] != 0 and stats["kl_coef"] == 0.5
+    # the env's rewards minus the penalised ones: 0.5 x the per-token costs, whose sum per sequence,
+    # averaged, is the KL the agent reports
+    penalty = raw[-1] - buffer.rewards  # (T, B)
+    assert (penalty != 0).any()
+    assert np.allclose(penalty.sum(0).mean() / 0.5, stats["kl"], atol=1e-5)
+    # returns = GAE(lambda) advantages of the penalised rewards + values (gamma 1, no bootstrap at T);
+    # training read the buffer, which SB3 then holds flattened env-major
+    values = buffer.values.reshape(B, T).T
+    deltas = buffer.rewards + np.vstack([values[1:], np.zeros((1, B))]) - values
+    advantages = np.zeros_like(deltas)
+    for t in reversed(range(T)):
+        advantages[t] = deltas[t] + (model.gae_lambda * advantages[t + 1] if t + 1 < T else 0)
+    assert np.allclose(buffer.returns.reshape(B, T).T, advantages + values, atol=1e-4)
