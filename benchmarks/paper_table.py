@@ -22,10 +22,10 @@ seeds (per seed: the generator's initialisation for Random, and every sampling s
 Budgets (``--budget``; the output states which one ran):
 
 * ``cpu`` (default): the ``cpu`` config preset, 15 generator updates for pg_bleu / seqgan, 5 SS
-  epochs, 3 seeds; schedules run 12 generator updates each with D retrained on 1,000 real +
-  1,000 fresh negatives per d-step (instead of 10,000 + 10,000), so (100, 1, 10) and (30, 1, 30)
-  make no D update in that window and their curves coincide (the figure's legend counts the D
-  updates). Under an hour on a 2-core CPU with ``--reuse``.
+  epochs, 3 seeds; schedules run about 12 generator updates each, in whole iterations of
+  Algorithm 1 (at least one, so (100, 1, 10) runs 100 updates and (30, 1, 30) 30, each with its D
+  update), with D retrained on 1,000 real + 1,000 fresh negatives per d-step (instead of 10,000 +
+  10,000); the figure's legend counts the D updates. About an hour on a 2-core CPU with ``--reuse``.
 * ``paper``: the ``paper`` config preset (200 iterations of 1 G step, 5 x 3 D epochs on 10,000 +
   10,000), 30 SS epochs (the paper does not give its SS schedule), schedules 200 generator updates
   on the full data. Many hours; for an accelerator.
