@@ -6,6 +6,7 @@
     seqgan-gym eval CHECKPOINT|RUN_DIR [--temperature T]   NLL_oracle / NLL_test (BLEU on a corpus)
     seqgan-gym score --hyp FILE --ref FILE [--n 2 3 4 5] [--self-bleu] [--tokenize space|nltk]
     seqgan-gym fetch-oracle [--from FILE]                   the paper's oracle into the user cache
+    seqgan-gym sweep SPEC [--out DIR] [--cpus-per-trial N] [--address ADDR]   many runs on Ray Tune
 
 Before torch loads, the command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless you set it): with
 OpenMP's default spin-waiting, 2 torch threads beside one other busy process ran the cpu preset's
@@ -439,6 +440,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Configurations x seeds of ``train`` runs on Ray Tune, then one table (``seqgan_gym.sweep``)."""
+    from seqgan_gym.sweep import command
+
+    def check_trial(argv: list[str]) -> ExperimentConfig:  # a trial's settings, checked as train checks them
+        return _resolve_config(build_parser().parse_args(["train", *argv]))
+
+    return command(args, check_trial)
+
+
 def _reference_file(generator_checkpoint: str | None, run_dir: Path | None) -> Path:
     """The density ratio's p_ref: ``generator_mle_best.pt`` beside ``--generator-checkpoint``, or in
     this run's checkpoints."""
@@ -491,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
                                             "check its SHA-256, cache it")
     p.add_argument("--from", dest="source", metavar="FILE", help="a copy downloaded by hand")
     p.set_defaults(func=cmd_fetch_oracle)
+    p = sub.add_parser("sweep", help="configurations x seeds of train runs on Ray Tune (pip install "
+                                     "'seqgan-gym[ray]'), then mean ± std, p-values and curves")
+    from seqgan_gym.sweep import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("presets", help="print every preset's schedule against the paper's")
     p.set_defaults(func=lambda a: print("\n".join(f"{k}: {describe_schedule(v)}"
                                                   for k, v in PRESETS.items())) or 0)
