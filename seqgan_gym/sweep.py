@@ -238,10 +238,16 @@ def run_trial(config: dict) -> None:
     resumed_from = _resume_line(log_path, process.pid) if how.startswith("resumed") else None
     if resumed_from:
         attempt["resumed_after"] = resumed_from
-    if code == 0:
+    completed = (_read_json(run_dir / "summary.json") or {}).get("status") == "completed"
+    if code == 0 and completed:
         attempt["end"] = "completed"
         _write_json(status_file, status)
         return
+    if code == 0:  # e.g. the package's files were being rewritten as the process started
+        attempt["end"] = "exited 0 without a completed summary.json"
+        _write_json(status_file, status)
+        raise RuntimeError(f"{trial['name']}: seqgan-gym train exited 0 but {run_dir}/summary.json does "
+                           f"not say completed (see {log_path}); Tune starts the trial again")
     if code < 0:  # killed by a signal: fail, so that Tune starts the trial again (and it resumes)
         attempt["end"] = f"killed by signal {-code}"
         _write_json(status_file, status)
