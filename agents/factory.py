@@ -18,8 +18,8 @@ def make_agent(cfg: ExperimentConfig, env, generator: LSTMLanguageModel, seed: i
     sequences with their rewards, one policy-gradient step; returns ``g_loss`` where the algorithm
     has one, ``final_score``, ...) and ``state_dict`` / ``load_state_dict`` (for resuming).
 
-    REINFORCE (the paper's) trains ``generator`` itself; PPO / A2C (stable-baselines3) train a
-    policy whose actor starts from ``generator``'s weights.
+    REINFORCE (the paper's) trains ``generator`` itself; PPO / A2C (stable-baselines3) and
+    MaskablePPO (sb3-contrib) train a policy whose actor starts from ``generator``'s weights.
 
     :param cfg: the algorithm and its settings (``algo``, ``gen_lr`` / ``sb3_lr``, ``grad_clip``,
         ``reinforce_baseline``, ``kl_coef``, ``kl_target``).

@@ -1,6 +1,9 @@
-"""Stable-Baselines3 algorithms (PPO, A2C) on the SeqGAN environment, with the MLE generator as actor.
+"""Stable-Baselines3 algorithms (PPO, A2C, and sb3-contrib's MaskablePPO) on the SeqGAN environment,
+with the MLE generator as actor.
 
-Three pieces, and one function that wires them:
+Three pieces, the function that wires them (:func:`make_sb3_agent`), and
+:class:`SB3GeneratorUpdates`, which runs the result one generator update at a time for
+:mod:`seqgan_gym.algorithm1`:
 
 * :class:`SeqGANSB3VecEnv` - an SB3 ``VecEnv`` over the native batched
   :class:`~seqgan_gym.envs.SeqGANVectorEnv`: the B sequences and their B x N Monte-Carlo rollouts
@@ -68,7 +71,8 @@ class SeqGANSB3VecEnv(VecEnv):
     sequences share one stream, so only the first seed is used). ``set_options`` has no effect:
     the environment's reset takes no options. ``get_attr`` / ``env_method``
     reach the one underlying env (e.g. ``get_attr("reward_model")[0]``); ``env_method`` calls the
-    method once and returns its result for each index.
+    method once and returns its result for each index, except ``action_masks``, whose (B, V) result
+    is returned one (V,) row per sequence (what MaskablePPO reads).
 
     :param env: the vector env; its ``autoreset_mode`` must be ``SAME_STEP`` (the default).
     :param rewards: ``"q_difference"`` or ``"raw"``.
@@ -331,6 +335,8 @@ class SB3GeneratorUpdates:
         self.model = model
         self.generator: LSTMLanguageModel = model.policy.generator
         self._scores = _FinalScores()
+        if kl_target > 0 and kl_coef == 0:
+            raise ValueError("kl_target adapts kl_coef: give a starting kl_coef > 0 too")
         self.kl = None if kl_coef == 0 else KLAnchor(self.generator, kl_coef, kl_target)
         self._callbacks = [self._scores] + ([] if self.kl is None else [_KLPenalty(self.kl)])
 

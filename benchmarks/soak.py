@@ -1,6 +1,6 @@
 """Soak: a long ``seqgan-gym train`` run on the ``smoke`` preset, watched from outside.
 
-    .venv/bin/python benchmarks/soak.py                      # 1,000 adversarial iterations, ~5 min on 2 CPUs
+    .venv/bin/python benchmarks/soak.py                      # 1,000 adversarial iterations, ~15 min on 2 CPUs
     .venv/bin/python benchmarks/soak.py --iterations 50      # smoke test, ~30 s
     # flags: --iterations N, --eval-every N, --threads N (default 1), --seed N, --out PATH
 

@@ -20,14 +20,20 @@
     18    beta <- theta
     19  until SeqGAN converges
 
-Where the loop differs from the paper (the first two as the authors' code does): l.18 is an EMA,
-beta <- r beta + (1 - r) theta (r = ``cfg.rollout_update_rate``, 0.8), after every G update (l.12);
-"until converges" is ``cfg.adv_iterations`` iterations; l.8-12 write B = ``cfg.num_envs`` sequences
-per update through :class:`~seqgan_gym.envs.SeqGANVectorEnv`, whose rewards are l.10's Q;
-``cfg.algo`` 'ppo' / 'a2c' replace l.12's estimator; ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle'
-score sequences instead of D, so l.4-5 and l.14-17 are skipped. Each line's piece lives in one
-module: :mod:`~seqgan_gym.experiment` (set-up, pre-training, evaluation), :mod:`seqgan_gym.agents`
-(l.8-12), :mod:`~seqgan_gym.envs` and :mod:`~seqgan_gym.rollout` (l.10), :mod:`~seqgan_gym.training`
+Where the loop differs from the paper:
+
+* l.18 is an EMA, beta <- r beta + (1 - r) theta (r = ``cfg.rollout_update_rate``, 0.8), after
+  every G update (l.12), as the authors' code does;
+* "until SeqGAN converges" is ``cfg.adv_iterations`` iterations;
+* l.8-12 write B = ``cfg.num_envs`` sequences per update through
+  :class:`~seqgan_gym.envs.SeqGANVectorEnv`, whose rewards are l.10's Q; ``cfg.algo`` other than
+  'reinforce' (PPO, A2C, MaskablePPO) replaces l.12's estimator;
+* ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle' scores sequences instead of D: l.4-5 and l.14-17
+  are skipped.
+
+Each line's piece lives in one module: :mod:`~seqgan_gym.experiment` (set-up, pre-training,
+evaluation), :mod:`seqgan_gym.agents` (l.8-12), :mod:`~seqgan_gym.envs` with
+:mod:`~seqgan_gym.rollout` and :mod:`~seqgan_gym.rewards` (l.10), :mod:`~seqgan_gym.training`
 (l.16); :mod:`~seqgan_gym.resume` saves a resumable state after every epoch, step and iteration.
 """
 
@@ -35,7 +41,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stable_baselines3.common.logger import configure
 from tqdm.auto import tqdm
 
 from seqgan_gym.agents import make_agent
@@ -50,6 +55,7 @@ from seqgan_gym.experiment import (
     new_generator,
     pretrain_discriminator,
     pretrain_generator,
+    sb3_logger,
 )
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.resume import Checkpointer
@@ -72,17 +78,18 @@ def train(setup: Setup, log: RunLog, generator: LSTMLanguageModel | None = None,
     if generator is None:  # l.1-2
         generator = new_generator(setup)
         mle = pretrain_generator(setup, generator, log, progress, checkpointer)
-    elif not log.rows:
+    elif checkpointer.saved is None:  # a given, pre-trained G: evaluated as the MLE row
         mle = log.log("mle", 0, **evaluate(setup, generator, setup.rng("evaluation")))
-    else:  # resumed
+    else:  # resumed: that row was logged before
         mle = log.rows[0]
     discriminator = d_optimizer = None
     if cfg.reward == "discriminator":  # l.1, 4-5
         reference_file = reference_file or checkpoints / "generator_mle_best.pt"  # the density ratio's
         discriminator = new_discriminator(setup, generator, reference_file)
         d_optimizer = make_adam(discriminator.parameters(), cfg.dis_lr)
-        if pretrain_discriminator(setup, discriminator, d_optimizer, generator, log, progress, checkpointer) \
-                and cfg.dis_form == "cnn":  # (False: a resumed run had done it)
+        trained = pretrain_discriminator(setup, discriminator, d_optimizer, generator, log, progress,
+                                         checkpointer)  # False: a resumed run had done it already
+        if trained and cfg.dis_form == "cnn":
             save_discriminator(discriminator, checkpoints / "discriminator_pretrained.pt")
     adversarial, generator = adversarial_training(setup, generator, log, discriminator, d_optimizer, progress,
                                                   checkpointer)
@@ -107,9 +114,9 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     env = SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
                           n_rollouts=cfg.n_rollouts, reward_mode="rollout", reward_model=reward_model,
                           rollout_policy=rollout_policy, device=setup.device, eos_token=setup.eos_token)
-    logger = configure(str(log.dir / "sb3"), ["csv", "tensorboard"])
+    logger = sb3_logger(log.dir / "sb3")
     agent = make_agent(cfg, env, generator, stream_seed(cfg.seed, "agent"), logger, setup.device)
-    generator = agent.generator
+    generator = agent.generator  # for SB3 a new object, the actor (beta and D follow it from here)
     if hasattr(discriminator, "follow"):  # a D that reads G (the density ratio) reads the G trained here
         discriminator.follow(generator)
     real = setup.data.train.to(setup.device)
@@ -120,20 +127,23 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
         return {**evaluate(setup, generator, eval_rng),
                 **measure_discriminator(setup, discriminator, generator, signal_rng)}
 
-    checkpointer = checkpointer or Checkpointer(log.dir / "checkpoints")
-    done = checkpointer.begin("adversarial", generator=generator, rollout_policy=rollout_policy.model,
-                              agent=agent, discriminator=discriminator, d_optimizer=d_optimizer,
-                              d_shuffle_rng=d_shuffle_rng, d_negatives_rng=d_negatives_rng,
-                              eval_rng=eval_rng, signal_rng=signal_rng)
-    if done == 0:  # the start: after MLE and D pre-training
+    checkpointer = checkpointer or Checkpointer(None)
+    iterations_done = checkpointer.begin(  # 0, or the iterations a resumed run had done
+        "adversarial", generator=generator, rollout_policy=rollout_policy.model, agent=agent,
+        discriminator=discriminator, d_optimizer=d_optimizer, d_shuffle_rng=d_shuffle_rng,
+        d_negatives_rng=d_negatives_rng, eval_rng=eval_rng, signal_rng=signal_rng)
+    if iterations_done == 0:  # the start: after MLE and D pre-training
         log.log("adversarial", 0, **evaluation())
+    # the last evaluation so far (a resumed run's may come from before the stop)
     result = [row for row in log.rows if row["phase"] == "adversarial" and "nll_test" in row][-1]
     watch = VanishedRewardWatch() if discriminator is not None else None
-    bar = tqdm(range(done + 1, cfg.adv_iterations + 1), desc=f"adversarial ({cfg.algo}, {cfg.reward})",
-               disable=not progress)
+    if watch is not None:  # a resumed run's streak so far, without warning twice
+        watch.replay([row.get("final_score") for row in log.rows if row["phase"] == "adversarial"][1:])
+    bar = tqdm(range(iterations_done + 1, cfg.adv_iterations + 1),
+               desc=f"adversarial ({cfg.algo}, {cfg.reward})", disable=not progress)
     for iteration in bar:  # l.6
         for _ in range(cfg.g_steps):  # l.7-13
-            g_stats = agent.update()  # l.8-12: B sequences, their Q_t, one policy-gradient step
+            g_stats = agent.update()  # l.8-12: B sequences, their Q_t, one PG step (the last is logged)
             rollout_policy.update(generator)  # l.18: beta's EMA step after every G update
         values = {key: g_stats[key] for key in ("g_loss", "kl", "final_score") if key in g_stats}
         if discriminator is not None and cfg.d_steps > 0:  # l.14-17
@@ -151,7 +161,7 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
             result = log.log("adversarial", iteration, **values)
         else:
             log.log("adversarial", iteration, **values)
-        checkpointer.save(iteration, log)
+        checkpointer.save(iteration, log)  # after the row: the row count is part of the state
     logger.close()
     return result, generator
 

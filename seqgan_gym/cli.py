@@ -39,7 +39,8 @@ from seqgan_gym.config import (  # noqa: E402
     describe_schedule,
     get_preset,
 )
-from seqgan_gym.utils import default_threads, remove_stale_temporaries  # noqa: E402
+from seqgan_gym.corpus import CORPORA  # noqa: E402
+from seqgan_gym.utils import default_threads, remove_stale_temporaries, resolve_device  # noqa: E402
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -89,6 +90,12 @@ def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
         source = (f"the corpus {cfg.data!r} fixes it" if cfg.data != "oracle" else
                   "the paper's oracle fixes it (--oracle random takes any vocabulary size)")
         raise ValueError(f"{' and '.join(sorted(explicit & fixed))} cannot be set: {source}")
+    # absolute paths in config.json: `--resume` and `eval` read it from any working directory
+    for name in ("data_path", "oracle_path"):
+        if getattr(cfg, name):
+            setattr(cfg, name, str(Path(getattr(cfg, name)).resolve()))
+    if cfg.data not in ("oracle", *CORPORA) and Path(cfg.data).exists():
+        cfg.data = str(Path(cfg.data).resolve())
     return cfg
 
 
@@ -162,7 +169,7 @@ def _check_run_dir(run_dir: Path, overwrite: bool) -> bool:
 
 
 @contextlib.contextmanager
-def _run_status(log):
+def _run_status(log, resumable: bool = True):
     """Around a run's phases: on a failure or Ctrl-C, ``summary.json`` says so (``status``, the
     reason, the last logged row and where the run can resume) before the error goes on; the log
     is closed in every case. :func:`_finish_run` writes ``status: completed``."""
@@ -170,7 +177,7 @@ def _run_status(log):
         yield
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
-        resumable = _resume_point(log.dir)
+        resumable = _resume_point(log.dir) if resumable else None
         with contextlib.suppress(OSError):  # a full disk must not hide the original error
             log.write_json("summary.json", {
                 "status": "interrupted" if interrupted else "failed",
@@ -179,7 +186,7 @@ def _run_status(log):
                 "wall_s": round(time.time() - log.start, 1)})
         if interrupted:
             where = (f"its last checkpoint is after {resumable}; continue it with `seqgan-gym train "
-                     f"--resume {log.dir}`" if resumable else "it had saved no checkpoint yet")
+                     f"--resume {log.dir}`" if resumable else "start it again to finish it")
             raise KeyboardInterrupt(f"interrupted (Ctrl-C) in {log.dir}: {where}") from None
         raise
     finally:
@@ -235,6 +242,7 @@ def _finish_run(log, setup, generator, title: str, summary: dict) -> dict:
                "oracle_fallback": fallback, "oracle_floor": setup.oracle_floor,
                "wall_s": round(time.time() - log.start, 1)}
     log.write_json("summary.json", summary)
+    (log.dir / "checkpoints" / "resume.pt").unlink(missing_ok=True)  # a completed run never resumes
     return summary
 
 
@@ -248,7 +256,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from seqgan_gym.experiment import new_generator, pretrain_generator
 
     cfg, setup, log = _start_run(args, "pretrain")
-    with _run_status(log):
+    with _run_status(log, resumable=False):
         generator = new_generator(setup)
         mle = pretrain_generator(setup, generator, log, progress=not args.no_progress)
         untrained = log.rows[0]
@@ -282,7 +290,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         cfg, setup, log, checkpointer, generator_checkpoint = _resume_run(args)
     else:
-        generator_checkpoint = args.generator_checkpoint
+        generator_checkpoint = args.generator_checkpoint and str(Path(args.generator_checkpoint).resolve())
         cfg, setup, log = _start_run(args, "train", check, generator_checkpoint=generator_checkpoint)
     progress = not args.no_progress
     with _run_status(log):
@@ -317,13 +325,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _resume_run(args: argparse.Namespace):
     """Reopen ``args.resume``, a train run that stopped (killed, Ctrl-C, failed): its config from
     ``config.json``, its state from ``checkpoints/resume.pt``, ``metrics.csv`` cut back to that
-    state's rows. Settings other than --threads / --no-progress / --device come from the run."""
+    state's rows. Settings other than --threads / --no-progress come from the run."""
     from seqgan_gym.experiment import build_setup
     from seqgan_gym.resume import Checkpointer
     from seqgan_gym.runlog import RunLog
 
     names = ("preset", "data", "data_path", "oracle", "oracle_path", "oracle_seed", "seed", "run_dir",
-             "algo", "reward", "generator_checkpoint")
+             "algo", "reward", "generator_checkpoint", "device")
     given = [f"--{name.replace('_', '-')}" for name in names if getattr(args, name, None) is not None]
     given += ["--set"] if args.overrides else []
     if given or args.overwrite:
@@ -333,7 +341,7 @@ def _resume_run(args: argparse.Namespace):
     try:
         recorded = json.loads((run_dir / "config.json").read_text())
         cfg = ExperimentConfig(**recorded["config"])
-        if "train" not in recorded["command"]:
+        if recorded["command"][1:2] != ["train"]:
             raise ValueError
     except (OSError, ValueError, KeyError, TypeError):
         raise ValueError(f"--resume: {run_dir} is not a seqgan-gym train run directory (no readable "
@@ -342,8 +350,10 @@ def _resume_run(args: argparse.Namespace):
     if summary.is_file() and json.loads(summary.read_text()).get("status") == "completed":
         raise ValueError(f"--resume: the run in {run_dir} has completed; nothing to resume")
     checkpointer = Checkpointer.load(run_dir / "checkpoints")
-    if args.device is not None:
-        cfg.device = args.device
+    here = resolve_device(cfg.device)
+    if here.type != torch.device(recorded.get("device", "cpu")).type:
+        raise ValueError(f"--resume: the run used {recorded.get('device')}, this machine's device for "
+                         f"it is {here}; a run resumes on the device kind it started on")
     threads = recorded.get("threads")
     if threads and threads != torch.get_num_threads():
         print(f"[seqgan-gym] note: the run used {threads} threads, this resume {torch.get_num_threads()}; "
@@ -353,12 +363,12 @@ def _resume_run(args: argparse.Namespace):
           f"{describe_schedule(cfg)}", flush=True)
     setup = build_setup(cfg)
     setup.oracle_fallback = recorded.get("oracle_fallback")
+    log = RunLog(run_dir, resume_rows=saved["rows"], resume_wall_s=saved["wall_s"])  # locks the folder
     summary.unlink(missing_ok=True)  # the run is going again
     stale = remove_stale_temporaries(run_dir) + remove_stale_temporaries(run_dir / "checkpoints")
     if stale:
         print(f"[seqgan-gym] removed {len(stale)} temporary file(s) a killed write left: "
               f"{', '.join(p.name for p in stale)}", flush=True)
-    log = RunLog(run_dir, resume_rows=saved["rows"], resume_wall_s=saved["wall_s"])
     log.nll_limit = 10 * math.log(cfg.vocab_size)
     return cfg, setup, log, checkpointer, recorded.get("generator_checkpoint")
 

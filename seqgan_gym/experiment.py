@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from stable_baselines3.common.logger import configure
 from tqdm.auto import tqdm
 
 from seqgan_gym.checkpoints import load_language_model, save_language_model
@@ -158,17 +159,17 @@ def pretrain_generator(setup: Setup, generator: LSTMLanguageModel, log: RunLog, 
     optimizer = make_adam(generator.parameters(), cfg.gen_lr)
     shuffle_rng = setup.rng("mle_shuffle", device="cpu")
     eval_rng = setup.rng("evaluation")
-    checkpointer = checkpointer or Checkpointer(log.dir / "checkpoints")
-    done = checkpointer.begin("mle", generator=generator, optimizer=optimizer, shuffle_rng=shuffle_rng,
+    checkpointer = checkpointer or Checkpointer(None)
+    epochs_done = checkpointer.begin("mle", generator=generator, optimizer=optimizer, shuffle_rng=shuffle_rng,
                               eval_rng=eval_rng)
-    if done is None:  # resumed in a later phase
+    if epochs_done is None:  # resumed in a later phase
         return [row for row in log.rows if row["phase"] in ("mle", "mle_best")][-1]
     train = setup.data.train.to(setup.device)
     valid = getattr(setup.data, "valid", None)
     best_valid = min([row["nll_valid"] for row in log.rows if "nll_valid" in row], default=float("inf"))
 
-    last = log.log("mle", 0, **evaluate(setup, generator, eval_rng)) if done == 0 else None
-    bar = tqdm(range(done + 1, cfg.mle_epochs + 1), desc="MLE pre-training", disable=not progress)
+    last = log.log("mle", 0, **evaluate(setup, generator, eval_rng)) if epochs_done == 0 else None
+    bar = tqdm(range(epochs_done + 1, cfg.mle_epochs + 1), desc="MLE pre-training", disable=not progress)
     for epoch in bar:
         loss = mle_epoch(generator, optimizer, train, cfg.batch_size, cfg.grad_clip, shuffle_rng)
         extra = {}
@@ -218,13 +219,13 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LS
     cfg = setup.cfg
     shuffle_rng = setup.rng("dis_pretrain_shuffle", device="cpu")
     negatives_rng = setup.rng("dis_pretrain_negatives")
-    checkpointer = checkpointer or Checkpointer(log.dir / "checkpoints")
-    done = checkpointer.begin("dis_pretrain", generator=generator, discriminator=discriminator,
+    checkpointer = checkpointer or Checkpointer(None)
+    steps_done = checkpointer.begin("dis_pretrain", generator=generator, discriminator=discriminator,
                               d_optimizer=optimizer, shuffle_rng=shuffle_rng, negatives_rng=negatives_rng)
-    if done is None:  # resumed in a later phase
+    if steps_done is None:  # resumed in a later phase
         return False
     train = setup.data.train.to(setup.device)
-    steps = range(done + 1, cfg.dis_pretrain_steps + 1)
+    steps = range(steps_done + 1, cfg.dis_pretrain_steps + 1)
     for step in tqdm(steps, desc="D pre-training", disable=not progress):
         stats = train_discriminator(
             discriminator, optimizer, train, lambda n: generator.sample(n, rng=negatives_rng),
@@ -238,9 +239,10 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LS
 
 
 def new_discriminator(setup: Setup, generator: LSTMLanguageModel, reference_file: Path | None = None):
-    """D_phi of ``cfg.dis_form``: the paper's CNN (initialised from torch's global RNG, seeded by
-    :func:`build_setup`), or the density ratio against the reference generator saved in
-    ``reference_file`` (an MLE run's best validation epoch), reading ``generator``."""
+    """D_phi of ``cfg.dis_form``: the paper's CNN (initialised from ``cfg.seed`` by
+    :func:`~seqgan_gym.discriminator.paper_discriminator`), or the density ratio against the
+    reference generator saved in ``reference_file`` (an MLE run's best validation epoch), reading
+    ``generator``."""
     cfg = setup.cfg
     if cfg.dis_form == "cnn":
         return paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
@@ -265,6 +267,13 @@ class VanishedRewardWatch:
         self.threshold, self.patience = threshold, patience
         self.streak, self.vanished_at = 0, None
 
+    def replay(self, final_scores: list) -> None:
+        """Take in the scores of iterations already run (a resumed run's), without warning."""
+        for iteration, final_score in enumerate(final_scores, start=1):
+            self.streak = self.streak + 1 if final_score is not None and final_score < self.threshold else 0
+            if self.streak >= self.patience and self.vanished_at is None:
+                self.vanished_at = iteration
+
     def check(self, iteration: int, final_score: float | None) -> None:
         self.streak = self.streak + 1 if final_score is not None and final_score < self.threshold else 0
         if self.streak == self.patience and self.vanished_at is None:
@@ -274,3 +283,12 @@ class VanishedRewardWatch:
                           "rejects everything and the rewards carry no signal (SeqGAN's known failure "
                           "mode: fewer d-steps or epochs k, a lower dis_lr, or a reward baseline help)",
                           RuntimeWarning, stacklevel=2)
+
+
+def sb3_logger(folder: Path):
+    """The agent's SB3 logger (CSV ``progress.csv`` and TensorBoard in ``folder``). A resumed run's
+    earlier ``progress.csv``, which SB3 would overwrite, is kept as ``progress.<n>.csv``."""
+    old = folder / "progress.csv"
+    if old.exists():
+        old.rename(folder / f"progress.{len(list(folder.glob('progress*.csv')))}.csv")
+    return configure(str(folder), ["csv", "tensorboard"])

@@ -12,7 +12,8 @@ Resuming (``seqgan-gym train --resume RUN_DIR``) rebuilds the run from its ``con
 ``metrics.csv`` back to the checkpoint's rows, skips the phases already done and restores the
 tracked objects of the phase in progress, so the rows that follow are the ones the uninterrupted
 run writes (on the same machine, with the same threads). TensorBoard's events are appended: steps
-between the checkpoint and the kill appear twice there.
+between the checkpoint and the kill appear twice there; SB3's ``sb3/progress.csv`` of the stopped
+part is kept as ``sb3/progress.<n>.csv``. A completed run deletes ``resume.pt``.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ CARRIED = ("generator", "discriminator", "d_optimizer")
 class Checkpointer:
     """Saves and restores the resumable state of one run directory.
 
-    :param checkpoints: the run's ``checkpoints/`` folder.
+    :param checkpoints: the run's ``checkpoints/`` folder (None: save nothing, as the phases do
+        when their caller passes no checkpointer, e.g. the benchmarks).
     :param saved: the state loaded from an earlier ``resume.pt`` (None: a fresh run).
     """
 
-    def __init__(self, checkpoints: str | Path, saved: dict | None = None) -> None:
-        self.path = Path(checkpoints) / STATE_FILE
+    def __init__(self, checkpoints: str | Path | None, saved: dict | None = None) -> None:
+        self.path = None if checkpoints is None else Path(checkpoints) / STATE_FILE
         self.saved = saved
         self.phase: str | None = None
         self.objects: dict[str, Any] = {}
@@ -53,8 +55,9 @@ class Checkpointer:
         """The checkpointer of a run to resume; a missing or foreign file is a clear error."""
         path = Path(checkpoints) / STATE_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: the run saved no resumable checkpoint yet "
-                                    "(it stopped before its first epoch ended); start it again")
+            raise FileNotFoundError(f"{path} not found: the run stopped before its first checkpoint "
+                                    "(the end of its first epoch or step); remove its folder and "
+                                    "start it again")
         saved = safe_torch_load(path)
         if not isinstance(saved, dict) or saved.get("phase") not in PHASES:
             raise ValueError(f"{path} is not a seqgan-gym resumable checkpoint")
@@ -94,7 +97,10 @@ class Checkpointer:
 
     def save(self, step: int, log: RunLog) -> None:
         """Write the state of the current phase's objects: the phase has done ``step`` steps, and
-        ``log`` holds the run's rows so far."""
+        ``log`` holds the run's rows so far. Call it after the step's row is logged: the row count
+        is part of the state."""
+        if self.path is None:
+            return
         objects = {name: obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
                    for name, obj in self.objects.items()}
         atomic_torch_save({"phase": self.phase, "step": int(step), "rows": len(log.rows),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import time
 from pathlib import Path
@@ -47,11 +48,11 @@ class RunLog:
         """
         self.dir = Path(run_dir)
         self.rows: list[dict] = []
-        if resume_rows is None:
-            if self.dir.exists() and any(self.dir.iterdir()):
-                raise FileExistsError(f"run directory {self.dir} already exists and is not empty")
-        else:
-            self.rows = _read_metrics(self.dir / "metrics.csv")[:resume_rows]
+        if resume_rows is None and self.dir.exists() and any(self.dir.iterdir()):
+            raise FileExistsError(f"run directory {self.dir} already exists and is not empty")
+        self._lock = _lock(self.dir)  # one process writes a run directory at a time
+        if resume_rows is not None:
+            self.rows = _read_metrics(self.dir / "metrics.csv", resume_rows)
             if len(self.rows) != resume_rows:
                 raise ValueError(f"{self.dir / 'metrics.csv'} has {len(self.rows)} rows, fewer than the "
                                  f"{resume_rows} its resumable checkpoint recorded")
@@ -178,14 +179,33 @@ class RunLog:
         self._csv_file.close()
         if self.tb is not None:
             self.tb.close()
+        self._lock.close()
 
 
-def _read_metrics(path: Path) -> list[dict]:
-    """The rows of a ``metrics.csv`` as :meth:`RunLog.log` returned them (empty cells left out)."""
+def _read_metrics(path: Path, n: int) -> list[dict]:
+    """The first ``n`` rows of a ``metrics.csv`` as :meth:`RunLog.log` returned them (empty cells
+    left out; rows after them, perhaps torn by the kill, are not read)."""
     with open(path, newline="") as f:
         rows = []
-        for raw in csv.DictReader(f):
+        for raw in itertools.islice(csv.DictReader(f), n):
             row = {"phase": raw["phase"], "step": int(raw["step"])}
             row.update({k: float(v) for k, v in raw.items() if k not in ("phase", "step") and v != ""})
             rows.append(row)
     return rows
+
+
+def _lock(run_dir: Path):
+    """An exclusive lock on ``run_dir/.lock`` for this process's lifetime (Linux / macOS); a run
+    directory another live process holds is refused."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "w")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise FileExistsError(f"run directory {run_dir} is being written by another process") from None
+    return handle

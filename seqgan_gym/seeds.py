@@ -1,8 +1,11 @@
 """The named random streams of a run: one table, one seed per stream, all derived from ``cfg.seed``.
 
-Every random draw of a training run comes from a seeded ``torch.Generator`` (an ``rng``) of one of
-these streams, so a run repeats exactly and changing one part of it (say, how often D's signal is
-measured) leaves every other stream untouched. A stream's seed is ``1000 * cfg.seed + offset``:
+The random draws of a training run come from seeded ``torch.Generator`` objects (``rng``), one per
+stream, so a run repeats exactly and changing one part of it (say, how often D's signal is
+measured) leaves every other stream untouched. The exceptions: D's CNN is initialised from
+``cfg.seed`` itself (:func:`~seqgan_gym.discriminator.paper_discriminator`), D's dropout draws from
+torch's global RNG (seeded from ``torch_global``), and an SB3 agent samples from the global RNGs,
+which SB3 seeds from the ``agent`` stream's seed. A stream's seed is ``1000 * cfg.seed + offset``:
 the offsets are the ones earlier versions used, scattered over several modules, so seeded runs
 give the same numbers as before this table existed. (The data's own streams hang off
 ``cfg.data_seed`` and ``cfg.oracle_seed`` instead, in :mod:`seqgan_gym.data` and
@@ -21,7 +24,7 @@ STREAMS: dict[str, int] = {
     "dis_pretrain_shuffle": 3,  # D pre-training's mini-batch order
     "agent": 4,  # the agent's action sampling and the environment's Monte-Carlo rollouts
     "dis_pretrain_negatives": 5,  # G's negatives for D pre-training
-    "torch_global": 6,  # torch's global RNG: D's dropout masks and initialisation
+    "torch_global": 6,  # torch's global RNG: D's dropout masks
     "dis_shuffle": 7,  # D's mini-batch order in the adversarial d-steps
     "eval_command": 9,  # `seqgan-gym eval`
     "d_signal": 10,  # D's held-out AUC / oracle Spearman (its own stream: measuring changes nothing)

@@ -49,7 +49,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -64,11 +64,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 TEMPORARY_SUFFIX = ".tmp"
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
+
+_UMASK = _read_umask()  # read once, at import: setting it later would race with other threads
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete the temporaries that :func:`atomic_write_bytes` left in ``folder`` when a process was
@@ -102,13 +104,13 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:  # weights_only refused an object: name it, not torch's advice
-        # torch's message: generic advice (to load it unsafely), then the line naming the object
+        # torch's message: generic advice (to load it unsafely), then the line naming the problem
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        named = [line for line in lines if "GLOBAL" in line or "Unsupported" in line or "error:" in line]
-        reason = (named or lines[-1:] or ["an object it may not load"])[0]
-        raise ValueError(f"{path}: refused to load: it holds more than tensors and plain containers "
-                         f"({reason.rstrip('.')}); seqgan-gym loads checkpoints with weights_only=True "
-                         "and never runs code from a file") from e
+        named = [line.split("error:", 1)[-1].strip() for line in lines
+                 if "GLOBAL" in line or "Unsupported" in line]
+        reason = (named or ["it is not a checkpoint torch.load(weights_only=True) can read"])[0].rstrip(".")
+        raise ValueError(f"{path}: refused to load ({reason}); seqgan-gym loads checkpoints with "
+                         "weights_only=True and never runs code from a file") from e
     except Exception as e:
         raise ValueError(f"{path}: not a loadable seqgan-gym checkpoint ({type(e).__name__}: "
                          f"{' '.join(str(e).split())})") from e

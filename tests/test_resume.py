@@ -85,6 +85,9 @@ def test_a_run_killed_in_any_phase_resumes_to_the_same_numbers(tmp_path, uninter
     assert _outcome(run_dir) == uninterrupted
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
     assert not list((run_dir / "checkpoints").glob(".*.tmp"))  # no temp file left behind
+    assert not (run_dir / "checkpoints" / "resume.pt").exists()  # a completed run never resumes
+    if phase == "adversarial":  # SB3's log of the stopped part is kept beside the new one
+        assert (run_dir / "sb3" / "progress.1.csv").is_file() and (run_dir / "sb3" / "progress.csv").is_file()
 
 
 def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path, uninterrupted):
@@ -133,3 +136,16 @@ def test_a_killed_ppo_run_resumes_to_the_same_numbers(tmp_path):
     process.wait()
     _resume(run_dir)
     assert _outcome(run_dir) == _outcome(whole)
+
+
+def test_a_run_directory_is_written_by_one_process_at_a_time(tmp_path):
+    from seqgan_gym.runlog import RunLog
+
+    first = RunLog(tmp_path / "run", tensorboard=False)
+    first.log("mle", 0, nll_test=1.0)
+    with pytest.raises(FileExistsError, match="being written by another process"):
+        RunLog(tmp_path / "run", tensorboard=False, resume_rows=1)
+    first.close()
+    again = RunLog(tmp_path / "run", tensorboard=False, resume_rows=1)  # free once the first closed
+    assert again.rows == [{"phase": "mle", "step": 0, "wall_s": again.rows[0]["wall_s"], "nll_test": 1.0}]
+    again.close()
