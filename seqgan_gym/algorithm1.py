@@ -30,11 +30,7 @@ Where the loop differs from the paper:
   'reinforce' (PPO, A2C, MaskablePPO) replaces l.12's estimator;
 * ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle' scores sequences instead of D: l.4-5 and l.14-17
   are skipped.
-
-Each line's piece lives in one module: :mod:`~seqgan_gym.experiment` (set-up, pre-training,
-evaluation), :mod:`seqgan_gym.agents` (l.8-12), :mod:`~seqgan_gym.envs` with
-:mod:`~seqgan_gym.rollout` and :mod:`~seqgan_gym.rewards` (l.10), :mod:`~seqgan_gym.training`
-(l.16); :mod:`~seqgan_gym.resume` saves a resumable state after every epoch, step and iteration.
+The module each step comes from is named where the loop calls it (``experiment.``, ``training.``).
 """
 
 from __future__ import annotations
@@ -43,27 +39,17 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from seqgan_gym import experiment, training
 from seqgan_gym.agents import make_agent
 from seqgan_gym.checkpoints import save_discriminator, save_language_model
 from seqgan_gym.envs import SeqGANVectorEnv
-from seqgan_gym.experiment import (
-    Setup,
-    VanishedRewardWatch,
-    evaluate,
-    measure_discriminator,
-    new_discriminator,
-    new_generator,
-    pretrain_discriminator,
-    pretrain_generator,
-    sb3_logger,
-)
+from seqgan_gym.experiment import Setup
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.resume import Checkpointer
 from seqgan_gym.rewards import make_reward_model
 from seqgan_gym.rollout import RolloutPolicy
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.seeds import stream_seed
-from seqgan_gym.training import train_discriminator
 from seqgan_gym.utils import make_adam
 
 
@@ -76,19 +62,19 @@ def train(setup: Setup, log: RunLog, generator: LSTMLanguageModel | None = None,
     cfg, checkpoints = setup.cfg, log.dir / "checkpoints"
     checkpointer = checkpointer or Checkpointer(checkpoints)
     if generator is None:  # l.1-2
-        generator = new_generator(setup)
-        mle = pretrain_generator(setup, generator, log, progress, checkpointer)
+        generator = experiment.new_generator(setup)
+        mle = experiment.pretrain_generator(setup, generator, log, progress, checkpointer)
     elif checkpointer.saved is None:  # a given, pre-trained G: evaluated as the MLE row
-        mle = log.log("mle", 0, **evaluate(setup, generator, setup.rng("evaluation")))
+        mle = log.log("mle", 0, **experiment.evaluate(setup, generator, setup.rng("evaluation")))
     else:  # resumed: that row was logged before
         mle = log.rows[0]
     discriminator = d_optimizer = None
     if cfg.reward == "discriminator":  # l.1, 4-5
         reference_file = reference_file or checkpoints / "generator_mle_best.pt"  # the density ratio's
-        discriminator = new_discriminator(setup, generator, reference_file)
+        discriminator = experiment.new_discriminator(setup, generator, reference_file)
         d_optimizer = make_adam(discriminator.parameters(), cfg.dis_lr)
-        trained = pretrain_discriminator(setup, discriminator, d_optimizer, generator, log, progress,
-                                         checkpointer)  # False: a resumed run had done it already
+        trained = experiment.pretrain_discriminator(  # False: a resumed run had done it already
+            setup, discriminator, d_optimizer, generator, log, progress, checkpointer)
         if trained and cfg.dis_form == "cnn":
             save_discriminator(discriminator, checkpoints / "discriminator_pretrained.pt")
     adversarial, generator = adversarial_training(setup, generator, log, discriminator, d_optimizer, progress,
@@ -114,7 +100,7 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     env = SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
                           n_rollouts=cfg.n_rollouts, reward_mode="rollout", reward_model=reward_model,
                           rollout_policy=rollout_policy, device=setup.device, eos_token=setup.eos_token)
-    logger = sb3_logger(log.dir / "sb3")
+    logger = experiment.sb3_logger(log.dir / "sb3")
     agent = make_agent(cfg, env, generator, stream_seed(cfg.seed, "agent"), logger, setup.device)
     generator = agent.generator  # for SB3 a new object, the actor (beta and D follow it from here)
     if hasattr(discriminator, "follow"):  # a D that reads G (the density ratio) reads the G trained here
@@ -124,8 +110,8 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     eval_rng, signal_rng = setup.rng("adversarial_evaluation"), setup.rng("d_signal")
 
     def evaluation() -> dict:
-        return {**evaluate(setup, generator, eval_rng),
-                **measure_discriminator(setup, discriminator, generator, signal_rng)}
+        return {**experiment.evaluate(setup, generator, eval_rng),
+                **experiment.measure_discriminator(setup, discriminator, generator, signal_rng)}
 
     checkpointer = checkpointer or Checkpointer(None)
     iterations_done = checkpointer.begin(  # 0, or the iterations a resumed run had done
@@ -136,7 +122,7 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
         log.log("adversarial", 0, **evaluation())
     # the last evaluation so far (a resumed run's may come from before the stop)
     result = [row for row in log.rows if row["phase"] == "adversarial" and "nll_test" in row][-1]
-    watch = VanishedRewardWatch() if discriminator is not None else None
+    watch = experiment.VanishedRewardWatch() if discriminator is not None else None
     if watch is not None:  # a resumed run's streak so far, without warning twice
         watch.replay([row.get("final_score") for row in log.rows if row["phase"] == "adversarial"][1:])
     bar = tqdm(range(iterations_done + 1, cfg.adv_iterations + 1),
@@ -147,7 +133,7 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
             rollout_policy.update(generator)  # l.18: beta's EMA step after every G update
         values = {key: g_stats[key] for key in ("g_loss", "kl", "final_score") if key in g_stats}
         if discriminator is not None and cfg.d_steps > 0:  # l.14-17
-            d_stats = train_discriminator(
+            d_stats = training.train_discriminator(
                 discriminator, d_optimizer, real, lambda n: generator.sample(n, rng=d_negatives_rng),
                 n_negatives=cfg.dis_negatives, d_steps=cfg.d_steps, k=cfg.k, batch_size=cfg.batch_size,
                 shuffle_rng=d_shuffle_rng)

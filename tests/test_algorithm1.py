@@ -6,7 +6,7 @@ import pytest
 import torch
 from stable_baselines3.common.logger import configure
 
-from seqgan_gym import algorithm1
+from seqgan_gym import algorithm1, training
 from seqgan_gym.agents import Reinforce, SB3GeneratorUpdates, make_agent
 from seqgan_gym.config import get_preset
 from seqgan_gym.discriminator import paper_discriminator
@@ -26,7 +26,7 @@ def _run(monkeypatch, tmp_path, algo: str, changes: list[str]) -> tuple[list, Ru
         events.append(("D", kwargs["d_steps"], kwargs["k"]))
         return {"loss": 0.5, "acc_real": 1.0, "acc_fake": 0.0}
 
-    monkeypatch.setattr(algorithm1, "train_discriminator", fake_d_update)
+    monkeypatch.setattr(training, "train_discriminator", fake_d_update)
     for cls, name in ((Reinforce, "G"), (SB3GeneratorUpdates, "G")):
         original = cls.update
         monkeypatch.setattr(cls, "update",
