@@ -182,50 +182,59 @@ def _outcome(run_dir: Path) -> list[list[str]]:
     return [row[:2] + row[3:] for row in csv.reader((run_dir / "metrics.csv").read_text().splitlines())]
 
 
+# two configurations with the same settings: `whole` is the uninterrupted run that `killed` must equal
+RAY_SPEC = """
+name = "killed"
+preset = "smoke"
+seeds = [0]
+baseline = "whole"
+[set]
+adv_iterations = 8
+eval_every = 2
+[[configs]]
+name = "killed"
+[[configs]]
+name = "whole"
+"""
+
+
 @pytest.fixture(scope="module")
 def killed_sweep(tmp_path_factory):
     """A two-trial sweep on the smoke preset under local Ray, 1 CPU and 1 thread per trial; the Ray
-    worker running trial k1 is SIGKILLed once its run has logged adversarial iteration 3."""
+    worker running trial `killed` is SIGKILLed once its run has logged adversarial iteration 3."""
     pytest.importorskip("ray.tune", reason="needs Ray Tune (pip install -e '.[ray]'; .ci/run installs it)")
     tmp = tmp_path_factory.mktemp("sweep")
-    spec, out = _spec(tmp), tmp / "out"
+    spec, out = _spec(tmp, RAY_SPEC), tmp / "out"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "RAY_USAGE_STATS_ENABLED": "0"}
     start = time.time()
     sweep = subprocess.Popen([sys.executable, "-m", "seqgan_gym.cli", "sweep", str(spec), "--out", str(out),
                               "--cpus-per-trial", "1"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
-    status, metrics = out / "trials" / "k1-seed0.json", out / "runs" / "k1-seed0" / "metrics.csv"
+    status, metrics = out / "trials" / "killed-seed0.json", out / "runs" / "killed-seed0" / "metrics.csv"
     killed = None
     while time.time() - start < 300 and sweep.poll() is None:
         rows = metrics.read_text().splitlines() if metrics.is_file() else []
         if any(row.startswith("adversarial,3,") for row in rows):
-            attempt = json.loads(status.read_text())["attempts"][-1]
-            killed = attempt["worker_pid"]
+            killed = json.loads(status.read_text())["attempts"][-1]["worker_pid"]
             os.kill(killed, signal.SIGKILL)
             break
         time.sleep(0.05)
     output, _ = sweep.communicate(timeout=400)
-    reference = tmp / "reference"  # the same run, uninterrupted, outside Ray
-    subprocess.run([sys.executable, "-m", "seqgan_gym.cli", "train", "--preset", "smoke", "--seed", "0",
-                    "--set", "adv_iterations=8", "--set", "eval_every=2", "--set", "k=1",
-                    "--run-dir", str(reference), "--threads", "1", "--no-progress"],
-                   env=env, check=True, capture_output=True)
-    return {"out": out, "returncode": sweep.returncode, "output": output, "killed": killed,
-            "reference": reference}
+    return {"out": out, "returncode": sweep.returncode, "output": output, "killed": killed}
 
 
 def test_the_sweep_runs_every_trial_under_ray_and_writes_the_table(killed_sweep):
     out = killed_sweep["out"]
     assert killed_sweep["returncode"] == 0, killed_sweep["output"][-3000:]
     table = (out / "sweep.md").read_text()
-    assert "| **`k1`** (baseline) | 1 | " in table and "| `k2` | 2 | " in table
-    assert ("Restarted trials: k1-seed0 (attempt 2: resumed from checkpoints/resume.pt, after "
+    assert "| `killed` | 6.336 → " in table and "| **`whole`** (baseline) | 6.336 → " in table
+    assert ("Restarted trials: killed-seed0 (attempt 2: resumed from checkpoints/resume.pt, after "
             "adversarial step") in table
     summary = json.loads((out / "sweep.json").read_text())["summary"]
-    assert summary["k1"]["n"] == summary["k2"]["n"] == 1
+    assert summary["killed"]["n"] == summary["whole"]["n"] == 1
     assert (out / "sweep.png").is_file()
     # Tune received every evaluation of each trial (MLE epochs 0, 2, 4; iterations 0, 2, ..., 8)
-    results = [json.loads(line) for line in next((out / "ray").glob("tune-*/k2-seed0/result.json"))
+    results = [json.loads(line) for line in next((out / "ray").glob("tune-*/whole-seed0/result.json"))
                .read_text().splitlines()]
     assert [(r["phase"], r["step"]) for r in results] == (
         [("mle", s) for s in (0, 2, 4)] + [("adversarial", s) for s in (0, 2, 4, 6, 8)])
@@ -235,9 +244,12 @@ def test_the_sweep_runs_every_trial_under_ray_and_writes_the_table(killed_sweep)
 def test_a_trial_whose_worker_is_killed_resumes_to_the_same_numbers(killed_sweep):
     assert killed_sweep["killed"] is not None, "the trial finished before its worker could be killed"
     out = killed_sweep["out"]
-    attempts = json.loads((out / "trials" / "k1-seed0.json").read_text())["attempts"]
+    attempts = json.loads((out / "trials" / "killed-seed0.json").read_text())["attempts"]
     assert [a["how"] for a in attempts] == ["fresh", "resumed from checkpoints/resume.pt"]
     assert attempts[0]["worker_pid"] == killed_sweep["killed"]
     assert attempts[0]["end"] == "did not end: its process or Ray worker died"
     assert attempts[1]["end"] == "completed" and attempts[1]["resumed_after"].startswith("adversarial step ")
-    assert _outcome(out / "runs" / "k1-seed0") == _outcome(killed_sweep["reference"])
+    whole = json.loads((out / "trials" / "whole-seed0.json").read_text())["attempts"]
+    assert [a["how"] for a in whole] == ["fresh"]
+    # the same settings, one thread each: the resumed run equals the uninterrupted one row for row
+    assert _outcome(out / "runs" / "killed-seed0") == _outcome(out / "runs" / "whole-seed0")
