@@ -190,7 +190,7 @@ def run_trial(config: dict) -> None:
     status = _read_json(status_file) or {"name": trial["name"], "attempts": []}
     attempts = status["attempts"]
     if attempts and "end" not in attempts[-1]:
-        attempts[-1]["end"] = "did not end: its process or Ray worker died"
+        attempts[-1]["end"] = "did not end: its process or Ray worker was killed or stopped"
     reported = 0  # rows of metrics.csv already reported to Tune (a restarted trial skips them)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -331,13 +331,13 @@ def _read_json(path: Path):
         return None
 
 
-def _write_json(path: Path, obj) -> None:
+def _write_json(path: Path, obj, sort_keys: bool = True) -> None:
     """Atomic (temporary file + rename), without seqgan_gym.utils: the Ray worker loads no torch."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
+        json.dump(obj, f, indent=2, sort_keys=sort_keys)
         f.write("\n")
     os.replace(tmp, path)
 
@@ -434,7 +434,7 @@ def command(args, check_trial) -> int:
                      status_file=str((out / "trials" / f"{trial['name']}.json").resolve()),
                      log=str((out / "logs" / f"{trial['name']}.log").resolve()))
     spec_record = {k: v for k, v in spec.items()}
-    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials})
+    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials}, sort_keys=False)
 
     start = time.time()
     started_ray = False
@@ -474,7 +474,8 @@ def command(args, check_trial) -> int:
                 "gpus_per_trial": args.gpus_per_trial, "concurrent": concurrent, "cluster_cpus": cluster_cpus,
                 "address": args.address, "ray": ray.__version__, "resumed_sweep": bool(args.resume),
                 "errors": {k: f"{type(v).__name__}: {v}"[:500] for k, v in errors.items()}}
-    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "run": run_info})
+    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "run": run_info},
+                sort_keys=False)  # the spec's order: the table's rows and columns
     report = write_report(out, spec_record, trials, run_info=run_info)
     print(report["markdown"])
     print(f"[sweep] {len(trials)} trials in {wall:.0f} s; wrote {out}/sweep.md, sweep.json, sweep.png",
@@ -482,6 +483,10 @@ def command(args, check_trial) -> int:
     if errors:
         print(f"[sweep] {len(errors)} trial(s) ended in error after {args.max_failures} restarts: "
               f"{', '.join(errors)}; see {out}/logs/", file=sys.stderr)
+    if report["incomplete"]:  # errors, failed runs, or a sweep stopped by Ctrl-C
+        print(f"[sweep] {len(report['incomplete'])} of {len(trials)} trials did not complete; the table "
+              f"leaves them out. Continue the sweep with: seqgan-gym sweep {args.spec} --out {out} --resume",
+              file=sys.stderr)
         return 1
     return 0
 

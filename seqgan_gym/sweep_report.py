@@ -155,7 +155,7 @@ def markdown_table(spec: dict, summary: dict, failed: dict[str, list[str]] | Non
             cells.append("—" if entry["wall_s_mean"] is None else f"{entry['wall_s_mean']:.0f}")
             cells.append(str(entry["n"]))
         if failed and failed.get(name):
-            cells[-1] += f" ({len(failed[name])} failed: {', '.join(failed[name])})"
+            cells[-1] += f" ({len(failed[name])} not completed: {', '.join(failed[name])})"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -237,7 +237,8 @@ def write_report(out: str | Path, spec: dict, trials: list[dict], run_info: dict
     atomic_write_text(out / "sweep.md", table + "\n")
     atomic_write_json(out / "sweep.json", {"spec": spec, "run": run_info, "summary": summary,
                                            "trials": trial_records, "machine": _machine()})
-    return {"markdown": table, "summary": summary}
+    incomplete = [t["name"] for t in trial_records if not t["completed"]]
+    return {"markdown": table, "summary": summary, "incomplete": incomplete}
 
 
 def _read_json(path: Path):

@@ -167,12 +167,12 @@ def test_report_from_run_directories_table_json_and_figure(tmp_path):
     lines = (out / "sweep.md").read_text().splitlines()
     assert lines[0].startswith("Sweep `two`: smoke preset, seeds [0], 2 configurations")
     assert ("| **`k1`** (baseline) | 1 | 7.000 → 6.500 | -0.500 | 5.000 → 5.100 | 0.300 | — | 12 | "
-            "1 (1 failed: seed 9) |") in lines
+            "1 (1 not completed: seed 9) |") in lines
     assert "| `k2` | 2 | 7.000 → 5.500 | -1.500 | 5.000 → 5.100 | 0.300 | — | 12 | 1 |" in lines
     saved = json.loads((out / "sweep.json").read_text())
     assert saved["summary"]["k2"]["metrics"]["nll_oracle"]["end_values"] == [5.5]
     assert [t["completed"] for t in saved["trials"]] == [True, True, False]
-    assert report["summary"].keys() == {"k1", "k2"}
+    assert report["summary"].keys() == {"k1", "k2"} and report["incomplete"] == ["k1-seed9"]
     assert (out / "sweep.png").stat().st_size > 10_000
 
 
@@ -192,9 +192,9 @@ baseline = "whole"
 adv_iterations = 8
 eval_every = 2
 [[configs]]
-name = "killed"
-[[configs]]
 name = "whole"
+[[configs]]
+name = "killed"
 """
 
 
@@ -220,14 +220,14 @@ def killed_sweep(tmp_path_factory):
             break
         time.sleep(0.05)
     output, _ = sweep.communicate(timeout=400)
-    return {"out": out, "returncode": sweep.returncode, "output": output, "killed": killed}
+    return {"out": out, "spec": spec, "returncode": sweep.returncode, "output": output, "killed": killed}
 
 
 def test_the_sweep_runs_every_trial_under_ray_and_writes_the_table(killed_sweep):
     out = killed_sweep["out"]
     assert killed_sweep["returncode"] == 0, killed_sweep["output"][-3000:]
     table = (out / "sweep.md").read_text()
-    assert "| `killed` | 6.336 → " in table and "| **`whole`** (baseline) | 6.336 → " in table
+    assert table.index("| **`whole`** (baseline) | 6.336 → ") < table.index("| `killed` | 6.336 → ")
     assert ("Restarted trials: killed-seed0 (attempt 2: resumed from checkpoints/resume.pt, after "
             "adversarial step") in table
     summary = json.loads((out / "sweep.json").read_text())["summary"]
@@ -247,9 +247,17 @@ def test_a_trial_whose_worker_is_killed_resumes_to_the_same_numbers(killed_sweep
     attempts = json.loads((out / "trials" / "killed-seed0.json").read_text())["attempts"]
     assert [a["how"] for a in attempts] == ["fresh", "resumed from checkpoints/resume.pt"]
     assert attempts[0]["worker_pid"] == killed_sweep["killed"]
-    assert attempts[0]["end"] == "did not end: its process or Ray worker died"
+    assert attempts[0]["end"] == "did not end: its process or Ray worker was killed or stopped"
     assert attempts[1]["end"] == "completed" and attempts[1]["resumed_after"].startswith("adversarial step ")
     whole = json.loads((out / "trials" / "whole-seed0.json").read_text())["attempts"]
     assert [a["how"] for a in whole] == ["fresh"]
     # the same settings, one thread each: the resumed run equals the uninterrupted one row for row
     assert _outcome(out / "runs" / "killed-seed0") == _outcome(out / "runs" / "whole-seed0")
+
+
+def test_report_only_rewrites_the_same_table_without_ray(killed_sweep, capsys):
+    out = killed_sweep["out"]
+    table = (out / "sweep.md").read_text()
+    (out / "sweep.md").unlink()
+    assert main(["sweep", str(killed_sweep["spec"]), "--out", str(out), "--report-only"]) == 0
+    assert (out / "sweep.md").read_text() == table  # rows in the spec's order, as the sweep wrote them
