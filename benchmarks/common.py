@@ -24,19 +24,12 @@ from seqgan_gym.experiment import (
 )
 from seqgan_gym.paper_oracle import find_paper_oracle
 from seqgan_gym.runlog import RunLog
+from seqgan_gym.utils import cpu_model
 
 
 def machine_info(threads: int) -> dict:
     """CPU model, core count, torch threads and version, OpenMP wait policy, load average."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads,
+    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "torch_threads": threads,
             "torch": torch.__version__, "python": platform.python_version(),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
             "loadavg_start": list(os.getloadavg())}

@@ -45,6 +45,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -208,7 +209,7 @@ def run_trial(config: dict) -> None:
         how = "fresh"
         if run_dir.exists():  # killed before its first checkpoint: nothing to resume from
             how = "restarted: the earlier attempt had saved no checkpoint yet"
-            _remove_tree(run_dir)
+            shutil.rmtree(run_dir)
         command = base + [*trial["argv"], "--run-dir", str(run_dir), "--threads", threads, "--no-progress"]
     attempt = {"attempt": len(attempts) + 1, "how": how, "host": socket.gethostname(),
                "worker_pid": os.getpid(), "start": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -235,7 +236,7 @@ def run_trial(config: dict) -> None:
             reported = _report_rows(tune, run_dir, reported, trial["name"], len(attempts) - 1)
     reported = _report_rows(tune, run_dir, reported, trial["name"], len(attempts) - 1)
     code = process.returncode
-    resumed_from = _resume_line(log_path, process.pid) if how.startswith("resumed") else None
+    resumed_from = _resume_line(log_path) if how.startswith("resumed") else None
     if resumed_from:
         attempt["resumed_after"] = resumed_from
     completed = (_read_json(run_dir / "summary.json") or {}).get("status") == "completed"
@@ -289,7 +290,7 @@ def _complete_rows(path: Path) -> list[dict]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def _resume_line(log_path: Path, pid: int) -> str | None:
+def _resume_line(log_path: Path) -> str | None:
     """'<phase> step <n>' from the resumed run's own line '[seqgan-gym] resuming DIR after ...:'."""
     try:
         text = log_path.read_text()
@@ -316,12 +317,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the child may outlive a killed worker
         pass
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
 
 
 def _read_json(path: Path):

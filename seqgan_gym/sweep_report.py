@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import platform
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from seqgan_gym.utils import atomic_write_json, atomic_write_text
+from seqgan_gym.utils import atomic_write_json, atomic_write_text, cpu_model
 
 CURVE_METRICS = ("nll_oracle", "nll_test", "bleu", "self_bleu")
 LABELS = {"nll_oracle": "NLL_oracle", "nll_test": "NLL_test", "bleu": "BLEU", "self_bleu": "Self-BLEU",
@@ -249,17 +251,6 @@ def _read_json(path: Path):
 
 
 def _machine() -> dict:
-    import os
-    import platform
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
             "loadavg_end": load}

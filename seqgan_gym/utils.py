@@ -24,9 +24,15 @@ def resolve_device(device: str | None = None) -> torch.device:
     return dev
 
 
-def make_rng(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A ``torch.Generator`` on ``device`` seeded with ``seed``: all randomness flows from these."""
-    return torch.Generator(device=device).manual_seed(int(seed))
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``; "unknown" elsewhere), for benchmark records."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def make_adam(params, lr: float) -> torch.optim.Adam:
