@@ -20,17 +20,19 @@ import torch.nn.functional as F
 
 from seqgan_gym.discriminator import FAKE, REAL, Discriminator
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.sampling import sample_categorical
+from seqgan_gym.sampling import output_cross_entropy, sample_categorical
 
 
 def mle_loss(model: LSTMLanguageModel, batch: torch.Tensor) -> torch.Tensor:
     """Mean per-token negative log-likelihood of ``batch`` (B, T) under ``model`` (a scalar);
     with the model's ``eos_token``, over the positions up to each row's first EOS only."""
-    logits = model.logits(batch)  # (B, T, V)
+    hidden = model.hidden_states(batch)  # (B, T, H)
     mask = model.token_mask(batch)
-    if mask is None:
-        return F.cross_entropy(logits.flatten(0, 1), batch.flatten())
-    return F.cross_entropy(logits[mask], batch[mask])
+    if mask is not None:
+        hidden, batch = hidden[mask], batch[mask]
+    # F.cross_entropy(model.output(hidden), batch), without materialising the (B*T, V) logits
+    return output_cross_entropy(hidden.flatten(0, -2), model.output.weight, model.output.bias,
+                                batch.flatten())
 
 
 def mle_epoch(

@@ -20,7 +20,7 @@ import seqgan_gym.lstm as lstm_module
 import seqgan_gym.metrics as metrics_module
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import sequence_nll
-from seqgan_gym.sampling import _draw, exp_logits_, sample_categorical
+from seqgan_gym.sampling import _draw, exp_logits_, output_cross_entropy, sample_categorical
 
 V = 301  # 3 blocks of 101 entries (101 * 3 = 303: two padding columns in complete)
 N_DRAWS = 100_000
@@ -199,3 +199,28 @@ def test_complete_with_given_uniforms_uses_exactly_those_draws():
                                                 uniforms=1 - u)[0])
     with pytest.raises(ValueError, match="uniforms must have shape"):
         m.complete(m.start_tokens(8), m.initial_state(8), 5, uniforms=u[:, :4])
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1000])
+@pytest.mark.parametrize("scale", [0.1, 60.0])  # 60: rows whose exp overflows take the stable path
+def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale):
+    gen = torch.Generator().manual_seed(5)
+    rows, H, V2 = 150, 9, 301
+    hidden = torch.randn(rows, H, generator=gen, dtype=torch.float64)
+    weight = torch.randn(V2, H, generator=gen, dtype=torch.float64) * scale
+    bias = torch.randn(V2, generator=gen, dtype=torch.float64)
+    targets = torch.randint(0, V2, (rows,), generator=gen)
+    leaves = [t.float().requires_grad_() for t in (hidden, weight, bias)]
+    loss = output_cross_entropy(*leaves, targets, chunk=chunk)
+    (2.5 * loss).backward()  # a non-unit incoming gradient must scale every gradient
+    ref_leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
+    ref = F.cross_entropy(F.linear(*ref_leaves), targets)
+    (2.5 * ref).backward()
+    assert math.isclose(loss.item(), ref.item(), rel_tol=1e-5)
+    for got, want in zip(leaves, ref_leaves):
+        torch.testing.assert_close(got.grad.double(), want.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_output_cross_entropy_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="targets"):
+        output_cross_entropy(torch.zeros(4, 3), torch.zeros(5, 3), torch.zeros(5), torch.zeros(3, dtype=torch.long))
