@@ -92,11 +92,12 @@ def discriminator_flops(
 def _window_matrix(emb: torch.Tensor, w_max: int) -> torch.Tensor:
     """Position-major windows: emb (B, T, E) -> (T * B, w_max * E), row p * B + b = emb[b, p:].
 
-    Slot k of window p holds token p + k; slots past the end (p + k >= T) are zero and are never
-    read by a VALID convolution of width <= w_max.
+    Slot k of window p holds token p + k; slots past the end (p + k >= T) are left unwritten
+    (``new_empty``: no pass to zero them) and are never read by a VALID convolution of width
+    <= w_max, whose positions are the first T - w + 1 and whose slots the first w.
     """
     batch, seq_len, emb_dim = emb.shape
-    windows = emb.new_zeros(seq_len, batch, w_max * emb_dim)  # (T, B, w_max * E)
+    windows = emb.new_empty(seq_len, batch, w_max * emb_dim)  # (T, B, w_max * E)
     emb_t = emb.transpose(0, 1)  # (T, B, E)
     for k in range(w_max):
         windows[: seq_len - k, :, k * emb_dim : (k + 1) * emb_dim] = emb_t[k:]
@@ -119,7 +120,7 @@ class _ConvMaxPool(torch.autograd.Function):
     """Every width's VALID convolution (no bias) followed by max-over-time, with its backward.
 
     Forward: ``emb`` (B, T, E) is laid out once as position-major windows
-    ``X[p * B + b] = emb[b, p : p + w_max]`` flattened to ``w_max * E`` values (zero past the end,
+    ``X[p * B + b] = emb[b, p : p + w_max]`` flattened to ``w_max * E`` values (unset past the end,
     never read). Width w's convolution at all its ``P = T - w + 1`` positions is then the product
     of the *view* ``X[: P * B, : w * E]`` (no copy) with its ``(n, w * E)`` filter matrix, and the
     max over time is a reduction over the leading P axis. Returns (B, sum(n)).
