@@ -24,6 +24,7 @@ ALGORITHMS = ("reinforce", "ppo", "a2c", "maskable_ppo")
 REWARDS = ("discriminator", "bleu", "oracle")
 DIS_FORMS = ("cnn", "density_ratio")
 REINFORCE_BASELINES = ("none", "mean")
+INTERMEDIATE_REWARDS = ("mc_rollout", "terminal", "prefix_discriminator", "critic")
 
 
 @dataclass
@@ -136,6 +137,11 @@ class ExperimentConfig:
     """Learning rate of PPO / A2C (REINFORCE uses gen_lr, as the authors)."""
     bleu_order: int = 4
     """n of the PG-BLEU reward's BLEU-n."""
+    intermediate_reward: str = "mc_rollout"
+    """The reward of an unfinished prefix (seqgan_gym.intermediate): 'mc_rollout' (the paper's N
+    Monte-Carlo completions by beta), 'terminal' (0 before the last token), 'prefix_discriminator'
+    (a recurrent D of every prefix, trained beside D on the same negatives) or 'critic' (a value
+    network of prefixes regressing the final reward). The last token always gets the reward's score."""
 
     def validate(self) -> ExperimentConfig:
         if self.oracle not in ("paper", "random"):
@@ -193,6 +199,9 @@ class ExperimentConfig:
                              "split of a corpus is not carved yet)")
         if self.n_valid < 0:
             raise ValueError(f"n_valid must be >= 0, got {self.n_valid}")
+        if self.intermediate_reward not in INTERMEDIATE_REWARDS:
+            raise ValueError(f"intermediate_reward must be one of {INTERMEDIATE_REWARDS}, "
+                             f"got {self.intermediate_reward!r}")
         if self.bleu_order < 1:
             raise ValueError(f"bleu_order must be >= 1, got {self.bleu_order}")
         if not 0.0 <= self.rollout_update_rate <= 1.0:
