@@ -31,7 +31,7 @@ from collections.abc import Callable
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from seqgan_gym.training import train_discriminator
+from seqgan_gym.intermediate import IntermediateReward, train_with_negatives
 
 
 class EveryNUpdates(BaseCallback):
@@ -80,6 +80,11 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
     from the updated D. Logged (SB3 logger): ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake``
     (training-batch statistics of the last epoch), ``disc/updates``.
 
+    A learned intermediate reward (``intermediate_reward=``, e.g. the env's
+    ``PrefixDiscriminatorReward`` or ``CriticReward``) is retrained in the same update, on the same
+    negatives, after D (:func:`seqgan_gym.intermediate.train_with_negatives`); its loss is logged as
+    ``disc/intermediate_loss``.
+
     :param discriminator: the D to train (e.g. :class:`seqgan_gym.discriminator.Discriminator`).
     :param optimizer: its optimizer (the paper: Adam 1e-4), kept across updates.
     :param real_data: (N, T) long, the real sequences (the paper: 10,000 oracle samples).
@@ -91,6 +96,8 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
     :param n_negatives: negatives per D update (the authors: as many as real sequences).
     :param batch_size: D's mini-batch (the paper: 64).
     :param seed: seed of D's shuffling stream.
+    :param intermediate_reward: a trainable :class:`~seqgan_gym.intermediate.IntermediateReward` to
+        retrain beside D (None: D only); the critic learns the scores of the env's reward model.
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
         batch_size: int = 64,
         seed: int = 0,
         verbose: int = 0,
+        intermediate_reward: IntermediateReward | None = None,
     ) -> None:
         super().__init__(g_steps, verbose)
         if g_steps < 1 or d_steps < 0 or k < 1 or n_negatives < 1:
@@ -120,6 +128,10 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
         self.g_steps, self.d_steps, self.k = g_steps, d_steps, k
         self.n_negatives, self.batch_size = n_negatives, batch_size
         self.shuffle_rng = torch.Generator().manual_seed(seed)
+        if intermediate_reward is not None and not isinstance(intermediate_reward, IntermediateReward):
+            raise TypeError(f"intermediate_reward must be an IntermediateReward (the env's "
+                            f"env.unwrapped.intermediate_reward), got {type(intermediate_reward).__name__}")
+        self.intermediate_reward = intermediate_reward
         self.d_updates = 0
         """D updates (one per d-step) run so far."""
         self.last_stats: dict[str, float] = {}
@@ -142,9 +154,10 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
         """Run the D update now (also callable by hand); returns and logs its statistics."""
         if self.d_steps == 0:
             return {}
-        stats = train_discriminator(
+        stats, i_stats = train_with_negatives(
             self.discriminator,
             self.optimizer,
+            self.intermediate_reward,
             self.real_data,
             self.sample_negatives,
             n_negatives=self.n_negatives,
@@ -154,10 +167,13 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
             shuffle_rng=self.shuffle_rng,
         )
         self.d_updates += self.d_steps
+        if "loss" in i_stats:
+            stats = {**stats, "intermediate_loss": i_stats["loss"]}
         self.last_stats = stats
         if getattr(self, "model", None) is not None:
-            for name in ("loss", "acc_real", "acc_fake"):
-                self.logger.record(f"disc/{name}", float(stats[name]))
+            for name in ("loss", "acc_real", "acc_fake", "intermediate_loss"):
+                if name in stats:
+                    self.logger.record(f"disc/{name}", float(stats[name]))
             self.logger.record("disc/updates", self.d_updates)
         return stats
 

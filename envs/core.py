@@ -3,8 +3,9 @@
 :class:`EnvOptions` is the environments' arguments, written once: every env takes them as keywords
 and checks them by building one, before any work. :class:`SeqGANEnv` is the core with a batch of
 one sequence; :class:`SeqGANVectorEnv` is the core with B sequences. Neither env computes a reward
-itself: the core calls the reward model (terminal mode) or the Monte-Carlo search of
-:mod:`seqgan_gym.rollout` (rollout mode), so the reward logic exists once.
+itself: the core asks its intermediate-reward strategy (:mod:`seqgan_gym.intermediate`: the
+Monte-Carlo search of :mod:`seqgan_gym.rollout`, terminal-only, a prefix discriminator, a critic, or
+your own), which calls the reward model, so the reward logic exists once.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqgan_gym.config import INTERMEDIATE_REWARDS
+from seqgan_gym.intermediate import (
+    REWARD_MODE_STRATEGIES,
+    IntermediateReward,
+    make_intermediate_reward,
+    strategy_name,
+)
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
 from seqgan_gym.rewards import REWARD_NAMES, RewardModel, make_reward_model
-from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy
+from seqgan_gym.rollout import RolloutPolicy
 from seqgan_gym.utils import resolve_device
 
 #: The value of observation positions not yet written (token 0 is a real token id).
@@ -44,12 +52,16 @@ class EnvOptions:
     a string gets its one ingredient here (``oracle`` for ``"oracle"``, ``references`` for
     ``"bleu"``), which no other reward takes; rollout mode needs a ``rollout_policy``
     (``"untrained"`` supplies a random one, as ``reward_model="untrained"`` does when none is given).
+    ``intermediate_reward`` names the strategy (default ``"mc_rollout"``); ``reward_mode``, its older
+    spelling (``"rollout"`` = ``"mc_rollout"``, ``"terminal"`` = ``"terminal"``), still works, and
+    the two given together must agree.
     """
 
     vocab_size: int = PAPER_VOCAB_SIZE
     seq_len: int = PAPER_SEQ_LEN
     n_rollouts: int = 16
-    reward_mode: str = "rollout"
+    reward_mode: str | None = None
+    intermediate_reward: IntermediateReward | str | None = None
     reward_model: RewardModel | str | None = None
     rollout_policy: RolloutPolicy | str | None = None
     oracle: LSTMLanguageModel | str | Path | None = None
@@ -61,8 +73,18 @@ class EnvOptions:
     def __post_init__(self) -> None:
         for name, low in (("vocab_size", 2), ("seq_len", 1), ("n_rollouts", 1)):
             _check_int(name, getattr(self, name), low)
-        if self.reward_mode not in REWARD_MODES:
+        if self.reward_mode is not None and self.reward_mode not in REWARD_MODES:
             raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {self.reward_mode!r}")
+        strategy = self.intermediate_reward
+        if strategy is not None and not isinstance(strategy, IntermediateReward) and (
+                not isinstance(strategy, str) or strategy not in INTERMEDIATE_REWARDS):
+            raise ValueError(f"intermediate_reward must be one of {INTERMEDIATE_REWARDS} or an "
+                             f"IntermediateReward, got {strategy!r}")
+        if strategy is not None and self.reward_mode is not None and (
+                strategy_name(strategy) != REWARD_MODE_STRATEGIES[self.reward_mode]):
+            raise ValueError(f"reward_mode={self.reward_mode!r} and intermediate_reward="
+                             f"{strategy_name(strategy)!r} disagree; reward_mode is the older spelling of "
+                             "intermediate_reward ('rollout' = 'mc_rollout'): pass intermediate_reward alone")
         if self.eos_token is not None and not 0 <= self.eos_token < self.vocab_size:
             raise ValueError(f"eos_token {self.eos_token} is outside [0, {self.vocab_size})")
         reward = self.reward_model
@@ -93,10 +115,24 @@ class EnvOptions:
                 f"rollout_policy must be a RolloutPolicy or 'untrained', got {type(policy).__name__}; "
                 "wrap the generator: RolloutPolicy(generator, update_rate=0.8)"
             )
-        if policy is None and self.reward_mode == "rollout" and name != UNTRAINED:
-            raise ValueError("reward_mode='rollout' needs rollout_policy=RolloutPolicy(G) (beta, "
-                             "following your generator G; 'untrained' for a random one, smoke tests "
-                             "only), or use reward_mode='terminal'")
+        if policy is None and self.needs_rollout_policy and name != UNTRAINED:
+            raise ValueError("intermediate_reward 'mc_rollout' (the default; reward_mode='rollout') needs "
+                             "rollout_policy=RolloutPolicy(G) (beta, following your generator G; "
+                             "'untrained' for a random one, smoke tests only), or use intermediate_reward="
+                             "'terminal', 'prefix_discriminator' or 'critic'")
+
+    @property
+    def strategy(self) -> IntermediateReward | str:
+        """The intermediate reward, by name or as given: ``intermediate_reward``, else the one
+        ``reward_mode`` names, else ``"mc_rollout"``."""
+        if self.intermediate_reward is not None:
+            return self.intermediate_reward
+        return REWARD_MODE_STRATEGIES[self.reward_mode or "rollout"]
+
+    @property
+    def needs_rollout_policy(self) -> bool:
+        strategy = self.strategy
+        return strategy == "mc_rollout" if isinstance(strategy, str) else strategy.needs_rollout_policy
 
 
 class SeqGANCore:
@@ -110,7 +146,7 @@ class SeqGANCore:
         _check_int("batch", batch, 1)
         o = options
         self.batch, self.vocab_size, self.seq_len = int(batch), int(o.vocab_size), int(o.seq_len)
-        self.n_rollouts, self.reward_mode, self.eos_token = int(o.n_rollouts), o.reward_mode, o.eos_token
+        self.n_rollouts, self.eos_token = int(o.n_rollouts), o.eos_token
         rollout_policy = o.rollout_policy
         if o.device in (None, "auto") and isinstance(rollout_policy, RolloutPolicy):
             self.device = rollout_policy.device
@@ -129,7 +165,7 @@ class SeqGANCore:
             rollout_policy = UNTRAINED
         if _named(rollout_policy, UNTRAINED):
             rollout_policy = None
-            if self.reward_mode == "rollout":
+            if o.needs_rollout_policy:
                 init_rng = torch.Generator().manual_seed(int(o.init_seed))
                 fresh = LSTMLanguageModel(self.vocab_size, self.seq_len, eos_token=self.eos_token)
                 rollout_policy = RolloutPolicy(fresh.init_normal_(0.1, init_rng).to(self.device))
@@ -147,11 +183,11 @@ class SeqGANCore:
                     f"is {self.device}; pass device={str(rollout_policy.device)!r} or move it"
                 )
         self.rollout_policy = rollout_policy
-        self.search: MonteCarloSearch | None = None
-        if self.reward_mode == "rollout":
-            self.search = MonteCarloSearch(
-                rollout_policy, self.reward_model, self.n_rollouts, self.seq_len
-            )
+        self.intermediate_reward = make_intermediate_reward(
+            o.strategy, vocab_size=self.vocab_size, device=self.device, init_seed=o.init_seed,
+            shuffle_seed=o.init_seed)
+        """The strategy that rewards each token (:mod:`seqgan_gym.intermediate`)."""
+        self.intermediate_reward.bind(self.reward_model, rollout_policy, self.n_rollouts, self.seq_len)
 
         self.tokens = torch.full((self.batch, self.seq_len), PAD, dtype=torch.long, device=self.device)
         self.ended = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
@@ -170,8 +206,7 @@ class SeqGANCore:
         self.tokens.fill_(PAD)
         self.ended.zero_()
         self.t = 0
-        if self.search is not None:
-            self.search.reset(self.batch)
+        self.intermediate_reward.reset(self.batch)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, bool]:
         """Append ``actions`` (B,) int64, already validated; return rewards (B,) float32 and done.
@@ -194,12 +229,7 @@ class SeqGANCore:
         prefix[:, t - 1] = tokens
         rng_state = None if self.rng is None else self.rng.get_state()
         try:
-            if self.search is not None:
-                rewards = self.search.push(prefix, self.rng)
-            elif t == self.seq_len:
-                rewards = self.reward_model.score(prefix)
-            else:
-                rewards = torch.zeros(self.batch)
+            rewards = self.intermediate_reward.push(prefix, self.rng)
         except BaseException:
             if rng_state is not None:
                 self.rng.set_state(rng_state)
@@ -284,6 +314,12 @@ class CoreModels:
         """beta (``None`` in terminal mode unless one was passed); call ``update(generator)`` after
         each generator update."""
         return self.core.rollout_policy
+
+    @property
+    def intermediate_reward(self) -> IntermediateReward:
+        """The strategy that rewards unfinished prefixes (e.g. a ``CriticReward``; train a
+        ``PrefixDiscriminatorReward`` with ``fit`` or the D-update callback)."""
+        return self.core.intermediate_reward
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

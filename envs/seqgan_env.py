@@ -42,14 +42,20 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
 
     ## Rewards
 
-    `reward_mode="rollout"` (default, the paper's eq. 4): after the t-th token y_t,
+    After the t-th token y_t the reward is Q(Y_1:t-1, y_t), the value of the prefix Y_1:t. At
+    t = T it is score(Y). For t < T it is what `intermediate_reward` says (`seqgan_gym.intermediate`):
 
-    - t < T: Q(Y_1:t-1, y_t) = mean over N completions Y^n of score(Y^n), where the completions are
-      sampled by the rollout policy beta continuing from the prefix's LSTM state (the env advances
-      beta by one token per step; the N completions are sampled as one batch);
-    - t = T: score(Y).
+    - `"mc_rollout"` (default, the paper's eq. 4): the mean over N completions Y^n of score(Y^n),
+      the completions sampled by the rollout policy beta continuing from the prefix's LSTM state
+      (the env advances beta by one token per step; the N completions are sampled as one batch);
+    - `"terminal"`: 0;
+    - `"prefix_discriminator"`: P(real | Y_1:t) of a recurrent discriminator of prefixes
+      (`PrefixDiscriminatorReward`; train it with its `fit` or the D-update callback);
+    - `"critic"`: V(Y_1:t) of a value network of prefixes (`CriticReward`) that learns from every
+      finished episode's score;
+    - your own `IntermediateReward` subclass.
 
-    `reward_mode="terminal"`: 0 for t < T, score(Y) at t = T.
+    `reward_mode="rollout"` / `"terminal"` is the older spelling of the first two.
 
     `score` is the reward model's (`seqgan_gym.rewards.RewardModel`), e.g. D(Y) = P(real) for
     `DiscriminatorReward(D)`. Rewards are floats; D's lie in [0, 1].
@@ -86,7 +92,12 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     - `vocab_size` (int, 5000): V, the number of token ids.
     - `seq_len` (int, 20): T, the episode length.
     - `n_rollouts` (int, 16): N, Monte-Carlo completions per prefix (rollout mode).
-    - `reward_mode` (`"rollout"` or `"terminal"`, `"rollout"`): see Rewards.
+    - `intermediate_reward` (`"mc_rollout"`, `"terminal"`, `"prefix_discriminator"`, `"critic"` or an
+      `IntermediateReward`; `"mc_rollout"`): the reward of unfinished prefixes, see Rewards. By
+      name, the learned two start untrained (seeded by `init_seed`); pass a trained one as an object
+      (`seqgan_gym.intermediate.make_intermediate_reward`).
+    - `reward_mode` (`"rollout"` or `"terminal"`; None): the older spelling of `intermediate_reward`
+      (`"mc_rollout"` / `"terminal"`); given with it, the two must agree.
     - `reward_model` (**required**): the reward source, a `RewardModel` (used as it is, never
       copied: e.g. `DiscriminatorReward(D)` with the D that the discriminator-update callback keeps
       training, `BleuReward(real_data)`, or your own) or a name that
@@ -96,11 +107,11 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
       `OracleLikelihoodReward` over `oracle` (a diagnostic upper bound, not a GAN reward);
       `"bleu"`, `BleuReward` (PG-BLEU-4) against `references`. `"discriminator"` is refused (pass
       `DiscriminatorReward(D)`). Not given: `TypeError`, before any work.
-    - `rollout_policy` (`RolloutPolicy`, `"untrained"` or None; None): beta, required in rollout
-      mode; pass the one whose `update()` follows the trained generator. `"untrained"`: a
+    - `rollout_policy` (`RolloutPolicy`, `"untrained"` or None; None): beta, required by
+      `"mc_rollout"`; pass the one whose `update()` follows the trained generator. `"untrained"`: a
       `RolloutPolicy` over a fresh generator (N(0, 0.1) parameters seeded by `init_seed`; smoke
-      tests only). Not used in terminal mode (a passed one is still validated; `"untrained"` builds
-      nothing there).
+      tests only). Not used by the other strategies (a passed one is still validated; `"untrained"`
+      builds nothing there).
     - `oracle` (`LSTMLanguageModel`, `"paper"`, `"random"` or a file path; None): only with
       `reward_model="oracle"`, whose reward model holds it (`env.unwrapped.reward_model.oracle`);
       anything else refuses it. `"paper"`: the authors' oracle, found by
@@ -108,7 +119,8 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
       N(0, 1) LSTM seeded by `init_seed`.
     - `references` ((R, T) tensor or list of sequences; None): only with `reward_model="bleu"`:
       the real sequences BLEU compares with (the text environments set it to their training split).
-    - `init_seed` (int, 0): seed of what the env builds for `"untrained"` and `oracle="random"`.
+    - `init_seed` (int, 0): seed of what the env builds for `"untrained"`, `oracle="random"` and a
+      learned `intermediate_reward` given by name (its initialisation and mini-batch order).
     - `device` (str or `torch.device`, `"auto"`): where the models and rollouts run. `"auto"`: the
       rollout policy's device if one is given, else CUDA when present, else CPU.
     - `render_mode` (`"ansi"` or None; None): `"ansi"`: `render()` returns the tokens as text,
@@ -135,7 +147,8 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
 
     ## Version History
 
-    * v0: Initial version.
+    * v0: Initial version; `intermediate_reward` added (the default reproduces `reward_mode="rollout"`
+      exactly).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}

@@ -29,7 +29,10 @@ Where the loop differs from the paper:
   :class:`~seqgan_gym.envs.SeqGANVectorEnv`, whose rewards are l.10's Q; ``cfg.algo`` other than
   'reinforce' (PPO, A2C, MaskablePPO) replaces l.12's estimator;
 * ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle' scores sequences instead of D: l.4-5 and l.14-17
-  are skipped.
+  are skipped;
+* l.10's Q is ``cfg.intermediate_reward``'s (:mod:`seqgan_gym.intermediate`; 'mc_rollout' is
+  eq. 4); a learned one ('prefix_discriminator', 'critic') is pre-trained in l.4-5 and retrained
+  in l.14-17 on D's negatives (those lines then run for it even without D).
 The module each step comes from is named where the loop calls it (``experiment.``, ``training.``).
 """
 
@@ -39,14 +42,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from seqgan_gym import experiment, training
+from seqgan_gym import experiment, intermediate
 from seqgan_gym.agents import make_agent
 from seqgan_gym.checkpoints import save_discriminator, save_language_model
 from seqgan_gym.envs import SeqGANVectorEnv
 from seqgan_gym.experiment import Setup
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.resume import Checkpointer
-from seqgan_gym.rewards import make_reward_model
 from seqgan_gym.rollout import RolloutPolicy
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.seeds import stream_seed
@@ -69,37 +71,40 @@ def train(setup: Setup, log: RunLog, generator: LSTMLanguageModel | None = None,
     else:  # resumed: that row was logged before
         mle = log.rows[0]
     discriminator = d_optimizer = None
-    if cfg.reward == "discriminator":  # l.1, 4-5
+    strategy = experiment.new_intermediate_reward(setup, generator)  # a learned Q_t, or None
+    if cfg.reward == "discriminator":  # l.1
         reference_file = reference_file or checkpoints / "generator_mle_best.pt"  # the density ratio's
         discriminator = experiment.new_discriminator(setup, generator, reference_file)
         d_optimizer = make_adam(discriminator.parameters(), cfg.dis_lr)
+    if discriminator is not None or strategy is not None:  # l.4-5
         trained = experiment.pretrain_discriminator(  # False: a resumed run had done it already
-            setup, discriminator, d_optimizer, generator, log, progress, checkpointer)
-        if trained and cfg.dis_form == "cnn":
+            setup, discriminator, d_optimizer, generator, log, progress, checkpointer, strategy)
+        if trained and discriminator is not None and cfg.dis_form == "cnn":
             save_discriminator(discriminator, checkpoints / "discriminator_pretrained.pt")
     adversarial, generator = adversarial_training(setup, generator, log, discriminator, d_optimizer, progress,
-                                                  checkpointer)
+                                                  checkpointer, strategy)
     if discriminator is not None and cfg.dis_form == "cnn":
         save_discriminator(discriminator, checkpoints / "discriminator_adv.pt")
     return mle, adversarial, generator
 
 
 def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog, discriminator=None,
-                         d_optimizer=None, progress: bool = True,
-                         checkpointer: Checkpointer | None = None) -> tuple[dict, LSTMLanguageModel]:
+                         d_optimizer=None, progress: bool = True, checkpointer: Checkpointer | None = None,
+                         strategy: intermediate.IntermediateReward | None = None
+                         ) -> tuple[dict, LSTMLanguageModel]:
     """l.3 and l.6-19 from a pre-trained G_theta (and, for the D reward, a pre-trained D_phi with its
-    optimizer). Logs phase 'adversarial' (step = iteration; NLL_oracle / NLL_test or BLEU, and D's
+    optimizer; for a learned ``cfg.intermediate_reward``, its pre-trained ``strategy``, else a fresh
+    one). Logs phase 'adversarial' (step = iteration; NLL_oracle / NLL_test or BLEU, and D's
     signal, every ``cfg.eval_every``). Returns the last evaluation and the trained G (``generator``
     itself for REINFORCE; for SB3 the policy's actor, started from ``generator``'s weights)."""
     cfg = setup.cfg
     rollout_policy = RolloutPolicy(generator, update_rate=cfg.rollout_update_rate)  # l.3
-    reward_model = make_reward_model(  # D(Y), or cfg.reward's other score
-        cfg.reward, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len, device=setup.device,
-        discriminator=discriminator, oracle=setup.oracle, references=setup.data.train,
-        eos_token=setup.eos_token, bleu_order=cfg.bleu_order)
+    reward_model = experiment.new_reward_model(setup, discriminator)  # D(Y), or cfg.reward's other score
+    strategy = strategy or experiment.new_intermediate_reward(setup, generator)  # l.10's Q_t, if learned
     env = SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
-                          n_rollouts=cfg.n_rollouts, reward_mode="rollout", reward_model=reward_model,
-                          rollout_policy=rollout_policy, device=setup.device, eos_token=setup.eos_token)
+                          n_rollouts=cfg.n_rollouts, intermediate_reward=strategy or cfg.intermediate_reward,
+                          reward_model=reward_model, rollout_policy=rollout_policy, device=setup.device,
+                          eos_token=setup.eos_token)
     logger = experiment.sb3_logger(log.dir / "sb3")
     agent = make_agent(cfg, env, generator, stream_seed(cfg.seed, "agent"), logger, setup.device)
     generator = agent.generator  # for SB3 a new object, the actor (beta and D follow it from here)
@@ -117,7 +122,7 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     iterations_done = checkpointer.begin(  # 0, or the iterations a resumed run had done
         "adversarial", generator=generator, rollout_policy=rollout_policy.model, agent=agent,
         discriminator=discriminator, d_optimizer=d_optimizer, d_shuffle_rng=d_shuffle_rng,
-        d_negatives_rng=d_negatives_rng, eval_rng=eval_rng, signal_rng=signal_rng)
+        d_negatives_rng=d_negatives_rng, eval_rng=eval_rng, signal_rng=signal_rng, intermediate=strategy)
     if iterations_done == 0:  # the start: after MLE and D pre-training
         log.log("adversarial", 0, **evaluation())
     # the last evaluation so far (a resumed run's may come from before the stop)
@@ -132,12 +137,14 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
             g_stats = agent.update()  # l.8-12: B sequences, their Q_t, one PG step (the last is logged)
             rollout_policy.update(generator)  # l.18: beta's EMA step after every G update
         values = {key: g_stats[key] for key in ("g_loss", "kl", "final_score") if key in g_stats}
-        if discriminator is not None and cfg.d_steps > 0:  # l.14-17
-            d_stats = training.train_discriminator(
-                discriminator, d_optimizer, real, lambda n: generator.sample(n, rng=d_negatives_rng),
-                n_negatives=cfg.dis_negatives, d_steps=cfg.d_steps, k=cfg.k, batch_size=cfg.batch_size,
-                shuffle_rng=d_shuffle_rng)
-            values.update({f"d_{key}": d_stats[key] for key in ("loss", "acc_real", "acc_fake")})
+        if (discriminator is not None or strategy is not None) and cfg.d_steps > 0:  # l.14-17
+            d_stats, i_stats = intermediate.train_with_negatives(  # D, then a learned Q_t on its negatives
+                discriminator, d_optimizer, strategy, real,
+                lambda n: generator.sample(n, rng=d_negatives_rng), n_negatives=cfg.dis_negatives,
+                d_steps=cfg.d_steps, k=cfg.k, batch_size=cfg.batch_size,
+                shuffle_rng=d_shuffle_rng, reward_model=reward_model)
+            values.update({f"d_{key}": d_stats[key] for key in ("loss", "acc_real", "acc_fake") if d_stats})
+            log.scalars("adversarial", iteration, **{f"intermediate_{k}": v for k, v in i_stats.items()})
         if watch is not None:  # the failure mode where D's rewards are all ~0
             watch.check(iteration, values.get("final_score"))
         if iteration % cfg.eval_every == 0 or iteration == cfg.adv_iterations:

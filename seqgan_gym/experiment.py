@@ -6,7 +6,10 @@
   l.1-2), with NLL_oracle / NLL_test evaluation (BLEU and Self-BLEU instead of NLL_oracle for a
   corpus) by :func:`evaluate`;
 * :func:`new_discriminator`, :func:`pretrain_discriminator`: D_phi and its pre-training (l.4-5),
-  :func:`measure_discriminator`: whether D's score carries signal.
+  :func:`measure_discriminator`: whether D's score carries signal;
+* :func:`new_reward_model`: the score of finished sequences (D(Y), BLEU, the oracle's);
+  :func:`new_intermediate_reward`: a learned reward of unfinished prefixes (``cfg.intermediate_reward``
+  'prefix_discriminator' or 'critic'), pre-trained beside D by :func:`pretrain_discriminator`.
 """
 
 from __future__ import annotations
@@ -26,14 +29,21 @@ from seqgan_gym.corpus import load_corpus
 from seqgan_gym.data import OracleData, sample_oracle_data
 from seqgan_gym.density_ratio import DensityRatioDiscriminator
 from seqgan_gym.discriminator import paper_discriminator
+from seqgan_gym.intermediate import (
+    TRAINABLE,
+    IntermediateReward,
+    make_intermediate_reward,
+    train_with_negatives,
+)
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import bleu, discriminator_signal, ground_truth_nll, nll_oracle, nll_test, self_bleu
 from seqgan_gym.oracle import load_oracle, random_oracle
 from seqgan_gym.paper_oracle import find_paper_oracle, sha256_of
 from seqgan_gym.resume import Checkpointer
+from seqgan_gym.rewards import RewardModel, make_reward_model
 from seqgan_gym.runlog import RunLog
 from seqgan_gym.seeds import stream_rng, stream_seed
-from seqgan_gym.training import mle_epoch, train_discriminator
+from seqgan_gym.training import mle_epoch
 from seqgan_gym.utils import make_adam, resolve_device, safe_torch_load
 
 
@@ -212,30 +222,63 @@ def measure_discriminator(setup: Setup, discriminator, generator: LSTMLanguageMo
 
 
 def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LSTMLanguageModel, log: RunLog,
-                           progress: bool = True, checkpointer: Checkpointer | None = None) -> bool:
+                           progress: bool = True, checkpointer: Checkpointer | None = None,
+                           intermediate: IntermediateReward | None = None) -> bool:
     """Algorithm 1 l.4-5: ``cfg.dis_pretrain_steps`` x (fresh negatives, ``dis_pretrain_epochs``);
     logs phase 'dis_pretrain' rows. ``checkpointer``: as :func:`pretrain_generator`'s, every step.
-    Returns False when a resumed run had finished this phase already (D's weights restored)."""
+    ``intermediate``: a learned intermediate reward, pre-trained on the same negatives after D in
+    each step (``discriminator`` may then be None: a BLEU or oracle reward; the critic learns
+    their scores); its losses go to TensorBoard. Returns False when a resumed run had finished this
+    phase already (the weights restored)."""
     cfg = setup.cfg
     shuffle_rng = setup.rng("dis_pretrain_shuffle", device="cpu")
     negatives_rng = setup.rng("dis_pretrain_negatives")
     checkpointer = checkpointer or Checkpointer(None)
     steps_done = checkpointer.begin("dis_pretrain", generator=generator, discriminator=discriminator,
-                              d_optimizer=optimizer, shuffle_rng=shuffle_rng, negatives_rng=negatives_rng)
+                              d_optimizer=optimizer, shuffle_rng=shuffle_rng, negatives_rng=negatives_rng,
+                              intermediate=intermediate)
     if steps_done is None:  # resumed in a later phase
         return False
     train = setup.data.train.to(setup.device)
+    reward_model = new_reward_model(setup, discriminator) if intermediate is not None else None
     steps = range(steps_done + 1, cfg.dis_pretrain_steps + 1)
     for step in tqdm(steps, desc="D pre-training", disable=not progress):
-        stats = train_discriminator(
-            discriminator, optimizer, train, lambda n: generator.sample(n, rng=negatives_rng),
+        stats, i_stats = train_with_negatives(
+            discriminator, optimizer, intermediate, train, lambda n: generator.sample(n, rng=negatives_rng),
             n_negatives=cfg.dis_negatives, d_steps=1, k=cfg.dis_pretrain_epochs,
-            batch_size=cfg.batch_size, shuffle_rng=shuffle_rng,
+            batch_size=cfg.batch_size, shuffle_rng=shuffle_rng, reward_model=reward_model,
         )
-        log.log("dis_pretrain", step, d_loss=stats["loss"], d_acc_real=stats["acc_real"],
-                d_acc_fake=stats["acc_fake"])
+        log.log("dis_pretrain", step, d_loss=stats.get("loss"), d_acc_real=stats.get("acc_real"),
+                d_acc_fake=stats.get("acc_fake"))
+        log.scalars("dis_pretrain", step, **{f"intermediate_{k}": v for k, v in i_stats.items()})
         checkpointer.save(step, log)
     return True
+
+
+def new_reward_model(setup: Setup, discriminator=None) -> RewardModel:
+    """The score of finished sequences for ``cfg.reward``: D(Y) of ``discriminator``, PG-BLEU against
+    the training data, or the oracle's log-likelihood."""
+    cfg = setup.cfg
+    return make_reward_model(cfg.reward, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len, device=setup.device,
+                             discriminator=discriminator, oracle=setup.oracle, references=setup.data.train,
+                             eos_token=setup.eos_token, bleu_order=cfg.bleu_order)
+
+
+def new_intermediate_reward(setup: Setup, generator: LSTMLanguageModel) -> IntermediateReward | None:
+    """The learned intermediate reward ``cfg.intermediate_reward`` names ('prefix_discriminator':
+    Adam at ``dis_lr``; 'critic': Adam at 1e-3; mini-batches of ``batch_size``), its embedding and
+    LSTM started from ``generator``'s, its head and mini-batch order seeded from the run's streams.
+    None for a strategy that learns nothing ('mc_rollout', 'terminal': the environment builds those
+    by name)."""
+    cfg = setup.cfg
+    if cfg.intermediate_reward not in TRAINABLE:
+        return None
+    return make_intermediate_reward(
+        cfg.intermediate_reward, vocab_size=cfg.vocab_size, device=setup.device, generator=generator,
+        init_seed=stream_seed(cfg.seed, "intermediate_init"),
+        shuffle_seed=stream_seed(cfg.seed, "intermediate_shuffle"),
+        lr=cfg.dis_lr if cfg.intermediate_reward == "prefix_discriminator" else 1e-3,
+        batch_size=cfg.batch_size)
 
 
 def new_discriminator(setup: Setup, generator: LSTMLanguageModel, reference_file: Path | None = None):

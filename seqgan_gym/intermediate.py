@@ -61,11 +61,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqgan_gym import training
 from seqgan_gym.config import INTERMEDIATE_REWARDS
 from seqgan_gym.lstm import LSTMLanguageModel, check_token_ids
 from seqgan_gym.rewards import RewardModel
 from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy
-from seqgan_gym.training import train_discriminator
 from seqgan_gym.utils import make_adam
 
 #: ``reward_mode`` (the environments' older argument) as the intermediate reward it names.
@@ -514,8 +514,9 @@ def train_with_negatives(
 
     d_stats: dict[str, float] = {}
     if discriminator is not None:
-        d_stats = train_discriminator(discriminator, d_optimizer, real, sample, n_negatives=n_negatives,
-                                      d_steps=d_steps, k=k, batch_size=batch_size, shuffle_rng=shuffle_rng)
+        d_stats = training.train_discriminator(discriminator, d_optimizer, real, sample,
+                                               n_negatives=n_negatives, d_steps=d_steps, k=k,
+                                               batch_size=batch_size, shuffle_rng=shuffle_rng)
     i_stats: dict[str, float] = {}
     if intermediate is not None and intermediate.trainable:
         if discriminator is None:

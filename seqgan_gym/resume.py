@@ -32,8 +32,9 @@ from seqgan_gym.utils import atomic_torch_save, safe_torch_load
 PHASES = ("mle", "dis_pretrain", "adversarial")
 """The phases of a training run, in order."""
 STATE_FILE = "resume.pt"
-CARRIED = ("generator", "discriminator", "d_optimizer")
-"""The objects that live on from one phase to the next, under these names in every phase."""
+CARRIED = ("generator", "discriminator", "d_optimizer", "intermediate")
+"""The objects that live on from one phase to the next, under these names in every phase
+(``intermediate``: a learned intermediate reward, :mod:`seqgan_gym.intermediate`)."""
 
 
 class Checkpointer:

@@ -107,6 +107,16 @@ class RunLog:
                 "a uniform model scores ln V): the run diverged; lower the learning rate")
         return row
 
+    def scalars(self, phase: str, step: int, **values: float) -> None:
+        """Record side statistics in TensorBoard only (tag "<phase>/<name>"), not in ``metrics.csv``
+        (e.g. a learned intermediate reward's training loss)."""
+        if self.tb is None:
+            return
+        for name, v in values.items():
+            if v is not None:
+                self.tb.add_scalar(f"{phase}/{name}", float(v), step)
+        self.tb.flush()
+
     def write_samples(self, sequences, name: str = "samples.txt") -> None:
         lines = [" ".join(str(int(t)) for t in seq) for seq in sequences.tolist()]
         atomic_write_text(self.dir / name, "\n".join(lines) + "\n")

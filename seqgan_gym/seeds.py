@@ -28,6 +28,8 @@ STREAMS: dict[str, int] = {
     "dis_shuffle": 7,  # D's mini-batch order in the adversarial d-steps
     "eval_command": 9,  # `seqgan-gym eval`
     "d_signal": 10,  # D's held-out AUC / oracle Spearman (its own stream: measuring changes nothing)
+    "intermediate_init": 13,  # a learned intermediate reward's head (prefix discriminator, critic)
+    "intermediate_shuffle": 14,  # its mini-batch order
     "samples_file": 99,  # the 100 samples written to samples.txt at the end of a run
     "adversarial_evaluation": 102,  # G's samples for NLL_oracle / BLEU during adversarial training
     "dis_negatives": 7 + 7919,  # G's fresh negatives in the adversarial d-steps

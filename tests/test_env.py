@@ -105,8 +105,9 @@ def _forbid(monkeypatch, *targets):
 
 @pytest.mark.parametrize("vector", [False, True])
 def test_plain_make_says_what_to_pass_before_any_work(monkeypatch, vector):
-    _forbid(monkeypatch, "seqgan_gym.envs.core.make_reward_model", "seqgan_gym.envs.core.MonteCarloSearch",
-            "seqgan_gym.paper_oracle.find_paper_oracle", "seqgan_gym.envs.text_env.load_corpus")
+    _forbid(monkeypatch, "seqgan_gym.envs.core.make_reward_model",
+            "seqgan_gym.envs.core.make_intermediate_reward", "seqgan_gym.paper_oracle.find_paper_oracle",
+            "seqgan_gym.envs.text_env.load_corpus")
     make = (lambda id_: gym.make_vec(id_, num_envs=4)) if vector else gym.make
     for env_id in ("SeqGAN-Oracle-v0", "SeqGAN-COCO-v0"):
         with pytest.raises(TypeError, match=r"needs reward_model=: DiscriminatorReward\(D\)") as info:

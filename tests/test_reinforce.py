@@ -130,10 +130,10 @@ def test_rollout_policy_follows_the_generator_after_each_update():
 
 def _learn_with_counted_d_updates(monkeypatch, updates, g_steps, d_steps, k):
     """Run REINFORCE with the D callback, its D training replaced by a call counter."""
-    import seqgan_gym.agents.callbacks as cb
+    import seqgan_gym.training as training  # the callback's D update (through seqgan_gym.intermediate)
 
     calls = []
-    monkeypatch.setattr(cb, "train_discriminator",
+    monkeypatch.setattr(training, "train_discriminator",
                         lambda *a, **kw: calls.append(kw) or {"loss": 0.5, "acc_real": 1.0,
                                                               "acc_fake": 0.0})
     oracle = random_oracle(seed=1, vocab_size=30, seq_len=4)

@@ -147,10 +147,10 @@ def test_ppo_learns_with_the_oracle_reward():
 
 
 def test_callbacks_fire_on_their_schedule_under_ppo(oracle, monkeypatch):
-    import seqgan_gym.agents.callbacks as cb
+    import seqgan_gym.training as training  # the callback's D update (through seqgan_gym.intermediate)
 
     calls = []
-    monkeypatch.setattr(cb, "train_discriminator",
+    monkeypatch.setattr(training, "train_discriminator",
                         lambda *a, **kw: calls.append(kw) or {"loss": 0.5, "acc_real": 1.0,
                                                               "acc_fake": 0.0})
     g = _generator()
