@@ -105,9 +105,16 @@ class TimedReward(RewardModel):
         return self.inner.score(sequences)
 
     def score(self, sequences: torch.Tensor) -> torch.Tensor:
+        return self._timed(self.inner.score, sequences)
+
+    def score_rollouts(self, completed: torch.Tensor, n_rollouts: int, prefix_len: int) -> torch.Tensor:
+        return self._timed(partial(self.inner.score_rollouts, n_rollouts=n_rollouts,
+                                   prefix_len=prefix_len), completed)
+
+    def _timed(self, score, sequences: torch.Tensor) -> torch.Tensor:
         start, cpu_start = time.perf_counter(), time.process_time()
         with torch.profiler.record_function("D.score"):
-            rewards = self.inner.score(sequences)
+            rewards = score(sequences)
         self.seconds += time.perf_counter() - start
         self.cpu_seconds += time.process_time() - cpu_start
         self.sequences += sequences.shape[0]

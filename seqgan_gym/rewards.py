@@ -78,7 +78,25 @@ class RewardModel(abc.ABC):
                 f"{self.name}.score expects sequences of shape (M, T), got {tuple(sequences.shape)}"
             )
         with torch.no_grad():
-            rewards = self._score(sequences)
+            return self._checked(self._score(sequences), sequences)
+
+    def score_rollouts(self, completed: torch.Tensor, n_rollouts: int, prefix_len: int) -> torch.Tensor:
+        """:meth:`score` of Monte-Carlo completions: rows ``b * N .. b * N + N - 1`` of
+        ``completed`` (B * N, T) complete the same prefix of ``prefix_len`` tokens. The search
+        (:mod:`seqgan_gym.rollout`) calls this; it equals ``score(completed)``, and a model that
+        can reuse the shared prefix overrides :meth:`_score_rollouts` to be faster."""
+        if completed.dim() != 2:
+            raise ValueError(f"{self.name}.score_rollouts expects sequences of shape (M, T), got "
+                             f"{tuple(completed.shape)}")
+        with torch.no_grad():
+            return self._checked(self._score_rollouts(completed, n_rollouts, prefix_len), completed)
+
+    def _score_rollouts(self, completed: torch.Tensor, n_rollouts: int, prefix_len: int):
+        """Rewards of Monte-Carlo completions (see :meth:`score_rollouts`); default ``_score``."""
+        return self._score(completed)
+
+    def _checked(self, rewards, sequences: torch.Tensor) -> torch.Tensor:
+        """``rewards`` as a (M,) float32 tensor on the sequences' device, or a one-line error."""
         rewards = torch.as_tensor(rewards, dtype=torch.float32).to(sequences.device)
         if rewards.shape != (sequences.shape[0],):
             raise ValueError(
@@ -140,6 +158,16 @@ class DiscriminatorReward(RewardModel):
     def _score(self, sequences: torch.Tensor) -> torch.Tensor:
         device = _module_device(self.discriminator, sequences.device)
         return self.discriminator.prob_real(sequences.to(device), batch_size=self.batch_size)
+
+    def _score_rollouts(self, completed: torch.Tensor, n_rollouts: int, prefix_len: int):
+        """The paper's D computes the prefix's convolution windows once per prefix
+        (:meth:`seqgan_gym.discriminator.Discriminator.prob_real_rollouts`); other modules
+        score every row."""
+        if not callable(getattr(self.discriminator, "prob_real_rollouts", None)):
+            return self._score(completed)
+        device = _module_device(self.discriminator, completed.device)
+        return self.discriminator.prob_real_rollouts(completed.to(device), n_rollouts, prefix_len,
+                                                     batch_size=self.batch_size)
 
 
 class BleuReward(RewardModel):

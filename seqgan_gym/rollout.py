@@ -228,7 +228,7 @@ class MonteCarloSearch:
         )  # (B*N, T), row b*N + k is rollout k of sequence b
         # a corpus with an end token: a completion ends at its first EOS (a no-op otherwise)
         completed = model.end_at_eos(completed)
-        rewards = self.reward_model.score(completed).view(batch, n).mean(dim=1)
+        rewards = self.reward_model.score_rollouts(completed, n, t).view(batch, n).mean(dim=1)
         self.t, self._state = t, state
         return rewards
 

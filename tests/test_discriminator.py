@@ -218,3 +218,27 @@ def test_separates_oracle_samples_from_uniform_noise():
     held_fake = torch.randint(0, V, (200, T), generator=rng)
     acc = torch.cat([d.prob_real(held_real) > 0.5, d.prob_real(held_fake) <= 0.5]).float().mean()
     assert acc > 0.9
+
+
+@pytest.mark.parametrize("prefix_len", [0, 1, 3, 12, 19, 20])
+def test_prob_real_rollouts_equals_prob_real_of_every_row(prefix_len):
+    from seqgan_gym.discriminator import paper_discriminator
+
+    d = paper_discriminator(50, 20, seed=4)
+    d.train()  # must run in eval mode and restore this
+    gen = torch.Generator().manual_seed(prefix_len)
+    groups, n = 5, 4
+    completed = torch.randint(0, 50, (groups * n, 20), generator=gen)
+    prefixes = torch.randint(0, 50, (groups, prefix_len), generator=gen)
+    completed[:, :prefix_len] = prefixes.repeat_interleave(n, dim=0)
+    expected = d.prob_real(completed)
+    for batch_size in (4, 7, 1000):  # whole groups per pass, and one pass
+        got = d.prob_real_rollouts(completed, n, prefix_len, batch_size=batch_size)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert d.training
+    if prefix_len:  # a row that does not share its group's prefix is refused, not scored wrongly
+        completed[n + 1, prefix_len - 1] = (completed[n, prefix_len - 1] + 1) % 50
+        with pytest.raises(ValueError, match="share their first"):
+            d.prob_real_rollouts(completed, n, prefix_len)
+    with pytest.raises(ValueError, match="n_rollouts"):
+        d.prob_real_rollouts(completed[:-1], n, prefix_len)

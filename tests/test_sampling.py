@@ -223,4 +223,5 @@ def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale):
 
 def test_output_cross_entropy_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="targets"):
-        output_cross_entropy(torch.zeros(4, 3), torch.zeros(5, 3), torch.zeros(5), torch.zeros(3, dtype=torch.long))
+        output_cross_entropy(torch.zeros(4, 3), torch.zeros(5, 3), torch.zeros(5),
+                             torch.zeros(3, dtype=torch.long))
