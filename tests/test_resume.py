@@ -138,6 +138,29 @@ def test_a_killed_ppo_run_resumes_to_the_same_numbers(tmp_path):
     assert _outcome(run_dir) == _outcome(whole)
 
 
+@pytest.mark.parametrize("strategy, phase, step", [("critic", "adversarial", 3),
+                                                   ("prefix_discriminator", "dis_pretrain", 2)])
+def test_a_killed_run_with_a_learned_intermediate_reward_resumes(tmp_path, strategy, phase, step):
+    """The learned intermediate reward (its weights, Adam state, mini-batch stream; the critic's
+    online updates) is in resume.pt: killed in the adversarial phase or in its pre-training beside
+    D, the run resumes to the uninterrupted run's numbers."""
+    extra = ["--set", f"intermediate_reward={strategy}", "--set", "mle_epochs=2"]
+    whole = tmp_path / "whole"
+    subprocess.run(_command(*ARGS, *extra, "--run-dir", str(whole)), env=_env(), check=True,
+                   capture_output=True)
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(_command(*ARGS, *extra, "--run-dir", str(run_dir)), env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not any(row.startswith(f"{phase},{step},") for row in _rows(run_dir)):
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    _resume(run_dir)
+    assert _outcome(run_dir) == _outcome(whole)
+
+
 def test_a_run_directory_is_written_by_one_process_at_a_time(tmp_path):
     from seqgan_gym.runlog import RunLog
 
