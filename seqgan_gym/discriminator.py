@@ -126,8 +126,9 @@ class _ConvMaxPool(torch.autograd.Function):
     of the *view* ``X[: P * B, : w * E]`` (no copy) with its ``(n, w * E)`` filter matrix, and the
     max over time is a reduction over the leading P axis. Returns (B, sum(n)).
 
-    Backward: the gradient of a max goes to the position(s) that attained it (split evenly among
-    exact ties, as ``torch.amax``), then through the same matrix products: ``dW = dY^T X`` and
+    Backward: the gradient of a max goes to the position that attained it (the first one among
+    exact ties, as ``F.max_pool2d``; only the (B, n) positions are kept from the forward pass, not
+    the (P, B, n) scores), then through the same matrix products: ``dW = dY^T X`` and
     ``dX += dY W``; the windows' gradients are finally summed back onto the embeddings.
     Gradients are checked against ``F.conv2d`` + ``F.max_pool2d`` in the tests.
     """
@@ -136,14 +137,14 @@ class _ConvMaxPool(torch.autograd.Function):
     def forward(ctx, emb: torch.Tensor, filter_sizes: tuple[int, ...], *weights: torch.Tensor):
         batch, seq_len, _ = emb.shape
         windows = _window_matrix(emb, max(filter_sizes))
-        scores = [
-            _scores(windows, weight, seq_len - w + 1, batch)
-            for w, weight in zip(filter_sizes, weights)
-        ]
-        pooled = [y.amax(dim=0) for y in scores]  # (B, n) each
+        pooled, argmax = [], []
+        for w, weight in zip(filter_sizes, weights):
+            values, positions = _scores(windows, weight, seq_len - w + 1, batch).max(dim=0)
+            pooled.append(values)  # (B, n)
+            argmax.append(positions)  # (B, n): the first position attaining the max
         ctx.filter_sizes = filter_sizes
         ctx.emb_shape = emb.shape
-        ctx.save_for_backward(windows, *weights, *scores, *pooled)
+        ctx.save_for_backward(windows, *weights, *argmax)
         return torch.cat(pooled, dim=1)
 
     @staticmethod
@@ -152,16 +153,16 @@ class _ConvMaxPool(torch.autograd.Function):
         batch, seq_len, emb_dim = ctx.emb_shape
         m = len(filter_sizes)
         saved = ctx.saved_tensors
-        windows, weights = saved[0], saved[1 : 1 + m]
-        scores, pooled = saved[1 + m : 1 + 2 * m], saved[1 + 2 * m :]
+        windows, weights, argmax = saved[0], saved[1 : 1 + m], saved[1 + m :]
         grad_windows = torch.zeros_like(windows)
         grad_weights, offset = [], 0
-        for w, weight, y, v in zip(filter_sizes, weights, scores, pooled):
+        for w, weight, positions_of_max in zip(filter_sizes, weights, argmax):
             positions, n = seq_len - w + 1, weight.shape[0]
-            is_max = y == v  # (P, B, n)
-            g = grad_out[:, offset : offset + n] / is_max.sum(dim=0)  # (B, n)
+            g = grad_out[:, offset : offset + n]  # (B, n)
             offset += n
-            grad_y = (is_max * g).view(positions * batch, n)
+            grad_y = g.new_zeros(positions, batch, n)
+            grad_y.scatter_(0, positions_of_max.unsqueeze(0), g.unsqueeze(0))
+            grad_y = grad_y.view(positions * batch, n)
             x = windows[: positions * batch, : w * emb_dim]
             grad_weights.append(grad_y.t().mm(x))  # (n, w * E)
             grad_windows[: positions * batch, : w * emb_dim].addmm_(grad_y, weight)
