@@ -140,9 +140,12 @@ class DiscriminatorReward(RewardModel):
         (eval mode, no dropout, no grad), e.g. :class:`seqgan_gym.discriminator.Discriminator`.
         Its ``vocab_size`` / ``seq_len`` attributes, when present, are checked by the envs.
     :param batch_size: sequences per forward pass of D (bounds memory; not a result change).
+        256 keeps the paper's CNN's window buffer (20 x 256 x 1280 floats, 26 MB) near the
+        caches: one paper-size reward batch took ~23% less CPU time than with 2048 (1 thread,
+        side by side; 128, 512 and 1024 in between).
     """
 
-    def __init__(self, discriminator: nn.Module, batch_size: int = 2048) -> None:
+    def __init__(self, discriminator: nn.Module, batch_size: int = 256) -> None:
         if not callable(getattr(discriminator, "prob_real", None)):
             raise TypeError(
                 f"DiscriminatorReward needs a discriminator with a prob_real(seqs, batch_size=...) "
