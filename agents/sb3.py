@@ -23,6 +23,13 @@ Three pieces, the function that wires them (:func:`make_sb3_agent`), and
 * :func:`make_sb3_agent` - PPO or A2C on the adapter with this policy, ``n_steps = T`` (one
   rollout = B complete sequences = one generator update, like one REINFORCE step), ``gamma = 1``.
 
+**Speed.** A PPO update at the paper's sizes spends its time in the (M, V) output layer and the two
+LSTMs, not in the environment. Four things keep that cost down, each tested against the plain
+computation (tests/test_sb3.py) and timed in ``benchmarks/ppo_speed.py``: the extractor runs the
+LSTM once per distinct longest prefix of a batch (:func:`prefix_sources`), log-probabilities and
+entropy come from a blockwise pass with a closed-form backward (:class:`GeneratorCategorical`),
+actions are drawn by inverse CDF, and Adam is fused.
+
 **Rewards.** In ``reward_mode="rollout"`` the environment returns Q_t, the Monte-Carlo estimate of
 the final score given the prefix after token t (the paper's eq. 4), at every step. REINFORCE weights
 log G(y_t | Y_<t) by Q_t directly. A return-based algorithm sums rewards, and the sum of Q_t over
@@ -36,6 +43,7 @@ In ``terminal`` mode the two options coincide. ``rewards="raw"`` passes Q_t unch
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -46,12 +54,16 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
+from torch.autograd.function import once_differentiable
+from torch.distributions import Categorical
 
 from seqgan_gym.agents.kl import KLAnchor
 from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.sampling import sample_categorical
 
 REWARD_TRANSFORMS = ("q_difference", "raw")
 
@@ -167,8 +179,13 @@ class PrefixLSTMExtractor(BaseFeaturesExtractor):
     The observation holds the written tokens first and -1 after them. The LSTM reads the start
     token and the written tokens; the feature is its output after the last written one (after
     the start token alone for an empty prefix), i.e. the state from which the generator predicts
-    the next token. Recomputed from the prefix at every call: O(T) per step, cheap for T = 20, and
-    no recurrent state to carry through SB3's buffers.
+    the next token. Recomputed from the prefixes at every call (no recurrent state to carry through
+    SB3's buffers), but not once per observation: the LSTM is causal, so an observation whose
+    prefix another observation of the batch extends is read off that one's pass
+    (:func:`prefix_sources`). A PPO minibatch of 256 observations drawn from 64 whole episodes
+    runs the LSTM over at most 64 rows; and a pass stops at the longest prefix of the batch (at
+    step t of a rollout, t + 1 positions instead of T + 1). Same features as one pass per
+    observation up to float rounding (tests/test_sb3.py).
 
     :param observation_space: the env's ``Box(-1, V-1, (T,), int64)``.
     :param emb_dim, hidden_dim, start_token: as :class:`~seqgan_gym.lstm.LSTMLanguageModel`.
@@ -183,11 +200,43 @@ class PrefixLSTMExtractor(BaseFeaturesExtractor):
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         tokens = observations.long()  # SB3 hands Box observations over as floats
-        m = tokens.shape[0]
         written = (tokens >= 0).sum(1)  # (M,) t, the prefix length
-        inputs = torch.cat([self.generator.start_tokens(m)[:, None], tokens.clamp(min=0)], 1)  # (M, T+1)
-        hidden, _ = self.generator.lstm(self.generator.embedding(inputs))  # (M, T+1, H)
-        return hidden[torch.arange(m, device=hidden.device), written]  # (M, H)
+        if tokens.shape[0] == 0:
+            return tokens.new_zeros(0, self.features_dim, dtype=torch.float32)
+        reads, source = prefix_sources(tokens)
+        span = int(written.max())  # the positions any observation needs: start token + span tokens
+        inputs = torch.cat([self.generator.start_tokens(len(reads))[:, None],
+                            reads[:, :span].clamp(min=0)], 1)  # (U, span + 1)
+        hidden, _ = self.generator.lstm(self.generator.embedding(inputs))  # (U, span + 1, H)
+        return hidden[source, written]  # (M, H)
+
+
+def prefix_sources(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fewest prefixes an LSTM must read so that every row's state is among its outputs.
+
+    Row b *extends* row a when b agrees with a wherever a is written. Returns ``reads`` (U, T), rows
+    of ``tokens`` that no other row extends further, and ``source`` (M,), for each row the index in
+    ``reads`` of one that extends it: row a's state after its ``written[a]`` tokens is the state of
+    ``reads[source[a]]`` at that position, since the LSTM is causal.
+
+    How: sorted lexicographically, with -1 (not written) below every token, the rows that extend a
+    row follow it in one contiguous block, and the last row of that block is extended by no other
+    row. The block of row i ends before the first j >= i whose common prefix with the next row is
+    shorter than row i's length. O(M log M + M T), no hashing, exact.
+
+    :param tokens: (M, T) long prefixes, -1 where not written (written positions first).
+    """
+    rows, inverse = torch.unique(tokens, dim=0, return_inverse=True)  # sorted, distinct (U, T)
+    u, t = rows.shape
+    lengths = (rows >= 0).sum(1)
+    same = (rows[1:] == rows[:-1]) & (rows[1:] >= 0)  # (U-1, T)
+    common = torch.cat([same.cumprod(1).sum(1), lengths.new_full((1,), -1)])  # with the next row
+    index = torch.arange(u, device=tokens.device)
+    # block_end[k, i]: the first j >= i whose common prefix with row j + 1 is shorter than k
+    breaks = torch.where(common[None] < torch.arange(t + 1, device=tokens.device)[:, None], index, u)
+    block_end = breaks.flip(1).cummin(1).values.flip(1)  # (T + 1, U)
+    ends, source = torch.unique(block_end[lengths, index], return_inverse=True)
+    return rows[ends], source[inverse]
 
 
 class _GeneratorActor:
@@ -199,7 +248,11 @@ class _GeneratorActor:
         kwargs.setdefault("share_features_extractor", False)
         kwargs.setdefault("net_arch", {"pi": [], "vf": [64]})
         kwargs.setdefault("ortho_init", False)
-        if kwargs["features_extractor_class"] is not PrefixLSTMExtractor:
+        if kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
+            # SB3's Adam (eps 1e-5), fused: one pass per tensor instead of a dozen small ops, 12% of
+            # a PPO update at V = 5000 (benchmarks/ppo_speed.py); the same update up to rounding
+            kwargs.setdefault("optimizer_kwargs", {"eps": 1e-5, "fused": True})
+        if not issubclass(kwargs["features_extractor_class"], PrefixLSTMExtractor):
             raise ValueError(f"{type(self).__name__} needs features_extractor_class=PrefixLSTMExtractor")
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
@@ -242,14 +295,168 @@ class _GeneratorActor:
         return self
 
 
+def _chunk_buffers(rows: int, like: torch.Tensor, n: int = 2) -> list[torch.Tensor]:
+    """``n`` scratch (rows, V) tensors kept between calls (per shape, dtype and device): a fresh
+    V-wide tensor per call costs a page fault per 4 KiB on first touch, which on the development
+    machine made every elementwise pass over a (256, 5000) tensor 5x slower than the pass itself.
+    One set per thread: two threads never share a buffer."""
+    key = (threading.get_ident(), rows, like.shape[1], like.dtype, like.device, n)
+    buffers = _BUFFERS.get(key)
+    if buffers is None:
+        buffers = _BUFFERS[key] = [like.new_empty(rows, like.shape[1]) for _ in range(n)]
+    return buffers
+
+
+_BUFFERS: dict[tuple, list[torch.Tensor]] = {}
+_CHUNK_ROWS = 64  # rows of logits per block: two (64, 5000) float32 blocks stay in a core's L2 cache
+
+
+class _LogProbEntropy(torch.autograd.Function):
+    """log pi(a | s) and the entropy of pi(. | s) from the hidden states through the output layer,
+    block by block, with a closed-form backward; no (M, V) tensor is ever allocated.
+
+    Forward, for each block of rows: the logits ``z = [h, 1] [W^T; b]`` into a scratch block,
+    ``m = max z``, ``y = z - m``, ``e = exp(y)``, ``s = sum e``; then ``log_prob = y_a - log s`` and
+    the entropy ``H = log s - sum(e y) / s``. Saved for backward: the inputs and ``lse = m + log s``,
+    ``H`` per row. Backward recomputes each block's logits and ``p = exp(z - lse)`` and forms the
+    gradient with respect to the logits in closed form, ``g_lp (onehot(a) - p) - g_H p (l + H)``
+    with ``l = z - lse`` (the entropy term only where its incoming gradient is not 0: PPO's and
+    A2C's default ``ent_coef`` is 0), then accumulates ``dW = G^T [h, 1]`` and ``dh = G [W^T; b]^T``.
+    Autograd through ``torch.distributions.Categorical`` made some twenty passes over freshly
+    allocated (M, V) tensors (logsumexp, softmax, clamp, their backward) for the same numbers.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, actions):
+        rows, hidden_dim = hidden.shape
+        hidden1 = torch.cat([hidden, hidden.new_ones(rows, 1)], 1)  # (M, H + 1)
+        weight1 = torch.cat([weight.t(), bias[None]]).contiguous()  # (H + 1, V)
+        y_buf, e_buf = _chunk_buffers(min(rows, _CHUNK_ROWS), weight1)
+        lse, log_prob, entropy = (hidden.new_empty(rows) for _ in range(3))
+        for lo in range(0, rows, _CHUNK_ROWS):
+            hi = min(rows, lo + _CHUNK_ROWS)
+            y, e = y_buf[: hi - lo], e_buf[: hi - lo]
+            torch.mm(hidden1[lo:hi], weight1, out=y)
+            m = y.amax(1, keepdim=True)
+            y.sub_(m)
+            total = torch.exp(y, out=e).sum(1)
+            log_total = total.log()
+            log_prob[lo:hi] = y.gather(1, actions[lo:hi, None]).squeeze(1) - log_total
+            entropy[lo:hi] = log_total - y.mul_(e).sum(1) / total
+            lse[lo:hi] = m.squeeze(1) + log_total
+        ctx.save_for_backward(hidden1, weight1, actions, lse, entropy)
+        return log_prob, entropy
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_log_prob, grad_entropy):
+        hidden1, weight1, actions, lse, entropy = ctx.saved_tensors
+        rows, hidden_dim = hidden1.shape[0], hidden1.shape[1] - 1
+        with_entropy = bool((grad_entropy != 0).any())
+        grad_hidden1 = torch.empty_like(hidden1)
+        grad_weight1 = torch.zeros_like(weight1)
+        g_buf, l_buf = _chunk_buffers(min(rows, _CHUNK_ROWS), weight1)
+        for lo in range(0, rows, _CHUNK_ROWS):
+            hi = min(rows, lo + _CHUNK_ROWS)
+            g = g_buf[: hi - lo]
+            torch.mm(hidden1[lo:hi], weight1, out=g).sub_(lse[lo:hi, None])  # l = log p
+            if with_entropy:
+                log_p = l_buf[: hi - lo].copy_(g)
+            g.exp_()  # p
+            if with_entropy:  # - g_H p (l + H)
+                log_p.add_(entropy[lo:hi, None]).mul_(g).mul_(grad_entropy[lo:hi, None])
+            g.mul_(-grad_log_prob[lo:hi, None])  # - g_lp p
+            g.scatter_add_(1, actions[lo:hi, None], grad_log_prob[lo:hi, None])  # + g_lp onehot(a)
+            if with_entropy:
+                g.sub_(log_p)
+            torch.mm(g, weight1.t(), out=grad_hidden1[lo:hi])
+            grad_weight1.addmm_(hidden1[lo:hi].t(), g)
+        return (grad_hidden1[:, :hidden_dim] if ctx.needs_input_grad[0] else None,
+                grad_weight1[:hidden_dim].t() if ctx.needs_input_grad[1] else None,
+                grad_weight1[hidden_dim] if ctx.needs_input_grad[2] else None, None)
+
+
+class GeneratorCategorical(CategoricalDistribution):
+    """SB3's categorical distribution over the V tokens, fed the actor's hidden states and output
+    layer instead of the logits (:meth:`from_hidden`), with three costs removed (measured in
+    ``benchmarks/ppo_speed.py``):
+
+    - :meth:`log_prob` and :meth:`entropy` come from one blockwise pass through the output layer
+      with a closed-form backward (:class:`_LogProbEntropy`), equal to autograd's through
+      ``torch.distributions.Categorical`` up to float rounding, gradients included
+      (tests/test_sb3.py);
+    - the ``torch.distributions.Categorical`` behind :attr:`distribution` (built only when asked
+      for) has ``validate_args=False``: torch's checks of the logits and of every evaluated action
+      ran over each (M, V) tensor;
+    - :meth:`sample` draws by inverse CDF (:func:`seqgan_gym.sampling.sample_categorical`, one
+      uniform per row from torch's global random state, which SB3 seeds) instead of
+      ``torch.multinomial``, which draws an exponential for every one of the V entries of a row:
+      the same distribution, other draws than ``torch.multinomial`` for a given seed.
+    """
+
+    def __init__(self, action_dim: int) -> None:
+        super().__init__(action_dim)
+        self.hidden: torch.Tensor | None = None
+        self.output: torch.nn.Linear | None = None
+        self._entropy: torch.Tensor | None = None
+
+    def from_hidden(self, hidden: torch.Tensor, output: torch.nn.Linear) -> GeneratorCategorical:
+        """pi(. | s) = softmax(output(hidden)): hidden (M, H), output the actor's ``nn.Linear(H, V)``."""
+        self.hidden, self.output, self._entropy = hidden, output, None
+        self._distribution = None
+        return self
+
+    def proba_distribution(self, action_logits: torch.Tensor) -> GeneratorCategorical:
+        self.hidden = self.output = self._entropy = None
+        self._distribution = Categorical(logits=action_logits, validate_args=False)
+        return self
+
+    @property
+    def distribution(self) -> Categorical:
+        if self._distribution is None and self.hidden is not None:
+            self._distribution = Categorical(logits=self.output(self.hidden), validate_args=False)
+        return self._distribution
+
+    @distribution.setter
+    def distribution(self, value) -> None:
+        self._distribution = value
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        if self.hidden is None or actions.numel() != len(self.hidden):
+            return self.distribution.log_prob(actions)
+        log_prob, self._entropy = _LogProbEntropy.apply(
+            self.hidden, self.output.weight, self.output.bias, actions.long().reshape(-1))
+        return log_prob
+
+    def entropy(self) -> torch.Tensor:
+        if self._entropy is not None:  # computed with the last log_prob
+            return self._entropy
+        if self.hidden is None:
+            return self.distribution.entropy()
+        zeros = torch.zeros(len(self.hidden), dtype=torch.long, device=self.hidden.device)
+        return _LogProbEntropy.apply(self.hidden, self.output.weight, self.output.bias, zeros)[1]
+
+    def sample(self) -> torch.Tensor:
+        logits = self.distribution.logits if self._distribution is not None else self.output(self.hidden)
+        return sample_categorical(logits)
+
+
 class GeneratorPolicy(_GeneratorActor, ActorCriticPolicy):
     """Actor-critic policy whose actor is an LSTM generator (see the module docstring), for PPO and A2C.
 
     Defaults: a separate critic extractor, ``net_arch=dict(pi=[], vf=[64])`` (the actor's logits
     are the generator's output layer on h_t, nothing in between), no orthogonal initialisation.
     Extra keyword arguments go to :class:`ActorCriticPolicy`; ``features_extractor_kwargs`` to
-    :class:`PrefixLSTMExtractor` (``emb_dim``, ``hidden_dim``, ``start_token``).
+    :class:`PrefixLSTMExtractor` (``emb_dim``, ``hidden_dim``, ``start_token``). Its action
+    distribution is a :class:`GeneratorCategorical`.
     """
+
+    def __init__(self, observation_space, action_space, lr_schedule, **kwargs) -> None:
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        self.action_dist = GeneratorCategorical(self.action_space.n)
+
+    def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> GeneratorCategorical:
+        return self.action_dist.from_hidden(latent_pi, self.action_net)  # latent_pi = h_t (pi=[])
 
 
 def maskable_generator_policy() -> type:
@@ -280,10 +487,14 @@ def make_sb3_agent(
     seed: int = 0,
     device: str | torch.device = "auto",
     max_grad_norm: float = 5.0,
+    policy: type | None = None,
     **algo_kwargs,
 ):
     """PPO, A2C or sb3-contrib's MaskablePPO (``algo`` 'maskable_ppo', with the env's action masks)
     on ``venv`` with a :class:`GeneratorPolicy` started from ``generator``.
+
+    ``policy``: another policy class (a subclass of :class:`GeneratorPolicy`, or of
+    :func:`maskable_generator_policy`'s for MaskablePPO); ``benchmarks/ppo_speed.py`` times variants.
 
     ``n_steps = T`` (one rollout = B complete sequences = one generator update) and ``gamma = 1``
     (the score arrives at the end of a finite episode). PPO and MaskablePPO: 4 epochs of
@@ -309,9 +520,9 @@ def make_sb3_agent(
     if algo == "maskable_ppo":
         from sb3_contrib import MaskablePPO  # optional: maskable_generator_policy() says how to install
 
-        model = MaskablePPO(maskable_generator_policy(), venv, **kwargs)
+        model = MaskablePPO(policy or maskable_generator_policy(), venv, **kwargs)
     else:
-        model = (PPO if algo == "ppo" else A2C)(GeneratorPolicy, venv, **kwargs)
+        model = (PPO if algo == "ppo" else A2C)(policy or GeneratorPolicy, venv, **kwargs)
     model.policy.load_generator(generator)
     return model
 

@@ -5,9 +5,13 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import CategoricalDistribution
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 from seqgan_gym.agents import (
     DiscriminatorUpdateCallback,
+    GeneratorPolicy,
+    PrefixLSTMExtractor,
     RolloutPolicyUpdateCallback,
     SeqGANSB3VecEnv,
     make_sb3_agent,
@@ -283,3 +287,140 @@ def test_kl_penalty_enters_sb3_rewards_and_advantages(oracle, algo):
     for t in reversed(range(T)):
         advantages[t] = deltas[t] + (model.gae_lambda * advantages[t + 1] if t + 1 < T else 0)
     assert np.allclose(buffer.returns.reshape(B, T).T, advantages + values, atol=1e-4)
+
+
+# ----------------------------------------------------------------- the fast paths vs the plain computation
+class _FullPrefixExtractor(PrefixLSTMExtractor):
+    """The plain extractor: one LSTM pass over the whole (T + 1)-token input per observation."""
+
+    def forward(self, observations):
+        tokens = observations.long()
+        m = tokens.shape[0]
+        written = (tokens >= 0).sum(1)
+        inputs = torch.cat([self.generator.start_tokens(m)[:, None], tokens.clamp(min=0)], 1)
+        hidden, _ = self.generator.lstm(self.generator.embedding(inputs))
+        return hidden[torch.arange(m), written]
+
+
+class _PlainPolicy(GeneratorPolicy):
+    """SB3's own categorical distribution (autograd through torch.distributions), with
+    torch.multinomial sampling, the plain extractor and unfused Adam."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("optimizer_kwargs", {"eps": 1e-5})
+        super().__init__(*args, **{**kwargs, "features_extractor_class": _FullPrefixExtractor})
+        self.action_dist = CategoricalDistribution(self.action_space.n)
+
+    _get_action_dist_from_latent = ActorCriticPolicy._get_action_dist_from_latent
+
+
+class _FastMultinomialPolicy(GeneratorPolicy):
+    """The adapter's policy, sampling with torch.multinomial (the plain policy's draws)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        dist = self.action_dist
+        dist.sample = lambda: dist.distribution.sample()
+
+
+def _prefix_batch(seed, m=40, vocab=5, t=T):
+    """Prefixes of a few short-vocabulary sequences: shared prefixes, duplicates, empty and full rows."""
+    rng = torch.Generator().manual_seed(seed)
+    full = torch.randint(0, vocab, (6, t), generator=rng)
+    rows = full[torch.randint(0, 6, (m,), generator=rng)]
+    lengths = torch.randint(0, t + 1, (m,), generator=rng)
+    lengths[:2] = torch.tensor([0, t])
+    rows[torch.arange(t)[None, :] >= lengths[:, None]] = -1
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prefix_sources_map_every_row_to_a_longest_extension(seed):
+    from seqgan_gym.agents.sb3 import prefix_sources
+
+    tokens = _prefix_batch(seed)
+    written = (tokens >= 0).sum(1)
+    reads, source = prefix_sources(tokens)
+    extension = reads[source]
+    assert ((extension == tokens) | (tokens < 0)).all()  # each row's source extends it
+    # ... and no row of the batch extends that one further (so none is read in vain)
+    for row in reads:
+        extends_it = ((tokens == row) | (row < 0)).all(1)
+        assert written[extends_it].max() == (row >= 0).sum()
+    assert len(reads) == len(set(map(tuple, reads.tolist())))  # no row read twice
+
+
+def test_extractor_features_equal_one_pass_per_observation():
+    space = SeqGANVectorEnv(num_envs=1, vocab_size=V, seq_len=T, reward_mode="terminal",
+                            reward_model=_LengthReward(), device="cpu").single_observation_space
+    fast = PrefixLSTMExtractor(space).double()  # float64: the differences are rounding only
+    plain = _FullPrefixExtractor(space).double()
+    plain.load_state_dict(fast.state_dict())
+    obs = _prefix_batch(0, m=64).double()
+    got, want = fast(obs), plain(obs)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    (got ** 2).sum().backward()
+    (want ** 2).sum().backward()
+    for a, b in zip(fast.parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12)
+    assert fast(obs[:0]).shape == (0, 32)
+
+
+@pytest.mark.parametrize("rows", [1, 70, 200])  # 70, 200: several blocks of 64 rows
+def test_log_prob_and_entropy_equal_torch_categorical_gradients_included(rows):
+    from seqgan_gym.agents.sb3 import _LogProbEntropy
+
+    torch.manual_seed(rows)
+    hidden = torch.randn(rows, 32, dtype=torch.float64, requires_grad=True)
+    output = torch.nn.Linear(32, 300).double()
+    with torch.no_grad():
+        output.weight.mul_(4)  # peaked rows as well as flat ones
+    actions = torch.randint(0, 300, (rows,))
+    for g_entropy in (torch.randn(rows, dtype=torch.float64), torch.zeros(rows, dtype=torch.float64)):
+        g_log_prob = torch.randn(rows, dtype=torch.float64)
+        dist = torch.distributions.Categorical(logits=output(hidden))
+        want = (dist.log_prob(actions), dist.entropy())
+        got = _LogProbEntropy.apply(hidden, output.weight, output.bias, actions)
+        params = [hidden, output.weight, output.bias]
+        want_grads = torch.autograd.grad((want[0] * g_log_prob + want[1] * g_entropy).sum(), params)
+        got_grads = torch.autograd.grad((got[0] * g_log_prob + got[1] * g_entropy).sum(), params)
+        for a, b in zip(got + got_grads, want + want_grads):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_policy_samples_the_generators_distribution():
+    """Inverse-CDF actions follow softmax(logits): the frequencies of 40,000 seeded draws lie within
+    5 standard errors of each token's probability."""
+    g = _generator(std=0.5)
+    venv, _ = _venv(g, random_oracle(seed=1, vocab_size=V, seq_len=T))
+    policy = make_sb3_agent("ppo", venv, g, device="cpu", seed=0).policy
+    obs = torch.full((40_000, T), -1.0)
+    obs[:, :2] = torch.tensor([3.0, 7.0])
+    torch.manual_seed(0)
+    with torch.no_grad():
+        actions, _, log_prob = policy(obs)
+        probs = torch.softmax(g.logits(torch.tensor([[3, 7] + [0] * (T - 2)]))[0, 2], -1)
+    n, probs = len(actions), probs.double()
+    frequencies = torch.bincount(actions, minlength=V).double() / n
+    assert ((frequencies - probs).abs() <= 5 * (probs * (1 - probs) / n).sqrt() + 1e-9).all()
+    torch.testing.assert_close(log_prob.double(), probs.log()[actions], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_fast_policy_trains_like_sb3s_plain_computation(oracle, algo):
+    """Whole updates, same rollouts (both sample with torch.multinomial from the same seed): the
+    adapter's policy (prefix dedupe, blockwise log-prob, fused Adam) ends with the parameters the
+    plain computation (SB3's distribution through autograd, one LSTM pass per observation,
+    unfused Adam) ends with, up to float rounding."""
+    models = []
+    for policy in (_FastMultinomialPolicy, _PlainPolicy):  # built and trained in turn: SB3 seeds
+        g = _generator(std=0.3)  # torch's global random state, shared by the two
+        venv, _ = _venv(g, oracle, mode="terminal")
+        models.append(make_sb3_agent(algo, venv, g, seed=3, device="cpu", policy=policy))
+        models[-1].learn(3 * B * T)
+    fast, plain = models
+    assert bool(fast.policy.optimizer.defaults.get("fused")) == (algo == "ppo")  # A2C: RMSprop
+    assert not plain.policy.optimizer.defaults.get("fused")
+    np.testing.assert_array_equal(fast.rollout_buffer.actions, plain.rollout_buffer.actions)
+    for (name, a), b in zip(fast.policy.state_dict().items(), plain.policy.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
