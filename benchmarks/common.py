@@ -1,8 +1,9 @@
 """What the benchmarks share: the machine record, and the common start and runs of the
-method comparisons (``compare_rewards.py``, ``paper_table.py``)."""
+method comparisons (``compare_rewards.py``, ``paper_table.py``, ``compare_intermediate_rewards.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from seqgan_gym import experiment
 from seqgan_gym.algorithm1 import adversarial_training
 from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
@@ -81,12 +83,40 @@ def common_start(setup: Setup, out: Path, generator_checkpoint: str | None,
     return start
 
 
-def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> dict:
+@contextlib.contextmanager
+def timed_evaluations():
+    """Count the seconds the adversarial loop spends evaluating (``experiment.evaluate`` and
+    ``experiment.measure_discriminator``, which the loop calls by module): yields a list whose
+    one element is the running total."""
+    total = [0.0]
+    originals = {name: getattr(experiment, name) for name in ("evaluate", "measure_discriminator")}
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                total[0] += time.time() - t0
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(experiment, name, timed(fn))
+    try:
+        yield total
+    finally:
+        for name, fn in originals.items():
+            setattr(experiment, name, fn)
+
+
+def run_method(setup: Setup, start: CommonStart, run_dir: Path, strategy=None, **changes) -> dict:
     """One adversarial run from copies of the common start, under ``setup.cfg`` with ``changes``
-    (e.g. ``seed=1, algo="ppo", reward="discriminator"``). Returns its record: the evaluation
-    curve (``updates``, ``nll_test`` and ``nll_oracle`` or, for a corpus, ``bleu`` and
-    ``self_bleu``), the last ``final_score``, the wall time and
-    the path of the final generator checkpoint."""
+    (e.g. ``seed=1, algo="ppo", reward="discriminator"``); ``strategy``: a pre-trained learned
+    intermediate reward (copied; see :mod:`seqgan_gym.intermediate`). Returns its record: the
+    evaluation curve (``updates``, ``nll_test`` and ``nll_oracle`` or, for a corpus, ``bleu`` and
+    ``self_bleu``; ``train_s``, the run's wall time at each evaluation without the time spent
+    evaluating), the last ``final_score``, the wall time and the path of the final generator
+    checkpoint."""
     cfg = dataclasses.replace(setup.cfg, **changes)
     run_setup = with_config(setup, cfg)
     generator = copy.deepcopy(start.generator)
@@ -99,7 +129,19 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
         d_opt.load_state_dict(copy.deepcopy(start.d_optimizer.state_dict()))
     log = RunLog(run_dir)
     t0 = time.time()
-    _, trained = adversarial_training(run_setup, generator, log, d, d_opt, progress=False)
+    with timed_evaluations() as evaluating:
+        train_s = []  # the wall time of each evaluation row, less all evaluation so far
+        log_row = log.log
+
+        def log_and_time(phase, step, **values):
+            row = log_row(phase, step, **values)
+            if values.get("nll_test") is not None:
+                train_s.append(round(time.time() - t0 - evaluating[0], 2))
+            return row
+
+        log.log = log_and_time
+        _, trained = adversarial_training(run_setup, generator, log, d, d_opt, progress=False,
+                                          strategy=copy.deepcopy(strategy))
     wall = time.time() - t0
     checkpoint = run_dir / "checkpoints" / "generator_final.pt"
     save_language_model(trained, checkpoint)
@@ -111,8 +153,8 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, **changes) -> di
               if evals and evals[0].get(k) is not None}  # NLL_oracle (oracle) or BLEU (a corpus)
     return {
         "algo": cfg.algo, "reinforce_baseline": cfg.reinforce_baseline, "reward": cfg.reward,
-        "seed": cfg.seed, "wall_s": round(wall, 1),
-        "updates": [r["step"] * cfg.g_steps for r in evals], **curves,
+        "seed": cfg.seed, "wall_s": round(wall, 1), "eval_s": round(evaluating[0], 1),
+        "updates": [r["step"] * cfg.g_steps for r in evals], "train_s": train_s, **curves,
         "final_score": scores[-1] if scores else None,
         "checkpoint": str(checkpoint.resolve()),
     }

@@ -223,13 +223,15 @@ def measure_discriminator(setup: Setup, discriminator, generator: LSTMLanguageMo
 
 def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LSTMLanguageModel, log: RunLog,
                            progress: bool = True, checkpointer: Checkpointer | None = None,
-                           intermediate: IntermediateReward | None = None) -> bool:
+                           intermediate: IntermediateReward | None = None,
+                           reward_model: RewardModel | None = None) -> bool:
     """Algorithm 1 l.4-5: ``cfg.dis_pretrain_steps`` x (fresh negatives, ``dis_pretrain_epochs``);
     logs phase 'dis_pretrain' rows. ``checkpointer``: as :func:`pretrain_generator`'s, every step.
     ``intermediate``: a learned intermediate reward, pre-trained on the same negatives after D in
     each step (``discriminator`` may then be None: a BLEU or oracle reward; the critic learns
-    their scores); its losses go to TensorBoard. Returns False when a resumed run had finished this
-    phase already (the weights restored)."""
+    their scores; ``reward_model``: the score it learns, default :func:`new_reward_model` of
+    ``discriminator``); its losses go to TensorBoard. Returns False when a resumed run had finished
+    this phase already (the weights restored)."""
     cfg = setup.cfg
     shuffle_rng = setup.rng("dis_pretrain_shuffle", device="cpu")
     negatives_rng = setup.rng("dis_pretrain_negatives")
@@ -240,7 +242,8 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LS
     if steps_done is None:  # resumed in a later phase
         return False
     train = setup.data.train.to(setup.device)
-    reward_model = new_reward_model(setup, discriminator) if intermediate is not None else None
+    if intermediate is not None and reward_model is None:
+        reward_model = new_reward_model(setup, discriminator)
     steps = range(steps_done + 1, cfg.dis_pretrain_steps + 1)
     for step in tqdm(steps, desc="D pre-training", disable=not progress):
         stats, i_stats = train_with_negatives(

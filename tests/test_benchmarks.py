@@ -84,3 +84,29 @@ def test_real_data_quick(tmp_path):
     assert table["mle"]["bleu2"]["values"] == [one, two]
     assert abs(table["mle"]["bleu2"]["mean"] - (one + two) / 2) < 1e-12
     assert "over seeds [0, 1]" in done.stdout
+
+
+def test_compare_intermediate_rewards_quick(tmp_path):
+    out = tmp_path / "ir"
+    stdout = _run("compare_intermediate_rewards.py", "--out", str(out))
+    folder = Path(str(out) + "_quick")
+    result = json.loads((folder / "compare_intermediate_rewards.json").read_text())
+    strategies = ["mc_rollout", "terminal", "prefix_discriminator", "critic"]
+    assert set(result["summary"]) == {"discriminator", "bleu"} and result["quick"]
+    assert len(result["runs"]) == 2 * 4 * 2
+    for reward, block in result["summary"].items():
+        assert set(block["rows"]) == set(strategies)
+        assert block["rows"]["mc_rollout"]["p_vs_mc_rollout"]["nll_oracle"] is None
+        assert block["rows"]["terminal"]["p_vs_mc_rollout"]["nll_oracle"] is not None
+        # mc_rollout samples B x N x (T - 1) completions per update on top of what the others sample
+        rows, cfg = block["rows"], result["config"]
+        extra = rows["mc_rollout"]["sampled_per_update"] - rows["prefix_discriminator"]["sampled_per_update"]
+        negatives = cfg["dis_negatives"] * cfg["d_steps"]  # with BLEU only the prefix D needs them
+        completions = cfg["num_envs"] * cfg["n_rollouts"] * (cfg["seq_len"] - 1)
+        assert extra == completions - negatives * (reward == "bleu")
+    for run in result["runs"]:
+        assert run["updates"] == [0, 2, 4] and Path(run["checkpoint"]).is_file()
+        assert len(run["train_s"]) == 3 and run["train_s"] == sorted(run["train_s"])
+        assert run["train_s"][-1] <= run["wall_s"]
+    assert (folder / "compare_intermediate_rewards.png").stat().st_size > 0
+    assert "| discriminator | prefix_discriminator |" in stdout and "smoke preset" in stdout
