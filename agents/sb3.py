@@ -182,10 +182,11 @@ class PrefixLSTMExtractor(BaseFeaturesExtractor):
     the next token. Recomputed from the prefixes at every call (no recurrent state to carry through
     SB3's buffers), but not once per observation: the LSTM is causal, so an observation whose
     prefix another observation of the batch extends is read off that one's pass
-    (:func:`prefix_sources`). A PPO minibatch of 256 observations drawn from 64 whole episodes
-    runs the LSTM over at most 64 rows; and a pass stops at the longest prefix of the batch (at
-    step t of a rollout, t + 1 positions instead of T + 1). Same features as one pass per
-    observation up to float rounding (tests/test_sb3.py).
+    (:func:`prefix_sources`; the policy finds those once for the actor's and the critic's
+    extractor). A PPO minibatch of 256 observations drawn from 64 whole episodes runs the LSTM
+    over at most 64 rows; and a pass stops at the longest prefix of the batch (at step t of a
+    rollout, t + 1 positions instead of T + 1). Same features as one pass per observation up to
+    float rounding (tests/test_sb3.py).
 
     :param observation_space: the env's ``Box(-1, V-1, (T,), int64)``.
     :param emb_dim, hidden_dim, start_token: as :class:`~seqgan_gym.lstm.LSTMLanguageModel`.
@@ -200,10 +201,15 @@ class PrefixLSTMExtractor(BaseFeaturesExtractor):
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         tokens = observations.long()  # SB3 hands Box observations over as floats
-        written = (tokens >= 0).sum(1)  # (M,) t, the prefix length
+        return self.read(tokens, prefix_sources(tokens))
+
+    def read(self, tokens: torch.Tensor, sources: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The features of ``tokens`` (M, T) long, given their :func:`prefix_sources` (which the
+        actor's and the critic's extractors share: :meth:`_GeneratorActor.extract_features`)."""
         if tokens.shape[0] == 0:
             return tokens.new_zeros(0, self.features_dim, dtype=torch.float32)
-        reads, source = prefix_sources(tokens)
+        reads, source = sources
+        written = (tokens >= 0).sum(1)  # (M,) t, the prefix length
         span = int(written.max())  # the positions any observation needs: start token + span tokens
         inputs = torch.cat([self.generator.start_tokens(len(reads))[:, None],
                             reads[:, :span].clamp(min=0)], 1)  # (U, span + 1)
@@ -215,8 +221,8 @@ def prefix_sources(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The fewest prefixes an LSTM must read so that every row's state is among its outputs.
 
     Row b *extends* row a when b agrees with a wherever a is written. Returns ``reads`` (U, T), rows
-    of ``tokens`` that no other row extends further, and ``source`` (M,), for each row the index in
-    ``reads`` of one that extends it: row a's state after its ``written[a]`` tokens is the state of
+    of ``tokens`` (those that no other row extends further), and ``source`` (M,), for each row the
+    index in ``reads`` of one that extends it: row a's state after its ``written[a]`` tokens is the state of
     ``reads[source[a]]`` at that position, since the LSTM is causal.
 
     How: sorted lexicographically, with -1 (not written) below every token, the rows that extend a
@@ -224,8 +230,14 @@ def prefix_sources(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     row. The block of row i ends before the first j >= i whose common prefix with the next row is
     shorter than row i's length. O(M log M + M T), no hashing, exact.
 
+    A batch whose rows all have the same length (a rollout step) has no row that extends another
+    but its duplicates: it is read as it is (``source`` = 0..M-1), which is cheaper than sorting.
+
     :param tokens: (M, T) long prefixes, -1 where not written (written positions first).
     """
+    written = (tokens >= 0).sum(1)
+    if len(tokens) == 0 or bool(written.min() == written.max()):
+        return tokens, torch.arange(len(tokens), device=tokens.device)
     rows, inverse = torch.unique(tokens, dim=0, return_inverse=True)  # sorted, distinct (U, T)
     u, t = rows.shape
     lengths = (rows >= 0).sum(1)
@@ -269,6 +281,15 @@ class _GeneratorActor:
         # The actor's output layer is the generator's own, so the actor *is* the generator.
         self.action_net = self.generator.output
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def extract_features(self, obs, features_extractor=None):
+        """The actor's and the critic's features, with one :func:`prefix_sources` for both."""
+        if self.share_features_extractor or features_extractor is not None:
+            return super().extract_features(obs, features_extractor)
+        tokens = obs.long()  # what preprocessing (.float()) and the extractors (.long()) make of it
+        sources = prefix_sources(tokens)
+        return (self.pi_features_extractor.read(tokens, sources),
+                self.vf_features_extractor.read(tokens, sources))
 
     @property
     def generator(self) -> LSTMLanguageModel:

@@ -18,10 +18,12 @@ Policy variants, timed side by side in one process (interleaved, median over ``-
   through autograd);
 - ``+prefix dedupe``: :class:`~seqgan_gym.agents.sb3.PrefixLSTMExtractor` as it is now (one LSTM
   pass per distinct longest prefix of the batch, cut at the longest prefix);
-- ``+fused log-prob``: also :class:`~seqgan_gym.agents.sb3.GeneratorCategorical`'s log-probability
-  and entropy with their closed-form backward and no argument checks, still sampling with
-  ``torch.multinomial`` (the same draws as ``before``);
-- ``after``: the adapter as it is (``make_agent``), which also samples by inverse CDF.
+- ``+blockwise log-prob``: also :class:`~seqgan_gym.agents.sb3.GeneratorCategorical`'s
+  log-probability and entropy, blockwise with their closed-form backward and no argument checks,
+  still sampling with ``torch.multinomial`` (the same draws as ``before``);
+- ``+inverse-CDF sampling``: also its inverse-CDF draws;
+- ``after (+fused Adam)``: the adapter as it is (``make_agent``), whose Adam is also fused.
+  ``before`` and the steps between use SB3's unfused Adam.
 
 Each is timed per update: wall and process CPU seconds, split into ``collect_rollouts`` and
 ``train`` (the rest is SB3's per-``learn()`` set-up and logging). A profile of ``after`` says where
@@ -89,21 +91,15 @@ class FullPrefixExtractor(PrefixLSTMExtractor):
         return hidden[torch.arange(m, device=hidden.device), written]
 
 
-class SB3DistributionPolicy(GeneratorPolicy):
-    """SB3's own ``CategoricalDistribution`` (checked arguments, multinomial, autograd)."""
+class UnfusedAdamPolicy(GeneratorPolicy):
+    """SB3's own Adam (eps 1e-5, not fused), as the adapter had it."""
 
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.action_dist = CategoricalDistribution(self.action_space.n)
-
-    _get_action_dist_from_latent = ActorCriticPolicy._get_action_dist_from_latent
+        super().__init__(*args, **{"optimizer_kwargs": {"eps": 1e-5}, **kwargs})
 
 
-class BeforePolicy(SB3DistributionPolicy):
-    """The adapter as it was."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **{**kwargs, "features_extractor_class": FullPrefixExtractor})
+class InverseCDFPolicy(UnfusedAdamPolicy):
+    """+ inverse-CDF sampling: the adapter's distribution, unfused Adam."""
 
 
 class MultinomialCategorical(GeneratorCategorical):
@@ -113,14 +109,35 @@ class MultinomialCategorical(GeneratorCategorical):
         return self.distribution.sample()
 
 
-class FusedMultinomialPolicy(GeneratorPolicy):
+class BlockwiseLogProbPolicy(UnfusedAdamPolicy):
+    """+ blockwise log-prob and entropy: still torch.multinomial, unfused Adam."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.action_dist = MultinomialCategorical(self.action_space.n)
 
 
-VARIANTS = {"before": BeforePolicy, "+prefix dedupe": SB3DistributionPolicy,
-            "+fused log-prob": FusedMultinomialPolicy, "after": None}
+class PrefixDedupePolicy(UnfusedAdamPolicy):
+    """+ prefix dedupe: SB3's own CategoricalDistribution (checked arguments, multinomial, autograd)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.action_dist = CategoricalDistribution(self.action_space.n)
+
+    _get_action_dist_from_latent = ActorCriticPolicy._get_action_dist_from_latent
+
+
+class BeforePolicy(PrefixDedupePolicy):
+    """The adapter as it was: the full-prefix extractor too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{**kwargs, "features_extractor_class": FullPrefixExtractor})
+
+
+VARIANTS = {"before": BeforePolicy, "+prefix dedupe": PrefixDedupePolicy,
+            "+blockwise log-prob": BlockwiseLogProbPolicy, "+inverse-CDF sampling": InverseCDFPolicy,
+            "after (+fused Adam)": None}
+AFTER = "after (+fused Adam)"
 
 
 # ----------------------------------------------------------------------------- building and timing
@@ -273,7 +290,7 @@ def main() -> None:
         "paper": preset_config("paper", None), "smoke": preset_config("smoke", None)}
     if args.wide_envs:
         sizes[f"paper, B={args.wide_envs}"] = preset_config("paper", args.wide_envs)
-    wide_variants = ("before", "after")  # the wide batch: the two ends only
+    wide_variants = ("before", AFTER)  # the wide batch: the two ends only
 
     results: list[dict] = []
     for size, cfg in sizes.items():
@@ -300,7 +317,7 @@ def main() -> None:
                 f"{r['variant']} {r['steps_per_s']:,.0f}" for r in results
                 if r["size"] == size and r["threads"] == threads) + " steps/s", flush=True)
 
-    # where the time goes: the adapter as it is, the paper's sizes (smoke in --quick), 1 thread
+    # where the time goes: the adapter as it is, the paper's sizes (smoke in --quick), the first thread count
     profile_size = "smoke" if args.quick else "paper"
     torch.set_num_threads(args.threads[0])
     agent = build_agent(sizes[profile_size], None)
@@ -333,16 +350,16 @@ def main() -> None:
     if args.wide_envs:
         print(f"B={args.wide_envs} is NOT the paper's setting (64 sequences per update): it shows how "
               "steps/s change with the batch, four times the minibatches per update.")
-    print(f"\n## Where the time goes: after, {profile_size} sizes, {args.threads[0]} thread(s), "
+    print(f"\n## Where the time goes: {AFTER}, {profile_size} sizes, {args.threads[0]} thread(s), "
           f"{split['update_s']:.3f} s per update\n")
     print("| part | s / update | share |\n|---|---:|---:|")
     for k, v in split["parts_s"].items():
         print(f"| {k} | {v:.3f} | {100 * v / split['update_s']:.0f}% |")
-    print(f"\nTop ops by self CPU time (torch.profiler, after, {profile_size} sizes):\n")
+    print(f"\nTop ops by self CPU time (torch.profiler, {AFTER}, {profile_size} sizes):\n")
     print(ops_table)
 
     best = {f"{r['size']}, {r['threads']} thread(s)": r["steps_per_s"]
-            for r in results if r["variant"] == "after"}
+            for r in results if r["variant"] == AFTER}
     atomic_write_json(out, {
         "benchmark": "ppo_speed", "quick": args.quick, "command": command, "machine": machine,
         "reps": args.reps, "updates_per_rep": args.updates, "variants": list(VARIANTS),

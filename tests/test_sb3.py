@@ -348,6 +348,9 @@ def test_prefix_sources_map_every_row_to_a_longest_extension(seed):
         extends_it = ((tokens == row) | (row < 0)).all(1)
         assert written[extends_it].max() == (row >= 0).sum()
     assert len(reads) == len(set(map(tuple, reads.tolist())))  # no row read twice
+    same_length = tokens[written == written[2]]  # a rollout step: read as it is, no sorting
+    reads, source = prefix_sources(same_length)
+    assert reads is same_length and torch.equal(source, torch.arange(len(same_length)))
 
 
 def test_extractor_features_equal_one_pass_per_observation():
