@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from seqgan_gym import experiment
 from seqgan_gym.algorithm1 import adversarial_training
 from seqgan_gym.checkpoints import load_language_model, save_language_model
+from seqgan_gym.config import ExperimentConfig, get_preset
 from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
 from seqgan_gym.experiment import (
     Setup,
@@ -45,6 +47,25 @@ def oracle_overrides() -> list[str]:
         return []
     except FileNotFoundError:
         return ["oracle=random"]
+
+
+def comparison_budget(out: str, quick: bool, preset: str, iterations: int | None, seeds: list[int],
+                      eval_every: int, overrides: list[str] = ()
+                      ) -> tuple[Path, str, ExperimentConfig, int, list[int]]:
+    """A method comparison's output folder (refused if it holds runs already), preset, base config
+    (``overrides`` applied; ``g_steps`` 1, the updates per run as ``adv_iterations``), updates per
+    run and seeds, from its ``--out``, ``--quick`` (smoke preset, 4 updates, the first 2 seeds),
+    ``--preset``, ``--iterations`` (None: the preset's), ``--seeds`` and ``--eval-every``."""
+    folder = Path(out + ("_quick" if quick else ""))
+    if (folder / "runs").exists() and any((folder / "runs").iterdir()):
+        sys.exit(f"{folder}/runs already holds runs; pass another --out or remove it")
+    preset = "smoke" if quick else preset
+    base = get_preset(preset)
+    iterations = 4 if quick else (iterations or base.adv_iterations)
+    seeds = seeds[:2] if quick else seeds
+    base = dataclasses.replace(base.override(list(overrides)), adv_iterations=iterations,
+                               eval_every=eval_every, g_steps=1)
+    return folder, preset, base, iterations, seeds
 
 
 @dataclasses.dataclass

@@ -12,8 +12,9 @@ every generator update; B = 64 sequences per update, N = 16 rollouts for ``mc_ro
   D, and separately by BLEU. (``seqgan-gym train`` interleaves them with D's pre-training steps
   instead; the prefix discriminator comes out the same, the critic here learns the final D's
   scores.) Both are retrained in every d-step on D's negatives, the critic also online;
-* every run then does ``--iterations`` generator updates; runs go seed by seed, each seed's eight
-  runs in a row, so the machine's load falls on every strategy alike.
+* every run then does ``--iterations`` generator updates (one number, or one per reward:
+  ``discriminator=4 bleu=30``); runs go seed by seed, each seed's eight runs in a row, so the
+  machine's load falls on every strategy alike.
 
 Reported per reward and strategy (mean ± std over seeds; p: Welch's t-test against mc_rollout with
 the same reward): NLL_oracle and NLL_test at the end, the quality-diversity crossing (NLL_test where
@@ -25,7 +26,9 @@ evaluations). One figure: NLL_oracle and NLL_test against training wall time and
 sequences, and the temperature sweeps.
 
     .venv/bin/python benchmarks/compare_intermediate_rewards.py \\
-        --generator-checkpoint runs/<pretrain>/checkpoints/generator_mle.pt [--iterations 30]
+        --generator-checkpoint runs/<pretrain>/checkpoints/generator_mle.pt   # the cpu budget: 30 updates
+    .venv/bin/python benchmarks/compare_intermediate_rewards.py --generator-checkpoint G.pt \\
+        --iterations discriminator=4 bleu=30 --eval-every discriminator=1 bleu=5 --set d_signal_samples=0
     .venv/bin/python benchmarks/compare_intermediate_rewards.py --quick   # smoke preset, ~1 min
     # flags: --rewards discriminator bleu, --strategies ..., --seeds, --eval-every, --temperatures,
     #        --set field=value (every run), --threads (default 1), --out
@@ -50,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import common_start, machine_info, run_method
+from common import common_start, comparison_budget, machine_info, run_method
 from paper_table import temperature_sweep
 
 from seqgan_gym.checkpoints import load_language_model
@@ -75,12 +78,15 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--generator-checkpoint", help="the MLE generator every run starts from")
     p.add_argument("--preset", default="cpu", help="schedule of everything but the iterations (default cpu)")
-    p.add_argument("--iterations", type=int, help="generator updates per run (default: the preset's)")
+    p.add_argument("--iterations", nargs="+", default=[], metavar="[REWARD=]N",
+                   help="generator updates per run: N, or per reward (discriminator=4 bleu=30); "
+                        "default: the preset's")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--strategies", nargs="+", default=list(INTERMEDIATE_REWARDS),
                    choices=INTERMEDIATE_REWARDS)
     p.add_argument("--rewards", nargs="+", default=list(REWARDS), choices=REWARDS)
-    p.add_argument("--eval-every", type=int, default=2, help="evaluate every this many updates")
+    p.add_argument("--eval-every", nargs="+", default=["2"], metavar="[REWARD=]N",
+                   help="evaluate every this many updates: N, or per reward (default 2)")
     p.add_argument("--temperatures", type=float, nargs="+", default=[0.9, 1.0, 1.1, 1.2],
                    help="the quality-diversity sweep of each final generator")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
@@ -92,27 +98,40 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if BASELINE not in args.strategies:
         p.error(f"--strategies must include {BASELINE}: the p-values and times are against it")
+    try:
+        args.iterations = _per_reward(args.iterations, args.rewards)
+        args.eval_every = _per_reward(args.eval_every, args.rewards)
+    except ValueError as e:
+        p.error(str(e))
     return args
+
+
+def _per_reward(items: list[str], rewards: list[str]) -> dict[str, int]:
+    """``["N"]`` or ``["REWARD=N", ...]`` -> {reward: N} (rewards not named: absent)."""
+    values = {}
+    for item in items:
+        name, sep, number = item.rpartition("=")
+        for reward in ([name] if sep else rewards):
+            if reward not in REWARDS or not number.isdigit() or int(number) < 1:
+                raise ValueError(f"expected N or REWARD=N (REWARD in {REWARDS}, N >= 1), got {item!r}")
+            values[reward] = int(number)
+    return values
 
 
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    out = Path(args.out + ("_quick" if args.quick else ""))
-    if (out / "runs").exists() and any((out / "runs").iterdir()):
-        sys.exit(f"{out}/runs already holds runs; pass another --out or remove it")
-    preset = "smoke" if args.quick else args.preset
-    base = get_preset(preset)
-    iterations = 4 if args.quick else (args.iterations or base.adv_iterations)
-    seeds = args.seeds[:2] if args.quick else args.seeds
+    out, preset, base, _, seeds = comparison_budget(args.out, args.quick, args.preset, None, args.seeds, 1,
+                                                    args.overrides)
     temperatures = [0.8, 1.0, 1.2] if args.quick else args.temperatures
-    base = dataclasses.replace(base.override(args.overrides), adv_iterations=iterations,
-                               eval_every=args.eval_every, g_steps=1)
-    budget = (f"{preset} preset, {iterations} generator updates per run"
-              + ("" if iterations == get_preset(preset).adv_iterations else
-                 f" (the {preset} preset's full budget: {get_preset(preset).adv_iterations})")
-              + "".join(f", {item}" for item in args.overrides)
-              + f", seeds {seeds}, {args.threads} torch thread(s)")
+    full = get_preset(preset).adv_iterations
+    iterations = {r: 4 if args.quick else args.iterations.get(r, full) for r in args.rewards}
+    eval_every = {r: 2 if args.quick else args.eval_every.get(r, 2) for r in args.rewards}
+    budget = (f"{preset} preset; generator updates per run: "
+              + ", ".join(f"{r} {n}" + ("" if n == full else f" (the {preset} preset's full budget: {full})")
+                          for r, n in iterations.items())
+              + "".join(f"; {item}" for item in args.overrides)
+              + f"; seeds {seeds}; {args.threads} torch thread(s)")
     setup = build_setup(base)
     start_time = time.time()
     start = common_start(setup, out, args.generator_checkpoint, "discriminator" in args.rewards)
@@ -129,7 +148,8 @@ def main() -> int:
             for name in args.strategies:
                 run = run_method(setup, start, out / "runs" / f"{reward}-{name}-seed{seed}",
                                  strategy=strategies.get((reward, name)), seed=seed, reward=reward,
-                                 intermediate_reward=name)
+                                 intermediate_reward=name, adv_iterations=iterations[reward],
+                                 eval_every=eval_every[reward])
                 run.update(strategy=name, sampled=sequences_sampled(base, reward, name, run["updates"]))
                 runs.append(run)
                 print(f"[intermediate] {reward} {name} seed {seed}: NLL_oracle {run['nll_oracle'][0]:.3f} -> "
@@ -146,12 +166,13 @@ def main() -> int:
     summary = summarise(runs, args.rewards, args.strategies)
     result = {
         "command": " ".join(sys.argv), "budget": budget, "preset": preset, "quick": args.quick,
-        "generator_start": start.generator_source, "generator_updates": iterations, "seeds": seeds,
+        "generator_start": start.generator_source, "generator_updates": iterations,
+        "eval_every": eval_every, "seeds": seeds,
         "oracle_floor": setup.oracle_floor, "oracle_file": setup.oracle_file, "config": base.to_dict(),
         "temperatures": temperatures, "strategy_pretrain_s": pretrain_s,
         "machine": {**machine_info(args.threads), "loadavg_end": list(os.getloadavg())},
         "total_wall_s": round(time.time() - start_time, 1), "summary": summary, "runs": runs,
-        "mle_sweep": sweep["mle (the start)"],
+        "mle_sweep": sweep["mle (the start)"], "sweep": sweep,
     }
     table = markdown_table(summary, budget, sweep["mle (the start)"])
     print(table)

@@ -40,16 +40,14 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see rollout_speed.py
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import common_start, machine_info, run_method
+from common import common_start, comparison_budget, machine_info, run_method
 
-from seqgan_gym.config import get_preset
 from seqgan_gym.experiment import build_setup
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
@@ -79,14 +77,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    out = Path(args.out + ("_quick" if args.quick else ""))
-    if (out / "runs").exists() and any((out / "runs").iterdir()):
-        sys.exit(f"{out}/runs already holds runs; pass another --out or remove it")
-    preset = "smoke" if args.quick else args.preset
-    base = get_preset(preset)
-    iterations = 4 if args.quick else (args.iterations or base.adv_iterations)
-    seeds = args.seeds[:2] if args.quick else args.seeds
-    base = dataclasses.replace(base, adv_iterations=iterations, eval_every=args.eval_every, g_steps=1)
+    out, preset, base, iterations, seeds = comparison_budget(
+        args.out, args.quick, args.preset, args.iterations, args.seeds, args.eval_every)
     setup = build_setup(base)
     start = time.time()
 

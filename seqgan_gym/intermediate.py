@@ -397,6 +397,8 @@ class CriticReward(_LearnedPrefixReward):
                 batch_size: int | None = None) -> float:
         """``epochs`` epochs of V(Y_1:t) -> final reward over t < T; returns the last epoch's mean
         squared error (before each step)."""
+        if sequences.shape[1] < 2:  # T = 1: no prefix before the last token, nothing to learn
+            return 0.0
         final_rewards = final_rewards.detach().float().to(self.model.device)
         if not self.started:
             with torch.no_grad():
@@ -411,7 +413,7 @@ class CriticReward(_LearnedPrefixReward):
         return self.last_loss
 
     def observe(self, sequences: torch.Tensor, rewards: torch.Tensor) -> None:
-        if self.online_steps and sequences.shape[1] > 1:
+        if self.online_steps:
             self.regress(sequences, rewards, self.online_steps, batch_size=sequences.shape[0])
 
     def fit(self, real: torch.Tensor, negatives: torch.Tensor, epochs: int = 1,

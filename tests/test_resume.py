@@ -118,33 +118,9 @@ def test_resume_refuses_other_settings_and_a_completed_run(tmp_path):
     assert done.returncode == 2 and "not a seqgan-gym train run" in done.stderr
 
 
-def test_a_killed_ppo_run_resumes_to_the_same_numbers(tmp_path):
-    """SB3's state (policy, optimizer, counters, the environment's episode) and torch's and numpy's
-    global random states, which SB3 samples actions and mini-batches from, are saved too."""
-    ppo = ["--algo", "ppo", "--set", "mle_epochs=1"]
-    whole = tmp_path / "whole"
-    subprocess.run(_command(*ARGS, *ppo, "--run-dir", str(whole)), env=_env(), check=True,
-                   capture_output=True)
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(_command(*ARGS, *ppo, "--run-dir", str(run_dir)), env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not any(row.startswith("adversarial,3,") for row in _rows(run_dir)):
-        assert process.poll() is None and time.time() < deadline
-        time.sleep(0.02)
-    process.kill()
-    process.wait()
-    _resume(run_dir)
-    assert _outcome(run_dir) == _outcome(whole)
-
-
-@pytest.mark.parametrize("strategy, phase, step", [("critic", "adversarial", 3),
-                                                   ("prefix_discriminator", "dis_pretrain", 2)])
-def test_a_killed_run_with_a_learned_intermediate_reward_resumes(tmp_path, strategy, phase, step):
-    """The learned intermediate reward (its weights, Adam state, mini-batch stream; the critic's
-    online updates) is in resume.pt: killed in the adversarial phase or in its pre-training beside
-    D, the run resumes to the uninterrupted run's numbers."""
-    extra = ["--set", f"intermediate_reward={strategy}", "--set", "mle_epochs=2"]
+def _killed_and_resumed(tmp_path: Path, extra: list[str], phase: str, step: int) -> tuple[dict, dict]:
+    """Run ``ARGS + extra`` whole, and again killed (SIGKILL) once it has logged ``phase`` ``step``
+    and resumed: the two outcomes."""
     whole = tmp_path / "whole"
     subprocess.run(_command(*ARGS, *extra, "--run-dir", str(whole)), env=_env(), check=True,
                    capture_output=True)
@@ -158,7 +134,26 @@ def test_a_killed_run_with_a_learned_intermediate_reward_resumes(tmp_path, strat
     process.kill()
     process.wait()
     _resume(run_dir)
-    assert _outcome(run_dir) == _outcome(whole)
+    return _outcome(run_dir), _outcome(whole)
+
+
+def test_a_killed_ppo_run_resumes_to_the_same_numbers(tmp_path):
+    """SB3's state (policy, optimizer, counters, the environment's episode) and torch's and numpy's
+    global random states, which SB3 samples actions and mini-batches from, are saved too."""
+    ppo = ["--algo", "ppo", "--set", "mle_epochs=1"]
+    resumed, whole = _killed_and_resumed(tmp_path, ppo, "adversarial", 3)
+    assert resumed == whole
+
+
+@pytest.mark.parametrize("strategy, phase, step", [("critic", "adversarial", 3),
+                                                   ("prefix_discriminator", "dis_pretrain", 2)])
+def test_a_killed_run_with_a_learned_intermediate_reward_resumes(tmp_path, strategy, phase, step):
+    """The learned intermediate reward (its weights, Adam state, mini-batch stream; the critic's
+    online updates) is in resume.pt: killed in the adversarial phase or in its pre-training beside
+    D, the run resumes to the uninterrupted run's numbers."""
+    resumed, whole = _killed_and_resumed(
+        tmp_path, ["--set", f"intermediate_reward={strategy}", "--set", "mle_epochs=2"], phase, step)
+    assert resumed == whole
 
 
 def test_a_run_directory_is_written_by_one_process_at_a_time(tmp_path):
