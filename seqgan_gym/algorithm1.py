@@ -132,6 +132,7 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
         watch.replay([row.get("final_score") for row in log.rows if row["phase"] == "adversarial"][1:])
     bar = tqdm(range(iterations_done + 1, cfg.adv_iterations + 1),
                desc=f"adversarial ({cfg.algo}, {cfg.reward})", disable=not progress)
+    shown: dict[str, str] = {}  # the last evaluation, beside the run's ETA
     for iteration in bar:  # l.6
         for _ in range(cfg.g_steps):  # l.7-13
             g_stats = agent.update()  # l.8-12: B sequences, their Q_t, one PG step (the last is logged)
@@ -150,11 +151,12 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
         if iteration % cfg.eval_every == 0 or iteration == cfg.adv_iterations:
             values.update(evaluation())
             save_language_model(generator, log.dir / "checkpoints" / "generator_adv.pt", iteration=iteration)
-            bar.set_postfix(nll_test=f"{values['nll_test']:.3f}")
+            shown = {"nll_test": f"{values['nll_test']:.3f}"}
             result = log.log("adversarial", iteration, **values)
         else:
             log.log("adversarial", iteration, **values)
         checkpointer.save(iteration, log)  # after the row: the row count is part of the state
+        log.show_progress(bar, "adversarial", iteration, shown)
     logger.close()
     return result, generator
 

@@ -105,9 +105,11 @@ def _run_dir(args: argparse.Namespace, command: str, cfg: ExperimentConfig) -> P
     return Path("runs") / f"{command}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _start_run(args: argparse.Namespace, command: str, check=None, **extra):
+def _start_run(args: argparse.Namespace, command: str, check=None, estimate: bool = False, **extra):
     """Resolve the config (and run ``check(cfg)``, the command's own checks), build the setup, open
-    the run directory and record the config there."""
+    the run directory and record the config there. ``estimate``: print the run's estimated wall
+    time first and give the run log its ETA clock."""
+    from seqgan_gym.estimate import RunClock
     from seqgan_gym.experiment import build_setup
     from seqgan_gym.runlog import RunLog
 
@@ -118,17 +120,25 @@ def _start_run(args: argparse.Namespace, command: str, check=None, **extra):
     replace = _check_run_dir(run_dir, args.overwrite)  # before any expensive work
     fallback = _oracle_fallback(cfg, args.oracle_fallback)
     print(f"[seqgan-gym] {describe_schedule(cfg)}")
+    run_estimate = None
+    if estimate:
+        line, run_estimate = _estimate_line(cfg, pretrained=bool(extra.get("generator_checkpoint")))
+        print(f"[seqgan-gym] {line}", flush=True)
     setup = build_setup(cfg)
     setup.oracle_fallback = fallback
     if replace:
         shutil.rmtree(run_dir)
     log = RunLog(run_dir)
     log.nll_limit = 10 * math.log(cfg.vocab_size)  # the divergence guard: uniform is ln V
+    if run_estimate is not None:
+        log.clock = RunClock(run_estimate, log.start)
     log.write_json("config.json", {"command": sys.argv, "config": cfg.to_dict(),
                                    "oracle_file": setup.oracle_file, "oracle_fallback": fallback,
                                    "device": str(setup.device), "torch": torch.__version__,
                                    "threads": torch.get_num_threads(),
-                                   "schedule": describe_schedule(cfg), **extra})
+                                   "schedule": describe_schedule(cfg),
+                                   "estimate_s": None if run_estimate is None else
+                                   {**run_estimate.phases, "total": run_estimate.total}, **extra})
     if setup.oracle is not None:
         which = (f"the paper's, {setup.oracle_file['path']}" if setup.oracle_file else
                  f"RANDOM N(0,1), oracle_seed {cfg.oracle_seed}" + (", fallback" if fallback else ""))
@@ -140,6 +150,30 @@ def _start_run(args: argparse.Namespace, command: str, check=None, **extra):
         log.write_json("corpus_split.json", setup.data.split)
     print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; {source}")
     return cfg, setup, log
+
+
+def _estimate_line(cfg: ExperimentConfig, pretrained: bool = False):
+    """``(line, estimate)``: the run's estimated wall time on this machine (seqgan_gym.estimate: a
+    few seconds of calibration at its sizes), or why there is none (estimate None)."""
+    from seqgan_gym.estimate import estimate
+
+    where = f"{resolve_device(cfg.device)}, {torch.get_num_threads()} thread(s)"
+    try:
+        run_estimate = estimate(cfg, pretrained=pretrained)
+    except ValueError as e:
+        return f"no time estimate: {e}", None
+    return (f"estimated wall time on this machine ({where}) {run_estimate.describe()}; calibrated in "
+            f"{run_estimate.units.calibration_s:.1f} s", run_estimate)
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    """Every preset's schedule against the paper's, and its estimated wall time on this machine."""
+    for name, cfg in PRESETS.items():
+        print(f"{name}: {describe_schedule(cfg)}", flush=True)
+        if not args.no_estimate:
+            cfg = cfg.override([f"device={args.device}"] if args.device else []).validate()
+            print(f"  {_estimate_line(cfg)[0]}", flush=True)
+    return 0
 
 
 def _check_run_dir(run_dir: Path, overwrite: bool) -> bool:
@@ -291,7 +325,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg, setup, log, checkpointer, generator_checkpoint = _resume_run(args)
     else:
         generator_checkpoint = args.generator_checkpoint and str(Path(args.generator_checkpoint).resolve())
-        cfg, setup, log = _start_run(args, "train", check, generator_checkpoint=generator_checkpoint)
+        cfg, setup, log = _start_run(args, "train", check, estimate=not args.no_estimate,
+                                     generator_checkpoint=generator_checkpoint)
     progress = not args.no_progress
     with _run_status(log):
         generator = None
@@ -492,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "after EOS only EOS; pip install 'seqgan-gym[contrib]')")
     p.add_argument("--reward", choices=["discriminator", "bleu", "oracle"],
                    help="discriminator (SeqGAN, default), bleu (PG-BLEU) or oracle (diagnostic ceiling)")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the estimated wall time (a few seconds of calibration) and the run's ETA")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("eval", help="NLL_oracle / NLL_test (BLEU, Self-BLEU on a corpus) of a saved "
                                     "generator")
@@ -518,9 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=cmd_sweep)
-    p = sub.add_parser("presets", help="print every preset's schedule against the paper's")
-    p.set_defaults(func=lambda a: print("\n".join(f"{k}: {describe_schedule(v)}"
-                                                  for k, v in PRESETS.items())) or 0)
+    p = sub.add_parser("presets", help="print every preset's schedule against the paper's and its "
+                                       "estimated wall time on this machine")
+    p.add_argument("--no-estimate", action="store_true", help="the schedules only (no calibration)")
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads to estimate for (default: the CPUs this process may use)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, ...")
+    p.set_defaults(func=cmd_presets)
     return parser
 
 

@@ -180,6 +180,7 @@ def pretrain_generator(setup: Setup, generator: LSTMLanguageModel, log: RunLog, 
 
     last = log.log("mle", 0, **evaluate(setup, generator, eval_rng)) if epochs_done == 0 else None
     bar = tqdm(range(epochs_done + 1, cfg.mle_epochs + 1), desc="MLE pre-training", disable=not progress)
+    shown: dict[str, str] = {}  # the last evaluation, beside the run's ETA
     for epoch in bar:
         loss = mle_epoch(generator, optimizer, train, cfg.batch_size, cfg.grad_clip, shuffle_rng)
         extra = {}
@@ -192,11 +193,11 @@ def pretrain_generator(setup: Setup, generator: LSTMLanguageModel, log: RunLog, 
         if epoch % cfg.eval_every == 0 or epoch == cfg.mle_epochs:
             last = log.log("mle", epoch, g_loss=loss, **extra, **evaluate(setup, generator, eval_rng))
             save_language_model(generator, log.dir / "checkpoints" / "generator_mle.pt", epoch=epoch)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()
-                             if k in ("nll_oracle", "nll_test", "bleu")})
+            shown = {k: f"{v:.3f}" for k, v in last.items() if k in ("nll_oracle", "nll_test", "bleu")}
         else:
             log.log("mle", epoch, g_loss=loss, **extra)
         checkpointer.save(epoch, log)
+        log.show_progress(bar, "mle", epoch, shown)
     if last is None:  # resumed after the last epoch
         last = [row for row in log.rows if row["phase"] == "mle" and "nll_test" in row][-1]
     if cfg.mle_select == "best" and valid is not None:  # start from the best validation epoch
@@ -244,8 +245,8 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LS
     train = setup.data.train.to(setup.device)
     if intermediate is not None and reward_model is None:
         reward_model = new_reward_model(setup, discriminator)
-    steps = range(steps_done + 1, cfg.dis_pretrain_steps + 1)
-    for step in tqdm(steps, desc="D pre-training", disable=not progress):
+    bar = tqdm(range(steps_done + 1, cfg.dis_pretrain_steps + 1), desc="D pre-training", disable=not progress)
+    for step in bar:
         stats, i_stats = train_with_negatives(
             discriminator, optimizer, intermediate, train, lambda n: generator.sample(n, rng=negatives_rng),
             n_negatives=cfg.dis_negatives, d_steps=1, k=cfg.dis_pretrain_epochs,
@@ -255,6 +256,7 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LS
                 d_acc_fake=stats.get("acc_fake"))
         log.scalars("dis_pretrain", step, **{f"intermediate_{k}": v for k, v in i_stats.items()})
         checkpointer.save(step, log)
+        log.show_progress(bar, "dis_pretrain", step, {})
     return True
 
 

@@ -60,6 +60,8 @@ class RunLog:
         self.start = time.time() - resume_wall_s
         self.nll_limit: float | None = None
         """The divergence guard: a logged ``nll_*`` above this raises FloatingPointError (None: off)."""
+        self.clock = None
+        """The run's ETA (:class:`seqgan_gym.estimate.RunClock`; None: none), shown in the progress bars."""
         if resume_rows is not None:  # cut back atomically: a kill now keeps the old file whole
             kept = io.StringIO()
             writer = csv.DictWriter(kept, fieldnames=METRIC_COLUMNS)
@@ -116,6 +118,15 @@ class RunLog:
             if v is not None:
                 self.tb.add_scalar(f"{phase}/{name}", float(v), step)
         self.tb.flush()
+
+    def show_progress(self, bar, phase: str, step: int, values: dict[str, str]) -> None:
+        """A progress bar's postfix after ``step`` steps of ``phase``: ``values`` (the last
+        evaluation's numbers) and, with a :attr:`clock`, the run's ETA."""
+        parts = [f"{k}={v}" for k, v in values.items()]
+        if self.clock is not None:
+            parts.append(self.clock.postfix(phase, step))
+        if parts:
+            bar.set_postfix_str(", ".join(parts))
 
     def write_samples(self, sequences, name: str = "samples.txt") -> None:
         lines = [" ".join(str(int(t)) for t in seq) for seq in sequences.tolist()]
