@@ -50,6 +50,7 @@ import math
 import random
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -313,8 +314,10 @@ def _calibrate(cfg: ExperimentConfig, slice_rows: int, slice_envs: int) -> UnitC
                               intermediate_reward=strategy or cfg.intermediate_reward,
                               reward_model=experiment.new_reward_model(setup, discriminator),
                               rollout_policy=rollout_policy, device=device)
-        agent = make_agent(dataclasses.replace(cfg, num_envs=slice_envs), env, generator, 0,
-                           Logger(None, []), device)
+        with warnings.catch_warnings():  # SB3: a minibatch that does not divide the slice's buffer
+            warnings.simplefilter("ignore")
+            agent = make_agent(dataclasses.replace(cfg, num_envs=slice_envs), env, generator, 0,
+                               Logger(None, []), device)
 
         def update():
             agent.update()
