@@ -110,3 +110,16 @@ def test_compare_intermediate_rewards_quick(tmp_path):
         assert run["train_s"][-1] <= run["wall_s"]
     assert (folder / "compare_intermediate_rewards.png").stat().st_size > 0
     assert "| discriminator | prefix_discriminator |" in stdout and "smoke preset" in stdout
+
+
+def test_ppo_speed_quick(tmp_path):
+    out = tmp_path / "ppo_speed.json"
+    stdout = _run("ppo_speed.py", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["quick"] and result["machine"]["torch_threads"] == [2]
+    assert [r["variant"] for r in result["results"]] == result["variants"]  # smoke sizes, 2 threads
+    for row in result["results"]:
+        assert row["steps_per_update"] == 16 * 10 and row["steps_per_s"] > 0
+        assert 0 < row["collect_s"] + row["train_s"] <= row["wall_s"] * 1.05
+    assert result["breakdown"]["parts_s"] and result["top_ops"]
+    assert "| smoke (200, 10, 16) | 2 | before |" in stdout
