@@ -46,6 +46,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see rollout_speed.py
 
 import argparse
 import dataclasses
+import json
 import sys
 import textwrap
 import time
@@ -54,10 +55,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import common_start, comparison_budget, machine_info, run_method
-from paper_table import temperature_sweep
+from paper_table import qd_crossing, temperature_sweep
 
 from seqgan_gym.checkpoints import load_language_model
-from seqgan_gym.config import INTERMEDIATE_REWARDS, get_preset
+from seqgan_gym.config import INTERMEDIATE_REWARDS, ExperimentConfig, get_preset
 from seqgan_gym.experiment import (
     build_setup,
     new_intermediate_reward,
@@ -95,6 +96,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/compare_intermediate_rewards")
     p.add_argument("--quick", action="store_true", help="smoke preset, 2 seeds, 4 updates")
+    p.add_argument("--from-json", metavar="JSON",
+                   help="train nothing: sweep the final generators of an earlier output whose sweep did "
+                        "not reach NLL_oracle 9.0 again at --temperatures, add the points, rewrite its "
+                        "table, JSON and figure")
     args = p.parse_args()
     if BASELINE not in args.strategies:
         p.error(f"--strategies must include {BASELINE}: the p-values and times are against it")
@@ -121,6 +126,12 @@ def _per_reward(items: list[str], rewards: list[str]) -> dict[str, int]:
 def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
+    if args.from_json:
+        path = Path(args.from_json)
+        result = json.loads(path.read_text())
+        extend_sweeps(result, args.temperatures, path.parent)
+        write_report(result, path.parent)
+        return 0
     out, preset, base, _, seeds = comparison_budget(args.out, args.quick, args.preset, None, args.seeds, 1,
                                                     args.overrides)
     temperatures = [0.8, 1.0, 1.2] if args.quick else args.temperatures
@@ -132,6 +143,7 @@ def main() -> int:
                           for r, n in iterations.items())
               + "".join(f"; {item}" for item in args.overrides)
               + f"; seeds {seeds}; {args.threads} torch thread(s)")
+    machine = machine_info(args.threads)  # the load average as the runs start
     setup = build_setup(base)
     start_time = time.time()
     start = common_start(setup, out, args.generator_checkpoint, "discriminator" in args.rewards)
@@ -163,26 +175,59 @@ def main() -> int:
     sweep = temperature_sweep(setup, models, temperatures)
     for run in runs:
         run["qd_crossing"] = sweep[_model_name(run)]["nll_test_at_nll_oracle_9"]
-    summary = summarise(runs, args.rewards, args.strategies)
     result = {
         "command": " ".join(sys.argv), "budget": budget, "preset": preset, "quick": args.quick,
+        "rewards": args.rewards, "strategies": args.strategies,
         "generator_start": start.generator_source, "generator_updates": iterations,
         "eval_every": eval_every, "seeds": seeds,
         "oracle_floor": setup.oracle_floor, "oracle_file": setup.oracle_file, "config": base.to_dict(),
         "temperatures": temperatures, "strategy_pretrain_s": pretrain_s,
-        "machine": {**machine_info(args.threads), "loadavg_end": list(os.getloadavg())},
-        "total_wall_s": round(time.time() - start_time, 1), "summary": summary, "runs": runs,
-        "mle_sweep": sweep["mle (the start)"], "sweep": sweep,
+        "machine": {**machine, "loadavg_end": list(os.getloadavg())},
+        "total_wall_s": round(time.time() - start_time, 1), "runs": runs, "sweep": sweep,
     }
-    table = markdown_table(summary, budget, sweep["mle (the start)"])
+    write_report(result, out)
+    print(f"[intermediate] done in {time.time() - start_time:.0f} s")
+    return 0
+
+
+def write_report(result: dict, out: Path) -> None:
+    """Summarise ``result`` (its runs and sweeps) and write the table, the JSON and the figure."""
+    rewards = result.get("rewards") or list(dict.fromkeys(r["reward"] for r in result["runs"]))
+    strategies = result.get("strategies") or list(dict.fromkeys(r["strategy"] for r in result["runs"]))
+    result["summary"] = summarise(result["runs"], rewards, strategies)
+    table = markdown_table(result["summary"], result["budget"], result["sweep"]["mle (the start)"])
     print(table)
     atomic_write_json(out / "compare_intermediate_rewards.json", result)
     atomic_write_text(out / "compare_intermediate_rewards.md", table + "\n")
-    plot(runs, sweep, args.rewards, args.strategies, setup.oracle_floor,
-         out / "compare_intermediate_rewards.png", budget, base.num_envs)
-    print(f"[intermediate] wrote {out}/compare_intermediate_rewards.{{md,json,png}} in "
-          f"{time.time() - start_time:.0f} s")
-    return 0
+    plot(result["runs"], result["sweep"], rewards, strategies, result["oracle_floor"],
+         out / "compare_intermediate_rewards.png", result["budget"], result["config"]["num_envs"])
+    print(f"[intermediate] wrote {out}/compare_intermediate_rewards.{{md,json,png}}")
+
+
+def extend_sweeps(result: dict, temperatures: list[float], out: Path) -> None:
+    """Sweep each final generator of ``result`` whose sweep did not reach NLL_oracle 9.0 at those
+    of ``temperatures`` it has not been swept at; add the points and recompute its crossing."""
+    setup = build_setup(ExperimentConfig(**result["config"]))
+    start = result["generator_start"]
+    checkpoints = {"mle (the start)": start if Path(start).is_file() else str(out / "generator_mle.pt")}
+    checkpoints.update({_model_name(run): run["checkpoint"] for run in result["runs"]})
+    swept = []
+    for name, sweep in result["sweep"].items():
+        done = {p["temperature"] for p in sweep["points"]}
+        todo = [t for t in temperatures if t not in done]
+        if sweep["nll_test_at_nll_oracle_9"] is not None or not todo:
+            continue
+        model = load_language_model(checkpoints[name], device=str(setup.device))
+        points = sweep["points"] + temperature_sweep(setup, {name: model}, todo)[name]["points"]
+        sweep["points"] = sorted(points, key=lambda p: p["temperature"])
+        sweep["nll_test_at_nll_oracle_9"] = qd_crossing(sweep["points"], QD_LEVEL)
+        swept.append(name)
+        print(f"[intermediate] {name}: swept again at {todo}; crossing {sweep['nll_test_at_nll_oracle_9']}",
+              flush=True)
+    for run in result["runs"]:
+        run["qd_crossing"] = result["sweep"][_model_name(run)]["nll_test_at_nll_oracle_9"]
+    result.setdefault("resweeps", []).append({"command": " ".join(sys.argv), "temperatures": temperatures,
+                                              "models": swept})
 
 
 def pretrain_strategies(setup, start, names: list[str], rewards: list[str], out: Path) -> dict:
@@ -277,12 +322,12 @@ def summarise(runs: list[dict], rewards: list[str], names: list[str]) -> dict:
                 "final_score": _stats([r["final_score"] for r in rs]),
                 "time_to_mc_rollout_final": _stats(reach),
             }
-        base_time = rows[BASELINE]["time_to_mc_rollout_final"]["mean"]
-        for row in rows.values():
+        base_time = rows[BASELINE]["train_s"]["mean"]  # mc_rollout has its final NLL_oracle at its end
+        for name, row in rows.items():
             t = row["time_to_mc_rollout_final"]
             row["reached"] = f"{t['n']}/{len(t['values'])}"
-            row["time_saved_vs_mc_rollout"] = (None if t["mean"] is None or base_time is None or
-                                               t["n"] < len(t["values"]) else 1.0 - t["mean"] / base_time)
+            row["time_saved_vs_mc_rollout"] = (None if name == BASELINE or t["n"] < len(t["values"])
+                                               else 1.0 - t["mean"] / base_time)
         summary[reward] = {"target_nll_oracle": target, "rows": rows}
     return summary
 
@@ -307,8 +352,9 @@ def markdown_table(summary: dict, budget: str, mle_sweep: dict) -> str:
         f"(lower is better; the MLE start: {mle_at_9}). "
         "Training s: wall time of the run without its evaluations. Sampled / update: G's sequences + "
         "rollout completions + D's negatives. Reach: training seconds until the run first has "
-        "mc_rollout's mean final NLL_oracle (seeds that got there); saved: 1 - its mean / mc_rollout's "
-        "(only when every seed got there).",
+        "mc_rollout's mean final NLL_oracle (mean over the seeds that got there); saved: 1 - that / "
+        "mc_rollout's mean training s, which is when mc_rollout has that NLL_oracle (only when every "
+        "seed got there).",
         "",
         "| reward | strategy | NLL_oracle start → end | p | NLL_test end | p | QD at 9.0 | p | "
         "training s | s / update | sampled / update | reach mc_rollout's end (s) | reached | saved |",

@@ -301,13 +301,18 @@ def temperature_sweep(setup: Setup, models: dict, temperatures: list[float]) -> 
                                                     rng=rng, temperature=temperature),
                            "nll_test": nll_test(model, setup.data.test.to(setup.device),
                                                 temperature=temperature)})
-        curve_x = np.array([p["nll_oracle"] for p in points])
-        curve_y = np.array([p["nll_test"] for p in points])
-        order = np.argsort(curve_x)
-        at_9 = (float(np.interp(9.0, curve_x[order], curve_y[order]))
-                if curve_x.min() <= 9.0 <= curve_x.max() else None)
-        sweep[name] = {"points": points, "nll_test_at_nll_oracle_9": at_9}
+        sweep[name] = {"points": points, "nll_test_at_nll_oracle_9": qd_crossing(points)}
     return sweep
+
+
+def qd_crossing(points: list[dict], level: float = 9.0) -> float | None:
+    """NLL_test where a sweep's curve (points of ``nll_oracle`` and ``nll_test``) crosses NLL_oracle =
+    ``level``, linear between the points; None when the sweep does not reach it."""
+    curve_x = np.array([p["nll_oracle"] for p in points])
+    curve_y = np.array([p["nll_test"] for p in points])
+    order = np.argsort(curve_x)
+    return (float(np.interp(level, curve_x[order], curve_y[order]))
+            if curve_x.min() <= level <= curve_x.max() else None)
 
 
 # ---------------------------------------------------------------------- reporting
