@@ -39,6 +39,17 @@ def machine_info(threads: int) -> dict:
             "loadavg_start": list(os.getloadavg())}
 
 
+def save_figure(fig, path: Path, dpi: int = 120) -> None:
+    """Lay out ``fig`` and write it to ``path`` atomically (a temporary file, then a rename); close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def oracle_overrides() -> list[str]:
     """``[]`` where this machine has the paper's oracle (without downloading), else
     ``["oracle=random"]`` (a random oracle of the same shape); say which in the output."""

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import common_start, comparison_budget, machine_info, run_method
+from common import common_start, comparison_budget, machine_info, run_method, save_figure
 from paper_table import qd_crossing, temperature_sweep
 
 from seqgan_gym.checkpoints import load_language_model
@@ -422,11 +422,7 @@ def plot(runs: list[dict], sweep: dict, rewards: list[str], names: list[str], fl
         row[4].legend(fontsize=7)
     fig.suptitle(textwrap.fill(f"Intermediate rewards from one MLE start; mean over seeds, band = seed "
                                f"range. {budget}. Oracle floor {floor:.3f}.", 160), fontsize=9)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

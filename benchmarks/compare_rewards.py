@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import common_start, comparison_budget, machine_info, run_method
+from common import common_start, comparison_budget, machine_info, run_method, save_figure
 
 from seqgan_gym.experiment import build_setup
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
@@ -209,11 +209,7 @@ def plot(runs: list[dict], methods: list[str], floor: float, path: Path, iterati
     ax.set_title(f"Rewards and algorithms from one MLE start\n({preset} preset; mean over seeds, "
                  "band = seed range)", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

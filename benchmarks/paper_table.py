@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import CommonStart, common_start, machine_info, run_method
+from common import CommonStart, common_start, machine_info, run_method, save_figure
 
 from seqgan_gym.algorithm1 import adversarial_training
 from seqgan_gym.checkpoints import load_language_model, save_language_model
@@ -370,16 +370,6 @@ def quality_diversity_table(sweep: dict) -> str:
     return "\n".join(lines)
 
 
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_suffix(".tmp.png")
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
 def plot_quality_diversity(sweep: dict, floor: float, path: Path, banner: str) -> None:
     import matplotlib
 
@@ -403,7 +393,7 @@ def plot_quality_diversity(sweep: dict, floor: float, path: Path, banner: str) -
     ax.set_title("Temperature sweep", fontsize=10)
     fig.suptitle(textwrap.fill(banner, 110), fontsize=7)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_schedules(schedules: list[dict], floor: float, path: Path, budget: dict) -> None:
@@ -423,7 +413,7 @@ def plot_schedules(schedules: list[dict], floor: float, path: Path, budget: dict
     real = "all" if budget["schedule_real"] is None else budget["schedule_real"]
     ax.set_title(f"Schedules (seed 0; D on {real} real + as many negatives per d-step)", fontsize=9)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
