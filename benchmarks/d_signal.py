@@ -33,6 +33,19 @@ Discriminators:
 * ``optimal_d (ceiling)``: log p_oracle(Y) - log G(Y), the optimal discriminator's logit itself (it
   needs the oracle, so no D can be it; it says how well a D that learned p_data perfectly would
   rank G's samples, i.e. whether the Spearman target is reachable at all).
+* ``rnn``: a recurrent D (embedding 64, LSTM 64, max- and mean-pooled outputs, a linear layer),
+  trained like the CNN.
+* ``generator_features``: a D on G's own teacher-forced LSTM outputs and per-token log-probabilities
+  (G frozen; a small MLP per position, max- and mean-pooled, a linear layer): the issue's "D features
+  computed from G's hidden states".
+* ``tempered_ratio_<alpha>``: log p_ref(Y) - alpha log G(Y) for alpha 0.25, 0.5, 0.75: the line from
+  ``lm_reference`` (alpha 0) to ``density_ratio`` (alpha 1), i.e. the trade between ranking G's
+  samples (p_ref) and telling them from real ones (-log G) that a fitted D settles.
+* ``nce_reference``: the density ratio with its language model *learned*: logit = log p_phi(Y) -
+  log G(Y) + b, p_phi a copy of p_ref trained by D's own loss (noise-contrastive estimation with G
+  as the noise; its optimum is p_phi = p_data) at lr 1e-4.
+* ``*_early_stop``: the same D, keeping the pre-training step with the best AUC on the
+  validation set (``n_valid`` oracle samples, never the test set) against G samples of its own.
 * ``generator_ll``: log G(Y), for reference (a D cannot be better at ranking G's samples than the
   truth, but G's own view is a useful yardstick).
 
@@ -43,6 +56,7 @@ them would learn) changes neither AUC nor Spearman, so they are measured as they
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -52,6 +66,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, oracle_overrides  # noqa: E402
@@ -61,10 +76,87 @@ from seqgan_gym.config import get_preset  # noqa: E402
 from seqgan_gym.density_ratio import DensityRatioDiscriminator  # noqa: E402
 from seqgan_gym.discriminator import Discriminator, paper_discriminator  # noqa: E402
 from seqgan_gym.experiment import build_setup, new_generator, pretrain_generator  # noqa: E402
+from seqgan_gym.lstm import LSTMLanguageModel, check_token_ids  # noqa: E402
 from seqgan_gym.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
 from seqgan_gym.runlog import RunLog  # noqa: E402
 from seqgan_gym.training import train_discriminator  # noqa: E402
 from seqgan_gym.utils import atomic_write_json, make_adam, safe_torch_load  # noqa: E402
+
+
+class RecurrentD(nn.Module):
+    """An LSTM classifier: (B, T) ids -> (B, 2) logits (embedding, LSTM, max+mean pooling, linear)."""
+
+    def __init__(self, vocab_size: int, seq_len: int, embed: int = 64, hidden: int = 64):
+        super().__init__()
+        self.vocab_size, self.seq_len = vocab_size, seq_len
+        self.embedding = nn.Embedding(vocab_size, embed)
+        self.lstm = nn.LSTM(embed, hidden, batch_first=True)
+        self.head = nn.Linear(2 * hidden, 2)
+
+    def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(self.embedding(sequences))
+        return self.head(torch.cat([h.amax(1), h.mean(1)], 1))
+
+    def real_logit(self, sequences: torch.Tensor) -> torch.Tensor:
+        return _batched_real_logit(self, sequences)
+
+    def l2_penalty(self) -> torch.Tensor:
+        return self.head.weight.new_zeros(())
+
+    def check_tokens(self, sequences: torch.Tensor) -> None:
+        check_token_ids(sequences, self.vocab_size, self.seq_len)
+
+
+class GeneratorFeatureD(RecurrentD):
+    """A D on G's frozen teacher-forced LSTM outputs h_t and log G(y_t | Y<t): per position an MLP on
+    [h_t, log G(y_t|Y<t)], max+mean pooled, a linear layer: (B, T) ids -> (B, 2)."""
+
+    def __init__(self, generator: LSTMLanguageModel, width: int = 64):
+        nn.Module.__init__(self)
+        self.vocab_size, self.seq_len = generator.vocab_size, generator.seq_len
+        self._generator = (copy.deepcopy(generator).requires_grad_(False).eval(),)
+        self.mlp = nn.Sequential(nn.Linear(generator.hidden_dim + 1, width), nn.ReLU())
+        self.head = nn.Linear(2 * width, 2)
+
+    def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+        g = self._generator[0]
+        with torch.no_grad():
+            h = g.hidden_states(sequences)
+            logp = torch.log_softmax(g.output(h), -1).gather(2, sequences[..., None])
+        z = self.mlp(torch.cat([h, logp], 2))
+        return self.head(torch.cat([z.amax(1), z.mean(1)], 1))
+
+
+class NCEReferenceD(RecurrentD):
+    """logit(Y) = log p_phi(Y) - log G(Y) + b with p_phi (initialised from p_ref) trained by D's loss:
+    noise-contrastive estimation of p_data with G as the noise. (B, T) ids -> (B, 2)."""
+
+    def __init__(self, reference: LSTMLanguageModel, generator: LSTMLanguageModel):
+        nn.Module.__init__(self)
+        self.vocab_size, self.seq_len = generator.vocab_size, generator.seq_len
+        self.reference = copy.deepcopy(reference).requires_grad_(True)
+        self._generator = (copy.deepcopy(generator).requires_grad_(False).eval(),)
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            log_g = self._generator[0].log_prob(sequences).sum(1)
+        logit = self.reference.log_prob(sequences).sum(1) - log_g + self.bias
+        return torch.stack([torch.zeros_like(logit), logit], 1)
+
+    def l2_penalty(self) -> torch.Tensor:
+        return self.bias.new_zeros(())
+
+
+@torch.no_grad()
+def _batched_real_logit(d: nn.Module, sequences: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """D's real-minus-fake logit per row, in eval mode and in batches: (N, T) -> (N,)."""
+    was_training = d.training
+    d.eval()
+    out = torch.cat([(lambda z: z[:, 1] - z[:, 0])(d(sequences[i:i + batch_size]))
+                     for i in range(0, len(sequences), batch_size)])
+    d.train(was_training)
+    return out
 
 
 class _Score:
@@ -125,9 +217,15 @@ def main() -> None:
     generated = generator.sample(n, rng=torch.Generator().manual_seed(args.seed + 1))
     real_heldout = setup.data.test[:n]
 
-    def train_d(d: Discriminator, lr: float, fresh_real: bool = False) -> Discriminator:
-        """D pre-training as the cpu preset runs it; every D sees the same negatives (same seed)."""
+    valid = getattr(setup.data, "valid", None)
+    valid_fake = generator.sample(len(valid), rng=torch.Generator().manual_seed(args.seed + 5)) \
+        if valid is not None else None
+
+    def train_d(d: Discriminator, lr: float, fresh_real: bool = False, early_stop: bool = False):
+        """D pre-training as the cpu preset runs it; every D sees the same negatives (same seed).
+        ``early_stop``: keep the step whose D has the best AUC on the validation set (never test)."""
         negative_rng = torch.Generator().manual_seed(args.seed + 4)
+        best = (-1.0, None)
 
         def negatives(n: int) -> torch.Tensor:
             return generator.sample(n, rng=negative_rng)
@@ -135,10 +233,17 @@ def main() -> None:
         optimizer = make_adam(d.parameters(), lr)
         shuffle_rng = torch.Generator().manual_seed(args.seed + 2)
         real_rng = torch.Generator().manual_seed(args.seed + 3)
-        for _ in range(cfg.dis_pretrain_steps):
+        for step in range(cfg.dis_pretrain_steps):
             real = setup.oracle.sample(len(train), rng=real_rng) if fresh_real else train
             train_discriminator(d, optimizer, real, negatives, n_negatives=cfg.dis_negatives, d_steps=1,
                                 k=cfg.dis_pretrain_epochs, batch_size=cfg.batch_size, shuffle_rng=shuffle_rng)
+            if early_stop:
+                auc = discriminator_signal(d, valid, valid_fake)["d_heldout_auc"]
+                print(f"    step {step + 1}: validation AUC {auc:.3f}", flush=True)
+                if auc > best[0]:
+                    best = (auc, copy.deepcopy(d.state_dict()))
+        if early_stop:
+            d.load_state_dict(best[1])
         return d
 
     T, V = cfg.seq_len, cfg.vocab_size
@@ -153,6 +258,15 @@ def main() -> None:
         "cnn_small": lambda: train_d(_seeded(lambda: Discriminator(V, T, **small), args.seed), cfg.dis_lr),
         "cnn_fresh_real (ceiling)": lambda: train_d(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr,
                                                       fresh_real=True),
+        "rnn": lambda: train_d(_seeded(lambda: RecurrentD(V, T), args.seed), cfg.dis_lr),
+        "rnn_early_stop": lambda: train_d(_seeded(lambda: RecurrentD(V, T), args.seed), cfg.dis_lr,
+                                          early_stop=True),
+        "cnn_early_stop": lambda: train_d(paper_discriminator(V, T, seed=args.seed), cfg.dis_lr,
+                                          early_stop=True),
+        "generator_features": lambda: train_d(_seeded(lambda: GeneratorFeatureD(generator), args.seed),
+                                              cfg.dis_lr),
+        "generator_features_early_stop": lambda: train_d(
+            _seeded(lambda: GeneratorFeatureD(generator), args.seed), cfg.dis_lr, early_stop=True),
         "generator_ll": lambda: _Score(lambda s: sequence_log_likelihood(generator, s), T),
     }
     if setup.oracle is not None:
@@ -162,6 +276,13 @@ def main() -> None:
         variants["lm_reference"] = lambda: _Score(lambda s: sequence_log_likelihood(reference, s), T)
         variants["density_ratio"] = lambda: _Score(
             lambda s: sequence_log_likelihood(reference, s) - sequence_log_likelihood(generator, s), T)
+        for alpha in (0.25, 0.5, 0.75):  # between lm_reference (alpha 0) and density_ratio (alpha 1)
+            variants[f"tempered_ratio_{alpha}"] = lambda alpha=alpha: _Score(
+                lambda s: sequence_log_likelihood(reference, s)
+                - alpha * sequence_log_likelihood(generator, s), T)
+        variants["nce_reference"] = lambda: train_d(NCEReferenceD(reference, generator), 1e-4)
+        variants["nce_reference_early_stop"] = lambda: train_d(NCEReferenceD(reference, generator), 1e-4,
+                                                               early_stop=True)
         variants["density_ratio_fitted"] = lambda: train_d(DensityRatioDiscriminator(reference, generator),
                                                              cfg.dis_lr)
     if args.only:

@@ -107,6 +107,10 @@ class ExperimentConfig:
     """'cnn' (the paper's CNN D) or 'density_ratio' (:class:`seqgan_gym.density_ratio.
     DensityRatioDiscriminator`: logit = (w_ref log p_ref - w_gen log G) / T + bias, p_ref the MLE
     run at its best validation NLL; oracle data only)."""
+    density_ratio_alpha: float | None = None
+    """dis_form 'density_ratio' only: None fits w_gen freely; a number ties w_gen = alpha * w_ref (the
+    tempered ratio, log p_ref - alpha log G: alpha trades telling G's samples from real ones (-log G)
+    against ranking them by quality (log p_ref); see seqgan_gym.density_ratio)."""
     d_signal_samples: int = 5_000
     """At each adversarial evaluation, D scores this many held-out real sequences and as many fresh
     samples of G: ``d_heldout_auc`` and ``d_oracle_spearman`` (see
@@ -186,6 +190,10 @@ class ExperimentConfig:
         if self.dis_form == "density_ratio" and (self.data != "oracle" or self.n_valid < 1):
             raise ValueError("dis_form 'density_ratio' needs the oracle data and n_valid >= 1 (its "
                              "reference is the MLE epoch with the best validation NLL)")
+        if self.density_ratio_alpha is not None and not (math.isfinite(self.density_ratio_alpha)
+                                                         and self.density_ratio_alpha > 0):
+            raise ValueError(f"density_ratio_alpha must be a finite number > 0 or none, "
+                             f"got {self.density_ratio_alpha}")
         if not (self.kl_coef >= 0 and self.kl_target >= 0):
             raise ValueError(f"kl_coef and kl_target must be >= 0, got {self.kl_coef} and {self.kl_target}")
         if self.kl_target > 0 and self.kl_coef == 0:

@@ -298,7 +298,7 @@ def new_discriminator(setup: Setup, generator: LSTMLanguageModel, reference_file
         raise FileNotFoundError(f"dis_form density_ratio needs its reference generator; {reference_file} "
                                 "does not exist")
     reference = load_language_model(reference_file, device=str(setup.device))
-    return DensityRatioDiscriminator(reference, generator).to(setup.device)
+    return DensityRatioDiscriminator(reference, generator, alpha=cfg.density_ratio_alpha).to(setup.device)
 
 
 class VanishedRewardWatch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from seqgan_gym.density_ratio import DensityRatioDiscriminator
@@ -56,3 +57,26 @@ def test_d_update_fits_it_and_it_follows_g_live(tiny_oracle):
         for p in g.parameters():
             p.mul_(0.5)
     assert not torch.allclose(DiscriminatorReward(d).score(generated[:5]), before)
+
+
+def test_tempered_ratio_ties_w_gen_and_keeps_its_ranking_through_the_update(tiny_oracle):
+    reference, g = _models(tiny_oracle)
+    d = DensityRatioDiscriminator(reference, g, alpha=0.5)
+    assert sorted(n for n, _ in d.named_parameters()) == ["bias", "w_ref"]
+    seqs = g.sample(30, rng=torch.Generator().manual_seed(1))
+    ref, gen = reference.log_prob(seqs).sum(1) / 8, g.log_prob(seqs).sum(1) / 8
+    assert torch.allclose(d(seqs)[:, 1], ref - 0.5 * gen, atol=1e-4)
+    rng = torch.Generator().manual_seed(2)
+    train_discriminator(d, make_adam(d.parameters(), 0.05), reference.sample(200, rng=rng),
+                        lambda n: g.sample(n, rng=rng), n_negatives=200, d_steps=1, k=2, batch_size=64,
+                        shuffle_rng=rng)
+    assert d.w_ref.item() != 1.0 and d.bias.item() != 0.0  # the update fitted scale and bias ...
+    expected = d.w_ref.item() * (ref - 0.5 * gen) + d.bias.item()  # ... and nothing else
+    assert torch.allclose(d(seqs)[:, 1], expected, atol=1e-4)
+
+
+def test_alpha_must_be_positive(tiny_oracle):
+    reference, g = _models(tiny_oracle)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="alpha must be"):
+            DensityRatioDiscriminator(reference, g, alpha=bad)
