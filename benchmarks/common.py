@@ -18,7 +18,7 @@ from seqgan_gym import experiment
 from seqgan_gym.algorithm1 import adversarial_training
 from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.config import ExperimentConfig, get_preset
-from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
+from seqgan_gym.discriminator import make_discriminator_optimizer
 from seqgan_gym.experiment import (
     Setup,
     new_generator,
@@ -74,7 +74,11 @@ def comparison_budget(out: str, quick: bool, preset: str, iterations: int | None
     base = get_preset(preset)
     iterations = 4 if quick else (iterations or base.adv_iterations)
     seeds = seeds[:2] if quick else seeds
-    base = dataclasses.replace(base.override(list(overrides)), adv_iterations=iterations,
+    try:
+        base = base.override(list(overrides)).validate()
+    except ValueError as e:  # before any work: one line
+        sys.exit(f"error: {e}")
+    base = dataclasses.replace(base, adv_iterations=iterations,
                                eval_every=eval_every, g_steps=1)
     return folder, preset, base, iterations, seeds
 
@@ -93,7 +97,7 @@ class CommonStart:
 def common_start(setup: Setup, out: Path, generator_checkpoint: str | None,
                  need_discriminator: bool) -> CommonStart:
     """Load the MLE generator (or pre-train one with the preset's epochs, saved under ``out``) and
-    pre-train D on it with the preset's schedule when ``need_discriminator``."""
+    pre-train D (``cfg.dis_form``'s) on it with the preset's schedule when ``need_discriminator``."""
     cfg = setup.cfg
     if generator_checkpoint:
         g0 = load_language_model(generator_checkpoint, device=str(setup.device))
@@ -108,7 +112,10 @@ def common_start(setup: Setup, out: Path, generator_checkpoint: str | None,
     start = CommonStart(g0, source)
     if need_discriminator:
         log = RunLog(out / "runs" / "dis_pretrain")
-        start.discriminator = paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
+        # cfg.dis_form's D; the density ratio's p_ref is the MLE run's best epoch, beside the checkpoint
+        reference = (Path(generator_checkpoint).parent if generator_checkpoint
+                     else out / "runs" / "pretrain" / "checkpoints") / "generator_mle_best.pt"
+        start.discriminator = experiment.new_discriminator(setup, g0, reference)
         start.d_optimizer = make_discriminator_optimizer(start.discriminator, lr=cfg.dis_lr)
         pretrain_discriminator(setup, start.discriminator, start.d_optimizer, g0, log, progress=False)
         log.close()

@@ -71,6 +71,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="benchmarks/results/compare_rewards")
     p.add_argument("--quick", action="store_true", help="smoke preset, 2 seeds, 4 updates")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field for every method, e.g. --set dis_form=density_ratio")
     return p.parse_args()
 
 
@@ -78,7 +80,7 @@ def main() -> int:
     args = parse_args()
     torch.set_num_threads(args.threads)
     out, preset, base, iterations, seeds = comparison_budget(
-        args.out, args.quick, args.preset, args.iterations, args.seeds, args.eval_every)
+        args.out, args.quick, args.preset, args.iterations, args.seeds, args.eval_every, args.overrides)
     setup = build_setup(base)
     start = time.time()
 
@@ -102,11 +104,12 @@ def main() -> int:
     result = {
         "command": " ".join(sys.argv), "preset": preset, "quick": args.quick,
         "generator_start": start_models.generator_source, "generator_updates": iterations, "seeds": seeds,
+        "overrides": args.overrides,
         "oracle_floor": setup.oracle_floor, "config": base.to_dict(),
         "machine": machine_info(args.threads), "total_wall_s": round(time.time() - start, 1),
         "summary": summary, "runs": runs,
     }
-    table = markdown_table(summary, iterations, seeds, preset)
+    table = markdown_table(summary, iterations, seeds, preset, args.overrides)
     print(table)
     atomic_write_json(out / "compare_rewards.json", result)
     atomic_write_text(out / "compare_rewards.md", table + "\n")
@@ -161,11 +164,13 @@ def _std(x: np.ndarray) -> float:
     return float(x.std(ddof=1)) if x.size > 1 else 0.0
 
 
-def markdown_table(summary: dict, iterations: int, seeds: list[int], preset: str) -> str:
+def markdown_table(summary: dict, iterations: int, seeds: list[int], preset: str,
+                   overrides: list[str] = ()) -> str:
+    changed = f" with {', '.join(overrides)}" if overrides else ""
     lines = [
-        f"{iterations} generator updates per run, seeds {seeds}, {preset} preset; mean ± std over seeds "
-        "(std with ddof 1); p: Welch's t-test of the final NLL_oracle against seqgan's. All seeds start "
-        "from the same generator and D, so the spread is that of the RL phase alone. Final score: the "
+        f"{iterations} generator updates per run, seeds {seeds}, {preset} preset{changed}; mean ± std over "
+        "seeds (std with ddof 1); p: Welch's t-test of the final NLL_oracle against seqgan's. All seeds "
+        "start from the same generator and D, so the spread is that of the RL phase alone. Final score: the "
         "mean reward of the last update's sequences, on each reward's own scale (D(Y) in [0, 1], "
         "BLEU in [0, 1], the oracle's mean log-likelihood per token).",
         "",

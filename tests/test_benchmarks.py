@@ -30,6 +30,28 @@ def test_compare_rewards_quick(tmp_path):
     assert "| seqgan | reinforce | discriminator |" in stdout
 
 
+def test_compare_rewards_quick_with_the_tempered_density_ratio(tmp_path):
+    out = tmp_path / "cmp"
+    stdout = _run("compare_rewards.py", "--out", str(out), "--methods", "seqgan", "ppo_d", "--seeds", "0",
+                  "--set", "dis_form=density_ratio", "--set", "density_ratio_alpha=0.5", "--set", "mle_epochs=3")
+    result = json.loads((Path(str(out) + "_quick") / "compare_rewards.json").read_text())
+    assert result["config"]["dis_form"] == "density_ratio" and result["config"]["density_ratio_alpha"] == 0.5
+    assert len(result["runs"]) == 2 and "density_ratio_alpha=0.5" in stdout
+    # the density ratio's D separates G's samples from held-out real ones from the start (a CNN
+    # pre-trained for one epoch on the smoke preset does not)
+    metrics = (Path(str(out) + "_quick") / "runs" / "seqgan-seed0" / "metrics.csv").read_text()
+    assert "d_heldout_auc" in metrics
+
+
+def test_compare_rewards_refuses_a_bad_override_in_one_line(tmp_path):
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_rewards.py"), "--quick",
+                           "--out", str(tmp_path / "c"), "--set", "density_ratio_alpha=-1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "error: density_ratio_alpha must be a finite number > 0 or none, got -1.0"]
+
+
 def test_paper_table_quick(tmp_path):
     out = tmp_path / "table"
     stdout = _run("paper_table.py", "--out", str(out))
