@@ -110,7 +110,7 @@ def adversarial_training(setup: Setup, generator: LSTMLanguageModel, log: RunLog
     generator = agent.generator  # for SB3 a new object, the actor (beta and D follow it from here)
     if hasattr(discriminator, "follow"):  # a D that reads G (the density ratio) reads the G trained here
         discriminator.follow(generator)
-    real = setup.data.train.to(setup.device)
+    real = experiment.discriminator_real_data(setup)  # the training set (the density ratio: validation)
     d_shuffle_rng, d_negatives_rng = setup.rng("dis_shuffle", device="cpu"), setup.rng("dis_negatives")
     eval_rng, signal_rng = setup.rng("adversarial_evaluation"), setup.rng("d_signal")
 

@@ -222,6 +222,20 @@ def measure_discriminator(setup: Setup, discriminator, generator: LSTMLanguageMo
     return discriminator_signal(discriminator, real, generated, setup.oracle)
 
 
+def discriminator_real_data(setup: Setup) -> torch.Tensor:
+    """The real sequences D trains on: the training set for the paper's CNN; for ``dis_form
+    density_ratio``, the validation set (``cfg.n_valid`` oracle samples), on device.
+
+    Why the density ratio differs: its ranking is fixed (log p_ref - alpha log G) and its update fits
+    only its calibration, which must say how well that ranking tells G's samples from real text G
+    has *not* seen. On the training set it cannot: G has memorised those 10,000 sequences, so they
+    score like G's own samples (cpu preset, seed 0, per token: log G -5.86 on training sequences,
+    -5.97 on G's samples, -8.78 on validation ones), and a fit there shrank the ratio's weight to
+    0.09, leaving a reward D(Y) ~ 0.7 +- 0.01 for every sequence. The test set is never used."""
+    data = setup.data.valid if setup.cfg.dis_form == "density_ratio" else setup.data.train
+    return data.to(setup.device)
+
+
 def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LSTMLanguageModel, log: RunLog,
                            progress: bool = True, checkpointer: Checkpointer | None = None,
                            intermediate: IntermediateReward | None = None,
@@ -242,7 +256,7 @@ def pretrain_discriminator(setup: Setup, discriminator, optimizer, generator: LS
                               intermediate=intermediate)
     if steps_done is None:  # resumed in a later phase
         return False
-    train = setup.data.train.to(setup.device)
+    train = discriminator_real_data(setup)
     if intermediate is not None and reward_model is None:
         reward_model = new_reward_model(setup, discriminator)
     bar = tqdm(range(steps_done + 1, cfg.dis_pretrain_steps + 1), desc="D pre-training", disable=not progress)

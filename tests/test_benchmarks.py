@@ -33,7 +33,8 @@ def test_compare_rewards_quick(tmp_path):
 def test_compare_rewards_quick_with_the_tempered_density_ratio(tmp_path):
     out = tmp_path / "cmp"
     stdout = _run("compare_rewards.py", "--out", str(out), "--methods", "seqgan", "ppo_d", "--seeds", "0",
-                  "--set", "dis_form=density_ratio", "--set", "density_ratio_alpha=0.5", "--set", "mle_epochs=3")
+                  "--set", "dis_form=density_ratio", "--set", "density_ratio_alpha=0.5",
+                  "--set", "mle_epochs=3")
     result = json.loads((Path(str(out) + "_quick") / "compare_rewards.json").read_text())
     assert result["config"]["dis_form"] == "density_ratio" and result["config"]["density_ratio_alpha"] == 0.5
     assert len(result["runs"]) == 2 and "density_ratio_alpha=0.5" in stdout

@@ -80,3 +80,14 @@ def test_alpha_must_be_positive(tiny_oracle):
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="alpha must be"):
             DensityRatioDiscriminator(reference, g, alpha=bad)
+
+
+def test_the_density_ratio_trains_on_the_validation_set_and_the_cnn_on_the_training_set():
+    from seqgan_gym.config import get_preset
+    from seqgan_gym.experiment import build_setup, discriminator_real_data
+
+    cnn = build_setup(get_preset("smoke").override(["n_valid=50"]).validate())
+    ratio = build_setup(get_preset("smoke").override(["n_valid=50", "dis_form=density_ratio"]).validate())
+    assert torch.equal(discriminator_real_data(cnn), cnn.data.train)
+    assert torch.equal(discriminator_real_data(ratio), ratio.data.valid)
+    assert not torch.equal(ratio.data.valid, ratio.data.train[:50])
