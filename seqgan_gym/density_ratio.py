@@ -11,7 +11,8 @@ CNN)::
 
     logit(Y) = (w_ref * log p_ref(Y) - w_gen * log G(Y)) / T + bias,     D(Y) = sigmoid(logit(Y))
 
-starting from the plain ratio (w_ref = w_gen = 1, bias 0). ``w_ref``, ``w_gen`` and ``bias`` are
+starting from the plain ratio (w_ref = w_gen = 1; the bias set by the first training batch so that
+its mean logit is 0). ``w_ref``, ``w_gen`` and ``bias`` are
 D's only trainable parameters; D's ordinary update (cross-entropy on real
 against fresh negatives, :func:`seqgan_gym.training.train_discriminator`) fits them. G is read live:
 when G changes, D's judgement follows at once, with no gradient into G. ``p_ref`` is frozen.
@@ -74,6 +75,11 @@ class DensityRatioDiscriminator(nn.Module):
         if alpha is None:
             self.w_gen = nn.Parameter(torch.ones(()))
         self.bias = nn.Parameter(torch.zeros(()))
+        # data-dependent initialisation (Salimans & Kingma 2016): the first training batch sets the
+        # bias so its mean logit is 0. The score sits far from 0 (about -4 per token, with a spread
+        # of 0.3), and from bias 0 Adam spent D's whole pre-training shrinking w_ref to lift the
+        # logits instead of fitting the separation. A buffer, so a saved D is not re-initialised.
+        self.register_buffer("bias_initialised", torch.zeros((), dtype=torch.bool))
         # a tuple, so neither model registers as a submodule: their weights are not D's parameters
         self._models = (reference.requires_grad_(False).eval(), generator)
         self.batch_size = batch_size
@@ -106,7 +112,12 @@ class DensityRatioDiscriminator(nn.Module):
         models run in batches of ``self.batch_size``)."""
         ref, gen = self.log_likelihoods(sequences)
         w_gen = self.w_gen if self.alpha is None else self.alpha * self.w_ref
-        return self.w_ref * ref - w_gen * gen + self.bias
+        score = self.w_ref * ref - w_gen * gen
+        if self.training and not self.bias_initialised:
+            with torch.no_grad():
+                self.bias.copy_(-score.mean())
+                self.bias_initialised.fill_(True)
+        return score + self.bias
 
     def forward(self, sequences: torch.Tensor) -> torch.Tensor:
         """Class logits (B, 2): column 1 (real) is the logit above, column 0 (generated) is 0."""

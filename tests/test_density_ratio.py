@@ -20,11 +20,14 @@ def _models(tiny_oracle):
 
 def test_logit_is_the_weighted_log_likelihoods_and_only_its_three_weights_train(tiny_oracle):
     reference, g = _models(tiny_oracle)
-    d = DensityRatioDiscriminator(reference, g, batch_size=7)
+    d = DensityRatioDiscriminator(reference, g, batch_size=7).eval()
     assert sorted(n for n, _ in d.named_parameters()) == ["bias", "w_gen", "w_ref"]
     seqs = g.sample(20, rng=torch.Generator().manual_seed(1))
     ref, gen = reference.log_prob(seqs).sum(1) / 8, g.log_prob(seqs).sum(1) / 8  # slow, whole batch
     assert torch.allclose(d(seqs)[:, 1], ref - gen, atol=1e-4)  # starts as the plain log ratio
+    d.train()  # the first training batch centres the logit (data-dependent init of the bias), once
+    assert abs(d(seqs)[:, 1].mean().item()) < 1e-4 and bool(d.bias_initialised)
+    assert torch.allclose(d(seqs[:5])[:, 1], (ref - gen)[:5] - (ref - gen).mean(), atol=1e-4)
     with torch.no_grad():
         d.w_ref.fill_(2.0)
         d.w_gen.fill_(0.5)
@@ -61,7 +64,7 @@ def test_d_update_fits_it_and_it_follows_g_live(tiny_oracle):
 
 def test_tempered_ratio_ties_w_gen_and_keeps_its_ranking_through_the_update(tiny_oracle):
     reference, g = _models(tiny_oracle)
-    d = DensityRatioDiscriminator(reference, g, alpha=0.5)
+    d = DensityRatioDiscriminator(reference, g, alpha=0.5).eval()
     assert sorted(n for n, _ in d.named_parameters()) == ["bias", "w_ref"]
     seqs = g.sample(30, rng=torch.Generator().manual_seed(1))
     ref, gen = reference.log_prob(seqs).sum(1) / 8, g.log_prob(seqs).sum(1) / 8
@@ -71,6 +74,7 @@ def test_tempered_ratio_ties_w_gen_and_keeps_its_ranking_through_the_update(tiny
                         lambda n: g.sample(n, rng=rng), n_negatives=200, d_steps=1, k=2, batch_size=64,
                         shuffle_rng=rng)
     assert d.w_ref.item() != 1.0 and d.bias.item() != 0.0  # the update fitted scale and bias ...
+    d.eval()
     expected = d.w_ref.item() * (ref - 0.5 * gen) + d.bias.item()  # ... and nothing else
     assert torch.allclose(d(seqs)[:, 1], expected, atol=1e-4)
 
