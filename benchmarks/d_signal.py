@@ -29,7 +29,8 @@ Discriminators:
   (log p_data - log p_G), with p_ref standing in for p_data.
 * ``density_ratio_fitted``: :class:`seqgan_gym.density_ratio.DensityRatioDiscriminator`
   (``dis_form density_ratio``): ``(w_ref log p_ref(Y) - w_gen log G(Y)) / T + bias``, the weights
-  fitted by the cpu preset's D pre-training schedule, as a run does.
+  fitted by the cpu preset's D pre-training schedule on the validation set, as a run does
+  (``density_ratio_fitted_on_train``: on the training set, as runs did before; G has memorised it).
 * ``optimal_d (ceiling)``: log p_oracle(Y) - log G(Y), the optimal discriminator's logit itself (it
   needs the oracle, so no D can be it; it says how well a D that learned p_data perfectly would
   rank G's samples, i.e. whether the Spearman target is reachable at all).
@@ -221,9 +222,11 @@ def main() -> None:
     valid_fake = generator.sample(len(valid), rng=torch.Generator().manual_seed(args.seed + 5)) \
         if valid is not None else None
 
-    def train_d(d: Discriminator, lr: float, fresh_real: bool = False, early_stop: bool = False):
+    def train_d(d: Discriminator, lr: float, fresh_real: bool = False, early_stop: bool = False,
+                real_set: torch.Tensor | None = None):
         """D pre-training as the cpu preset runs it; every D sees the same negatives (same seed).
-        ``early_stop``: keep the step whose D has the best AUC on the validation set (never test)."""
+        ``early_stop``: keep the step whose D has the best AUC on the validation set (never test);
+        ``real_set``: the real sequences (default: the training set)."""
         negative_rng = torch.Generator().manual_seed(args.seed + 4)
         best = (-1.0, None)
 
@@ -234,7 +237,8 @@ def main() -> None:
         shuffle_rng = torch.Generator().manual_seed(args.seed + 2)
         real_rng = torch.Generator().manual_seed(args.seed + 3)
         for step in range(cfg.dis_pretrain_steps):
-            real = setup.oracle.sample(len(train), rng=real_rng) if fresh_real else train
+            real = setup.oracle.sample(len(train), rng=real_rng) if fresh_real else (
+                train if real_set is None else real_set)
             train_discriminator(d, optimizer, real, negatives, n_negatives=cfg.dis_negatives, d_steps=1,
                                 k=cfg.dis_pretrain_epochs, batch_size=cfg.batch_size, shuffle_rng=shuffle_rng)
             if early_stop:
@@ -283,8 +287,10 @@ def main() -> None:
         variants["nce_reference"] = lambda: train_d(NCEReferenceD(reference, generator), 1e-4)
         variants["nce_reference_early_stop"] = lambda: train_d(NCEReferenceD(reference, generator), 1e-4,
                                                                early_stop=True)
-        variants["density_ratio_fitted"] = lambda: train_d(DensityRatioDiscriminator(reference, generator),
-                                                             cfg.dis_lr)
+        variants["density_ratio_fitted"] = lambda: train_d(  # on the validation set, as a run fits it
+            DensityRatioDiscriminator(reference, generator), cfg.dis_lr, real_set=valid)
+        variants["density_ratio_fitted_on_train"] = lambda: train_d(
+            DensityRatioDiscriminator(reference, generator), cfg.dis_lr)
     if args.only:
         unknown = set(args.only) - set(variants)
         if unknown:
