@@ -39,8 +39,8 @@ Discriminators:
 * ``generator_features``: a D on G's own teacher-forced LSTM outputs and per-token log-probabilities
   (G frozen; a small MLP per position, max- and mean-pooled, a linear layer): the issue's "D features
   computed from G's hidden states".
-* ``tempered_ratio_<alpha>``: log p_ref(Y) - alpha log G(Y) for alpha 0.25, 0.5, 0.75: the line from
-  ``lm_reference`` (alpha 0) to ``density_ratio`` (alpha 1), i.e. the trade between ranking G's
+* ``tempered_ratio_<alpha>``: log p_ref(Y) - alpha log G(Y) for alpha 0.25, 0.5, 0.75 (``--alphas``):
+  the line from ``lm_reference`` (alpha 0) to ``density_ratio`` (alpha 1), i.e. the trade between ranking G's
   samples (p_ref) and telling them from real ones (-log G) that a fitted D settles.
 * ``nce_reference``: the density ratio with its language model *learned*: logit = log p_phi(Y) -
   log G(Y) + b, p_phi a copy of p_ref trained by D's own loss (noise-contrastive estimation with G
@@ -177,6 +177,8 @@ def main() -> None:
     parser.add_argument("--generator-checkpoint")
     parser.add_argument("--reference-checkpoint", help="p_ref (with --generator-checkpoint)")
     parser.add_argument("--only", nargs="+", help="measure only these discriminators")
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75],
+                        help="the tempered ratios measured (tempered_ratio_<alpha>)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/d_signal.json")
@@ -280,7 +282,7 @@ def main() -> None:
         variants["lm_reference"] = lambda: _Score(lambda s: sequence_log_likelihood(reference, s), T)
         variants["density_ratio"] = lambda: _Score(
             lambda s: sequence_log_likelihood(reference, s) - sequence_log_likelihood(generator, s), T)
-        for alpha in (0.25, 0.5, 0.75):  # between lm_reference (alpha 0) and density_ratio (alpha 1)
+        for alpha in args.alphas:  # between lm_reference (alpha 0) and density_ratio (alpha 1)
             variants[f"tempered_ratio_{alpha}"] = lambda alpha=alpha: _Score(
                 lambda s: sequence_log_likelihood(reference, s)
                 - alpha * sequence_log_likelihood(generator, s), T)
