@@ -61,14 +61,17 @@ def oracle_overrides() -> list[str]:
 
 
 def comparison_budget(out: str, quick: bool, preset: str, iterations: int | None, seeds: list[int],
-                      eval_every: int, overrides: list[str] = ()
+                      eval_every: int, overrides: list[str] = (), resume: bool = False
                       ) -> tuple[Path, str, ExperimentConfig, int, list[int]]:
-    """A method comparison's output folder (refused if it holds runs already), preset, base config
-    (``overrides`` applied; ``g_steps`` 1, the updates per run as ``adv_iterations``), updates per
-    run and seeds, from its ``--out``, ``--quick`` (smoke preset, 4 updates, the first 2 seeds),
-    ``--preset``, ``--iterations`` (None: the preset's), ``--seeds`` and ``--eval-every``."""
+    """A method comparison's output folder (refused if it holds runs already, unless ``resume``),
+    preset, base config (``overrides`` applied; ``g_steps`` 1, the updates per run as
+    ``adv_iterations``), updates per run and seeds, from its ``--out``, ``--quick`` (smoke preset, 4
+    updates, the first 2 seeds), ``--preset``, ``--iterations`` (None: the preset's), ``--seeds`` and
+    ``--eval-every``."""
     folder = Path(out + ("_quick" if quick else ""))
-    if (folder / "runs").exists() and any((folder / "runs").iterdir()):
+    if resume and not folder.is_dir():
+        sys.exit(f"error: --resume: {folder} does not exist")
+    if not resume and (folder / "runs").exists() and any((folder / "runs").iterdir()):
         sys.exit(f"{folder}/runs already holds runs; pass another --out or remove it")
     preset = "smoke" if quick else preset
     base = get_preset(preset)
@@ -154,8 +157,10 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, strategy=None, *
     intermediate reward (copied; see :mod:`seqgan_gym.intermediate`). Returns its record: the
     evaluation curve (``updates``, ``nll_test`` and ``nll_oracle`` or, for a corpus, ``bleu`` and
     ``self_bleu``; ``train_s``, the run's wall time at each evaluation without the time spent
-    evaluating), the last ``final_score``, the wall time and the path of the final generator
-    checkpoint."""
+    evaluating), the last ``final_score``; per generator update the score and the KL to the MLE
+    policy (``score_curve``, ``kl_curve``; None where not logged); D's signal at each evaluation
+    (``d_heldout_auc``, ``d_oracle_spearman``, with a D); the wall time and the path of the final
+    generator checkpoint."""
     cfg = dataclasses.replace(setup.cfg, **changes)
     run_setup = with_config(setup, cfg)
     generator = copy.deepcopy(start.generator)
@@ -187,13 +192,17 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, strategy=None, *
     rows = [r for r in log.rows if r["phase"] == "adversarial"]
     log.close()
     evals = [r for r in rows if r.get("nll_test") is not None]
-    scores = [r["final_score"] for r in rows if r.get("final_score") is not None]
-    curves = {k: [r[k] for r in evals] for k in ("nll_oracle", "nll_test", "bleu", "self_bleu")
-              if evals and evals[0].get(k) is not None}  # NLL_oracle (oracle) or BLEU (a corpus)
+    updates = [r for r in rows if r["step"] > 0]  # one row per generator update (g_steps is 1 here)
+    scores = [r.get("final_score") for r in updates]
+    curves = {k: [r.get(k) for r in evals]  # NLL_oracle (oracle) or BLEU (a corpus); D's signal
+              for k in ("nll_oracle", "nll_test", "bleu", "self_bleu", "d_heldout_auc", "d_oracle_spearman")
+              if evals and evals[0].get(k) is not None}
     return {
         "algo": cfg.algo, "reinforce_baseline": cfg.reinforce_baseline, "reward": cfg.reward,
-        "seed": cfg.seed, "wall_s": round(wall, 1), "eval_s": round(evaluating[0], 1),
+        "kl_coef": cfg.kl_coef, "seed": cfg.seed, "wall_s": round(wall, 1), "eval_s": round(evaluating[0], 1),
         "updates": [r["step"] * cfg.g_steps for r in evals], "train_s": train_s, **curves,
-        "final_score": scores[-1] if scores else None,
+        "final_score": next((x for x in reversed(scores) if x is not None), None),
+        "score_curve": scores, "kl_curve": [r.get("kl") for r in updates],
+        "sequences_per_update": cfg.num_envs * cfg.g_steps,
         "checkpoint": str(checkpoint.resolve()),
     }

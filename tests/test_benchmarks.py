@@ -53,6 +53,34 @@ def test_compare_rewards_refuses_a_bad_override_in_one_line(tmp_path):
         "error: density_ratio_alpha must be a finite number > 0 or none, got -1.0"]
 
 
+def test_compare_algorithms_quick_and_its_resume(tmp_path):
+    out = tmp_path / "alg"
+    grid = ("--rewards", "oracle", "discriminator", "--kl-coefs", "0", "0.1", "--seeds", "0", "1")
+    _run("compare_algorithms.py", "--out", str(out), "--algorithms", "reinforce", *grid)
+    folder = Path(str(out) + "_quick")
+    first = json.loads((folder / "compare_algorithms.json").read_text())
+    assert len(first["runs"]) == 2 * 2 * 2 * 2  # rewards x KL x starts x seeds
+    assert set(first["starts"]) == {"mle_last", "mle_best"}
+    for run in first["runs"]:
+        assert run["nll_oracle"][0] > 0 and len(run["score_curve"]) == 4 and Path(run["checkpoint"]).is_file()
+        assert (run["kl_curve"][-1] is not None) == (run["kl_coef"] > 0)  # the anchor logs its KL
+        assert (run["reward"] == "discriminator") == ("d_oracle_spearman" in run)
+    row = first["summary"]["mle_last reinforce+kl0.1/oracle"]
+    assert row["p_vs_reinforce"] is not None and row["kl_end"][0] is not None
+    assert first["summary"]["mle_last reinforce/oracle"]["p_vs_reinforce"] is None  # itself
+    # resumed with one more algorithm: the finished runs are kept as they were, PPO's are added
+    stdout = _run("compare_algorithms.py", "--out", str(out), "--algorithms", "reinforce", "ppo", *grid,
+                  "--resume")
+    second = json.loads((folder / "compare_algorithms.json").read_text())
+    assert len(second["runs"]) == 2 * len(first["runs"])
+    kept = {(r["start"], r["cell"], r["seed"]): r["wall_s"] for r in first["runs"]}
+    assert all(r["wall_s"] == kept[(r["start"], r["cell"], r["seed"])] for r in second["runs"]
+               if r["algorithm"] == "reinforce")
+    assert stdout.count("[compare_algorithms] mle_") == len(first["runs"])  # only PPO's runs ran again
+    assert "| mle_best | ppo | 0.1 | discriminator |" in stdout
+    assert (folder / "compare_algorithms.png").stat().st_size > 0
+
+
 def test_paper_table_quick(tmp_path):
     out = tmp_path / "table"
     stdout = _run("paper_table.py", "--out", str(out))
