@@ -111,8 +111,10 @@ def main() -> int:
     if (out / "runs").exists() and any((out / "runs").iterdir()):
         sys.exit(f"{out}/runs already holds runs; pass another --out or remove it")
     seeds = args.seeds[:2] if args.quick else args.seeds
+    # the paper's SeqGAN: its CNN D at every budget (the cpu preset's own D is the density ratio)
     cfg = dataclasses.replace(get_preset(budget["config"]), adv_iterations=budget["updates"], g_steps=1,
-                              eval_every=max(1, budget["updates"] // 10))
+                              eval_every=max(1, budget["updates"] // 10), dis_form="cnn",
+                              density_ratio_alpha=None)
     setup = build_setup(cfg)
     began = time.time()
     banner = (f"budget '{budget_name}'" + ("" if budget_name == "paper" else

@@ -114,8 +114,9 @@ def main() -> int:
     spec = TABLES.get(args.corpus, {"orders": [2, 3, 4], "published": {"source": "none", "rows": {}}})
     budget = BUDGETS[args.budget]
     mle_epochs, iterations, dis_steps = budget.get(args.corpus, budget["quatrains"])
-    cfg = dataclasses.replace(
-        get_preset("cpu"), data=args.corpus, data_path=args.data_path, seed=args.seed,
+    cfg = dataclasses.replace(  # the paper's CNN D: the cpu preset's density ratio needs oracle data
+        get_preset("cpu"), data=args.corpus, data_path=args.data_path, seed=args.seed, dis_form="cnn",
+        density_ratio_alpha=None,
         mle_epochs=mle_epochs, adv_iterations=iterations, dis_pretrain_steps=dis_steps,
         eval_every=max(1, iterations // 5), eval_samples=1000, eval_bleu_order=max(spec["orders"]),
     )

@@ -318,7 +318,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 _reference_file(args.generator_checkpoint, None)  # raises if it is not beside it
             elif cfg.mle_epochs < 1:
                 raise ValueError("dis_form density_ratio needs MLE epochs (its reference is the best "
-                                 "one) or a --generator-checkpoint with generator_mle_best.pt beside it")
+                                 "one) or a --generator-checkpoint with generator_mle_best.pt beside it "
+                                 "(--set dis_form=cnn for the paper's D)")
 
     checkpointer = None
     if args.resume:
@@ -502,7 +503,8 @@ def _reference_file(generator_checkpoint: str | None, run_dir: Path | None) -> P
     reference_file = folder / "generator_mle_best.pt"
     if generator_checkpoint and not reference_file.is_file():
         raise FileNotFoundError(f"dis_form density_ratio needs the MLE run's best-validation generator "
-                                f"{reference_file} beside --generator-checkpoint (pretrain writes it)")
+                                f"{reference_file} beside --generator-checkpoint (pretrain writes it; "
+                                "--set dis_form=cnn for the paper's D)")
     return reference_file
 
 

@@ -14,8 +14,9 @@ setup             sample n_train + n_test + n_valid sequences from the oracle; s
 evaluation        NLL_test: score n_test; NLL_oracle: sample eval_samples from G, score them
 MLE               mle_epochs x (ceil(n_train / batch) MLE mini-batches + score n_valid + a
                   resumable checkpoint); evaluations at epoch 0, every eval_every and the last
-D update(k)       sample dis_negatives; k x ceil((n_train + dis_negatives) / batch) D mini-batches;
-                  a learned intermediate reward: k epochs over n_train + dis_negatives
+D update(k)       sample dis_negatives; k x ceil((n_real + dis_negatives) / batch) D mini-batches
+                  (n_real: n_train; n_valid for the density-ratio D, which fits on the validation set);
+                  a learned intermediate reward: k epochs over n_real + dis_negatives
 D pre-training    dis_pretrain_steps x (D update(dis_pretrain_epochs) + checkpoint)
 adversarial       adv_iterations x (g_steps x generator update + d_steps x D update(k) +
                   checkpoint); evaluations at iteration 0, every eval_every and the last, each
@@ -44,6 +45,7 @@ the rate measured in this run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import math
@@ -159,12 +161,16 @@ def estimate_run(cfg: ExperimentConfig, units: UnitCosts, pretrained: bool = Fal
         n = min(cfg.d_signal_samples, cfg.n_test)
         signal = n * u.sample + 2 * n * u.d_score + n * u.loglik
 
+    # D's real data: the training set; the density ratio's, the validation set
+    # (experiment.discriminator_real_data)
+    n_real = cfg.n_valid if cfg.dis_form == "density_ratio" else cfg.n_train
+
     def d_update(epochs: int) -> float:
         seconds = cfg.dis_negatives * u.sample
         if with_d:
-            seconds += epochs * math.ceil((cfg.n_train + cfg.dis_negatives) / cfg.batch_size) * u.d_batch
+            seconds += epochs * math.ceil((n_real + cfg.dis_negatives) / cfg.batch_size) * u.d_batch
         if learned:
-            seconds += epochs * (cfg.n_train + cfg.dis_negatives) * u.strategy_fit
+            seconds += epochs * (n_real + cfg.dis_negatives) * u.strategy_fit
         return seconds
 
     def checkpoint(phase: str) -> float:
@@ -250,6 +256,7 @@ def _calibrate(cfg: ExperimentConfig, slice_rows: int, slice_envs: int) -> UnitC
 
     from seqgan_gym import experiment, training
     from seqgan_gym.agents import make_agent
+    from seqgan_gym.density_ratio import DensityRatioDiscriminator
     from seqgan_gym.envs import SeqGANVectorEnv
     from seqgan_gym.experiment import Setup
     from seqgan_gym.metrics import sequence_log_likelihood, sequence_nll
@@ -260,7 +267,9 @@ def _calibrate(cfg: ExperimentConfig, slice_rows: int, slice_envs: int) -> UnitC
     torch.optim.Adam([torch.zeros(1)])  # torch's one-time import behind the first optimizer (~2 s)
     start = time.perf_counter()
     # a random oracle of the run's sizes; the CNN D also for a density-ratio D (which needs a file)
-    cfg = dataclasses.replace(cfg, data="oracle", oracle="random", oracle_path=None, dis_form="cnn")
+    # a random oracle of the run's sizes; a density-ratio D reads a copy of G as its p_ref (a run
+    # reads a file), which costs the same
+    cfg = dataclasses.replace(cfg, data="oracle", oracle="random", oracle_path=None)
     device = resolve_device(cfg.device)
     states = random.getstate(), np.random.get_state()  # SB3 seeds these too when it builds an agent
     with torch.random.fork_rng(devices=[]):  # leaves the caller's random state as it was
@@ -285,7 +294,11 @@ def _calibrate(cfg: ExperimentConfig, slice_rows: int, slice_envs: int) -> UnitC
         discriminator = d_optimizer = None
         checkpoint_states = {"mle": [generator, generator, generator]}  # G and its Adam moments
         if cfg.reward == "discriminator":
-            discriminator = experiment.new_discriminator(setup, generator)  # CNN only (no reference file)
+            if cfg.dis_form == "density_ratio":
+                discriminator = DensityRatioDiscriminator(copy.deepcopy(generator), generator,
+                                                          alpha=cfg.density_ratio_alpha).to(device)
+            else:
+                discriminator = experiment.new_discriminator(setup, generator)
             d_optimizer = make_adam(discriminator.parameters(), cfg.dis_lr)
             half = real[: 2 * cfg.batch_size]
             fake = sequences[: 2 * cfg.batch_size]

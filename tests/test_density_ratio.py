@@ -95,3 +95,20 @@ def test_the_density_ratio_trains_on_the_validation_set_and_the_cnn_on_the_train
     assert torch.equal(discriminator_real_data(cnn), cnn.data.train)
     assert torch.equal(discriminator_real_data(ratio), ratio.data.valid)
     assert not torch.equal(ratio.data.valid, ratio.data.train[:50])
+
+
+def test_the_cpu_preset_uses_the_tempered_ratio_and_a_corpus_the_cnn():
+    from seqgan_gym.config import describe_schedule, get_preset
+
+    cpu = get_preset("cpu")
+    assert (cpu.dis_form, cpu.density_ratio_alpha) == ("density_ratio", 0.5)
+    assert get_preset("paper").dis_form == get_preset("smoke").dis_form == "cnn"  # the paper's D
+    assert "D density_ratio (paper cnn); density-ratio alpha 0.5" in describe_schedule(cpu)
+    # moved to a corpus, where there is no validation split for the ratio: the paper's CNN
+    coco = cpu.override(["data=coco"]).validate()
+    assert (coco.dis_form, coco.density_ratio_alpha) == ("cnn", None)
+    assert "alpha" not in describe_schedule(coco)
+    # asked for explicitly, the ratio on a corpus is refused in one line, as before
+    with pytest.raises(ValueError, match="density_ratio' needs the oracle data"):
+        cpu.override(["data=coco", "dis_form=density_ratio"]).validate()
+    assert cpu.override(["seed=3"]).dis_form == "density_ratio"  # other overrides keep it

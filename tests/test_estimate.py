@@ -62,6 +62,22 @@ def test_estimate_without_d_and_from_a_pretrained_generator():
     assert every.phases["adversarial"] == 3 * 117 + 4 * (17 + 88)
 
 
+def test_a_density_ratio_d_fits_on_the_validation_set():
+    cnn = estimate_run(_tiny(), UNITS)
+    ratio = estimate_run(_tiny(dis_form="density_ratio", density_ratio_alpha=0.5), UNITS)
+    # D's real data is n_valid = 2 sequences instead of n_train = 10: ceil((2 + 6) / 4) = 2 D batches
+    # per epoch instead of 4
+    assert ratio.phases["dis_pretrain"] == 2 * ((6 + 2 * 2 * 11) + 2)
+    assert cnn.phases["dis_pretrain"] - ratio.phases["dis_pretrain"] == 2 * 2 * 2 * 11
+    assert ratio.per_iteration["discriminator"] == 2 * (6 + 2 * 11)
+
+
+def test_calibration_times_a_density_ratio_d():
+    cfg = dataclasses.replace(get_preset("smoke"), dis_form="density_ratio", density_ratio_alpha=0.5)
+    units = estimate.calibrate(cfg)
+    assert math.isfinite(units.d_batch) and units.d_batch > 0 and units.d_score > 0
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="corpus"):
         estimate_run(_tiny(data="quatrains"), UNITS)
