@@ -25,7 +25,8 @@ first with the preset's epochs and gives both.
 
 Output (``--out``): per cell the final NLL_oracle and NLL_test (mean +- std over seeds), the change
 from the start with Welch's p of end against start, Welch's p of the final NLL_oracle against the
-same start's and reward's REINFORCE without anchor, D's final ``d_heldout_auc`` and
+same start's and reward's REINFORCE without anchor (the mean-baseline one where the grid has no
+plain one), D's final ``d_heldout_auc`` and
 ``d_oracle_spearman``, the last update's reward, the KL to the MLE policy, and the NLL_test where the
 first seed's final generator crosses NLL_oracle = 9.0 on its temperature curve (Caccia et al.; the
 starts' own crossings are rows too). One markdown table, JSON, and one figure: reward and NLL_oracle
@@ -235,13 +236,19 @@ def summarise(runs: list[dict], sweep: dict) -> dict:
     for (start, cell), rs in groups.items():
         end = np.array([r["nll_oracle"][-1] for r in rs])
         begin = np.array([r["nll_oracle"][0] for r in rs])
-        reference = groups.get((start, f"reinforce/{rs[0]['reward']}"))
+        # the reference: REINFORCE without anchor, the paper's (no baseline) where the grid has it,
+        # else with the mean baseline (the oracle reward needs one)
+        reference_cell = next((name for name in (f"reinforce/{rs[0]['reward']}",
+                                                 f"reinforce_mean/{rs[0]['reward']}")
+                               if (start, name) in groups), None)
+        reference = groups.get((start, reference_cell))
         row = {
             "start": start, "cell": cell, "algorithm": rs[0]["algorithm"], "kl_coef": rs[0]["kl_coef"],
             "reward": rs[0]["reward"], "n_seeds": len(rs),
             "nll_oracle_start": float(begin.mean()),
             "nll_oracle_end": mean_std(end), "nll_oracle_change": mean_std(end - begin),
             "p_end_vs_start": welch_p(end, begin),
+            "reference": reference_cell,
             "p_vs_reinforce": (welch_p(end, np.array([r["nll_oracle"][-1] for r in reference]))
                                if reference and reference is not rs else None),
             "nll_test_start": float(np.mean([r["nll_test"][0] for r in rs])),
@@ -275,7 +282,8 @@ def markdown_table(summary: dict, sweep: dict, iterations: int, seeds: list[int]
         f"{iterations} generator updates per run, seeds {seeds}, {preset} preset{changed}; mean ± std over "
         "seeds (ddof 1). p (end vs start): Welch's t-test of the final NLL_oracle against the start's "
         "(the start differs by seed only through the evaluation's sampling). p vs REINFORCE: of the final "
-        "NLL_oracle against the same start's and reward's REINFORCE without anchor. AUC / Spearman: D's "
+        "NLL_oracle against the same start's and reward's REINFORCE without anchor (no baseline; with the "
+        "mean baseline where the grid has no plain one). AUC / Spearman: D's "
         "signal at the end (D reward). Score: the last update's mean reward on its own scale. QD: NLL_test "
         "where the first seed's generator's temperature curve crosses NLL_oracle = 9.0 (lower is better; "
         "Caccia et al.'s early-stopped MLE: 7.71).",

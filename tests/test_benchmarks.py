@@ -68,6 +68,7 @@ def test_compare_algorithms_quick_and_its_resume(tmp_path):
     row = first["summary"]["mle_last reinforce+kl0.1/oracle"]
     assert row["p_vs_reinforce"] is not None and row["kl_end"][0] is not None
     assert first["summary"]["mle_last reinforce/oracle"]["p_vs_reinforce"] is None  # itself
+    assert row["reference"] == "reinforce/oracle"
     # resumed with one more algorithm: the finished runs are kept as they were, PPO's are added
     stdout = _run("compare_algorithms.py", "--out", str(out), "--algorithms", "reinforce", "ppo", *grid,
                   "--resume")
