@@ -266,7 +266,6 @@ def _calibrate(cfg: ExperimentConfig, slice_rows: int, slice_envs: int) -> UnitC
 
     torch.optim.Adam([torch.zeros(1)])  # torch's one-time import behind the first optimizer (~2 s)
     start = time.perf_counter()
-    # a random oracle of the run's sizes; the CNN D also for a density-ratio D (which needs a file)
     # a random oracle of the run's sizes; a density-ratio D reads a copy of G as its p_ref (a run
     # reads a file), which costs the same
     cfg = dataclasses.replace(cfg, data="oracle", oracle="random", oracle_path=None)

@@ -76,6 +76,10 @@ def test_calibration_times_a_density_ratio_d():
     cfg = dataclasses.replace(get_preset("smoke"), dis_form="density_ratio", density_ratio_alpha=0.5)
     units = estimate.calibrate(cfg)
     assert math.isfinite(units.d_batch) and units.d_batch > 0 and units.d_score > 0
+    # the D timed is the ratio's (three scalars: its checkpoint adds nothing to G's), not the CNN's
+    added = units.checkpoint_mb["dis_pretrain"] - units.checkpoint_mb["mle"]
+    cnn = estimate.calibrate(get_preset("smoke"))
+    assert added < 1e-3 < cnn.checkpoint_mb["dis_pretrain"] - cnn.checkpoint_mb["mle"]
 
 
 def test_bad_input_is_refused():
