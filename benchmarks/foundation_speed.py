@@ -15,7 +15,9 @@ write the same step (idiomatic, not deliberately slow; not copied from anywhere)
    lr 1e-4. Ours: the paper's CNN as :class:`seqgan_gym.discriminator.Discriminator` computes it,
    :func:`seqgan_gym.training.discriminator_epoch`, fused Adam. Plain: :class:`PlainCNN`, one
    ``nn.Conv2d`` per filter width, ``F.max_pool2d``, highway, dropout, ``nn.CrossEntropyLoss`` plus
-   the same L2 term, default ``torch.optim.Adam``;
+   the same L2 term, default ``torch.optim.Adam``. Also "ours before": our D with every width's
+   weight gradient as the dense product over all positions, as before the weighted sum of the
+   maximal windows (:func:`dense_conv_weight_gradients`);
 3. sampling 10,000 sequences from G. Plain: ``nn.LSTM`` one step at a time, ``torch.softmax`` and
    ``torch.multinomial``;
 4. one NLL_oracle evaluation (sample 10,000 sequences from G, score them under the oracle), and its
@@ -56,6 +58,7 @@ import torch.nn.functional as F
 from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
 from torch import nn
 
+import seqgan_gym.discriminator as discriminator_module
 import seqgan_gym.training as training
 from seqgan_gym.discriminator import (
     PAPER_L2_REG_LAMBDA,
@@ -219,6 +222,18 @@ def plain_d_epoch(model: PlainCNN, optimizer, real, fake, batch_size, rng) -> fl
 
 
 @contextmanager
+def dense_conv_weight_gradients():
+    """D's convolution weight gradients as before: the dense ``dY^T X`` over all positions for every
+    width, not the weighted sum of the maximal windows ("ours before" of the D epoch)."""
+    saved = discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD
+    discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD = 10**9
+    try:
+        yield
+    finally:
+        discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD = saved
+
+
+@contextmanager
 def loss_before_fused_output_layer():
     """``mle_loss`` as it was before :func:`seqgan_gym.sampling.output_cross_entropy`:
     ``F.cross_entropy`` over the materialised (B*T, V) logits ("ours before")."""
@@ -284,7 +299,7 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
     """Every measurement at ``threads`` threads, ``reps`` times, ours and plain interleaved.
 
     Returns ``{name: {variant: [(wall, cpu, value), ...]}}`` with variants ``ours``, ``plain``
-    (and ``before`` for the MLE epoch) and the reference ``matmul``.
+    (and ``before`` for the MLE and D epochs) and the reference ``matmul``.
     """
     torch.set_num_threads(threads)
     p = parts
@@ -303,6 +318,8 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
         "d_epoch": {
             "ours": lambda r: discriminator_epoch(p["d"], p["d_opt"], p["real"], p["fake"],
                                                   s.batch_size, seeded(400 + r))["loss"],
+            "before": lambda r: _dense_before(lambda: discriminator_epoch(
+                p["d"], p["d_opt"], p["real"], p["fake"], s.batch_size, seeded(400 + r))["loss"]),
             "plain": lambda r: plain_d_epoch(p["plain_d"], p["plain_d_opt"], p["real"], p["fake"],
                                              s.batch_size, seeded(400 + r)),
         },
@@ -330,6 +347,11 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
 
 def _before(run):
     with loss_before_fused_output_layer():
+        return run()
+
+
+def _dense_before(run):
+    with dense_conv_weight_gradients():
         return run()
 
 
@@ -463,7 +485,9 @@ def main() -> None:
     print("\n")
     for r in rows.values():
         if "before_seconds" in r:
-            print(f"MLE epoch, {r['threads']} thread(s): ours before the fused output layer "
+            change = ("the fused output layer" if r["label"].startswith("MLE")
+                      else "the sparse convolution weight gradients")
+            print(f"{r['label']}, {r['threads']} thread(s): ours before {change} "
                   f"{r['before_seconds']:.2f} s ({r['before_speedup_over_plain']:.2f}x plain); ours now "
                   f"{r['seconds']:.2f} s ({r['speedup_over_before']:.2f}x faster than before).")
     print("\n*Not measured by this run: the public PyTorch port of the authors' code "

@@ -91,6 +91,22 @@ def test_matches_literal_conv2d_port_values_and_grads():
         torch.testing.assert_close(a, b)
 
 
+def test_paper_filters_grads_match_literal_port():
+    """The paper's 12 widths at T = 20: positions 20 .. 1, so both ways of forming the weight
+    gradient (the weighted sum of maximal windows for P >= 4, the dense product below) run."""
+    torch.manual_seed(3)
+    d = Discriminator(40, 20, emb_dim=8).double()
+    d.eval()
+    x = torch.randint(0, 40, (9, 20))
+    x[1, 4:] = 7  # a repeated token: exact ties in the max-pool
+    fast = d(x)
+    torch.testing.assert_close(fast, reference_logits(d, x))
+    g_fast = torch.autograd.grad(fast.square().sum(), list(d.parameters()))
+    g_slow = torch.autograd.grad(reference_logits(d, x).square().sum(), list(d.parameters()))
+    for (name, _), a, b in zip(d.named_parameters(), g_fast, g_slow):
+        torch.testing.assert_close(a, b, msg=name)
+
+
 def test_conv_max_pool_gradcheck():
     torch.manual_seed(1)
     widths, counts, E = (1, 2, 4), (3, 2, 2), 3
