@@ -49,6 +49,12 @@ class ExperimentConfig:
     split_seed: int = 0
     """Seed of a corpus's random train/test split (quatrains, a single file, the Nottingham tunes;
     recorded in the run's corpus_split.json). A split given as files (COCO) is used as given."""
+    corpus_valid: int = 0
+    """Corpora only: this many training sequences, drawn at random (seeded by ``split_seed``), are set
+    aside as a validation split: G and D never train on them; ``mle_select best`` picks its epoch by
+    their NLL and ``d_heldout_auc`` scores them. 0: none (``d_heldout_auc`` then reads the test
+    split, which no choice is made on). The vocabulary is still the one built from the whole
+    training file; the test split is never touched. On the oracle data ``n_valid`` does this."""
     eval_bleu_order: int = 4
     """n of the BLEU-n / Self-BLEU-n logged for a corpus at each evaluation."""
     oracle: str = "paper"
@@ -83,7 +89,8 @@ class ExperimentConfig:
     mle_epochs: int = 120
     mle_select: str = "last"
     """Which MLE generator the adversarial phase starts from: 'last' (after ``mle_epochs``, the
-    paper's) or 'best' (the epoch with the best validation NLL on the ``n_valid`` oracle samples)."""
+    paper's) or 'best' (the epoch with the best validation NLL: on the ``n_valid`` oracle samples, or
+    on a corpus's ``corpus_valid`` validation split)."""
     eval_every: int = 5
     """Evaluate NLL_oracle / NLL_test every this many MLE epochs / adversarial iterations."""
     eval_samples: int = 10_000
@@ -106,11 +113,12 @@ class ExperimentConfig:
     dis_form: str = "cnn"
     """'cnn' (the paper's CNN D) or 'density_ratio' (:class:`seqgan_gym.density_ratio.
     DensityRatioDiscriminator`: logit = (w_ref log p_ref - w_gen log G) / T + bias, p_ref the MLE
-    run at its best validation NLL, fitted on the ``n_valid`` validation samples; oracle data only).
+    run at its best validation NLL, fitted on the ``n_valid`` validation samples; on a corpus, on its
+    ``corpus_valid`` validation split, which it then needs).
     The ``paper`` and ``smoke`` presets use the CNN; the ``cpu`` preset the tempered density ratio
     (alpha 0.5), the form whose reward ranks G's samples by quality (README, *Does D's reward carry
     signal?*). A config moved to a corpus by :meth:`override` without a ``dis_form`` of its own gets
-    the CNN: the density ratio needs the oracle's validation samples."""
+    the CNN: the paper's setting for real text, and the density ratio would need ``corpus_valid``."""
     density_ratio_alpha: float | None = None
     """dis_form 'density_ratio' only: None fits w_gen freely; a number ties w_gen = alpha * w_ref (the
     tempered ratio, log p_ref - alpha log G: alpha trades telling G's samples from real ones (-log G)
@@ -191,9 +199,13 @@ class ExperimentConfig:
             raise ValueError(f"reward 'oracle' needs the oracle data; data is {self.data!r} (a corpus)")
         if self.dis_form not in DIS_FORMS:
             raise ValueError(f"dis_form must be one of {DIS_FORMS}, got {self.dis_form!r}")
-        if self.dis_form == "density_ratio" and (self.data != "oracle" or self.n_valid < 1):
-            raise ValueError("dis_form 'density_ratio' needs the oracle data and n_valid >= 1 (its "
-                             "reference is the MLE epoch with the best validation NLL)")
+        if self.dis_form == "density_ratio" and self.data == "oracle" and self.n_valid < 1:
+            raise ValueError("dis_form 'density_ratio' needs n_valid >= 1 (its reference is the MLE "
+                             "epoch with the best validation NLL, and its fit reads those samples)")
+        if self.dis_form == "density_ratio" and self.data != "oracle" and self.corpus_valid < 1:
+            raise ValueError("dis_form 'density_ratio' on a corpus needs a validation split: set "
+                             "corpus_valid (e.g. 1000; its reference is the MLE epoch with the best "
+                             "validation NLL, and its fit reads those sequences)")
         if self.density_ratio_alpha is not None and not (math.isfinite(self.density_ratio_alpha)
                                                          and self.density_ratio_alpha > 0):
             raise ValueError(f"density_ratio_alpha must be a finite number > 0 or none, "
@@ -206,11 +218,14 @@ class ExperimentConfig:
             raise ValueError(f"mle_select must be 'last' or 'best', got {self.mle_select!r}")
         if self.mle_select == "best" and self.mle_epochs < 1:
             raise ValueError("mle_select 'best' needs mle_epochs >= 1 (it picks one of them)")
-        if self.mle_select == "best" and (self.data != "oracle" or self.n_valid < 1):
-            raise ValueError("mle_select 'best' needs the oracle data and n_valid >= 1 (a validation "
-                             "split of a corpus is not carved yet)")
-        if self.n_valid < 0:
-            raise ValueError(f"n_valid must be >= 0, got {self.n_valid}")
+        if self.mle_select == "best" and self.data == "oracle" and self.n_valid < 1:
+            raise ValueError("mle_select 'best' needs n_valid >= 1 (the oracle samples it selects on)")
+        if self.mle_select == "best" and self.data != "oracle" and self.corpus_valid < 1:
+            raise ValueError("mle_select 'best' on a corpus needs a validation split: set corpus_valid "
+                             "to the number of training sequences to set aside (e.g. 1000)")
+        if self.n_valid < 0 or self.corpus_valid < 0:
+            raise ValueError(f"n_valid and corpus_valid must be >= 0, got {self.n_valid} and "
+                             f"{self.corpus_valid}")
         if self.intermediate_reward not in INTERMEDIATE_REWARDS:
             raise ValueError(f"intermediate_reward must be one of {INTERMEDIATE_REWARDS}, "
                              f"got {self.intermediate_reward!r}")

@@ -201,6 +201,9 @@ class TextCorpus:
     train_lengths: torch.Tensor
     test_lengths: torch.Tensor
     split: dict = field(default_factory=dict)
+    valid: torch.Tensor | None = None
+    """(K, T) training sequences set aside for choices made during training (``corpus_valid``,
+    :func:`seqgan_gym.data.carve_validation`); None when none were."""
 
     eos_token = EOS
     """Sequences end at their first ``EOS`` (the generator, env, NLL and BLEU all honour it)."""

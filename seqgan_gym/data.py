@@ -12,6 +12,7 @@ that neither reader imports the other's module for them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,31 @@ def seeded_holdout(n: int, test_fraction: float, seed: int, what: str = "items",
     if n_test >= n:
         raise ValueError(f"test_fraction {test_fraction} of {n} {what} leaves none to train on")
     return np.sort(order[:n_test]), np.sort(order[n_test:])
+
+
+def carve_validation(corpus, n_valid: int, seed: int):
+    """A copy of a text corpus with ``n_valid`` of its training sequences set aside as ``valid``.
+
+    The rows are ``numpy.random.default_rng([seed, 1]).permutation(n_train)[:n_valid]`` of the
+    training split (recorded, sorted, in ``split["valid_rows"]``); the training split keeps the rest
+    in order, the test split and the vocabulary are unchanged. A corpus whose training rows are cut
+    from longer pieces (the Nottingham melodies: windows of tunes) raises ``ValueError``: a row-wise
+    carve would put windows of one tune on both sides.
+    """
+    if not hasattr(corpus, "train_lengths"):
+        raise ValueError(f"corpus_valid: corpus {corpus.name!r} holds windows of longer pieces; a "
+                         f"validation split by rows would share pieces with training (not supported)")
+    n_train = len(corpus.train)
+    if not 1 <= n_valid < n_train:
+        raise ValueError(f"corpus_valid must be in [1, {n_train - 1}] for corpus {corpus.name!r} with "
+                         f"{n_train} training sequences, got {n_valid}")
+    order = np.random.default_rng([seed, 1]).permutation(n_train)
+    valid_rows, train_rows = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+    split = {**corpus.split, "valid_rows": valid_rows.tolist(), "n_valid": n_valid,
+             "valid_how": f"rows of the training split: numpy default_rng([{seed}, 1]).permutation"
+                          f"({n_train}), first {n_valid}"}
+    return dataclasses.replace(corpus, train=corpus.train[train_rows], valid=corpus.train[valid_rows],
+                               train_lengths=corpus.train_lengths[train_rows], split=split)
 
 
 @dataclass

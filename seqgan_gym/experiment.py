@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.config import ExperimentConfig
 from seqgan_gym.corpus import load_corpus
-from seqgan_gym.data import OracleData, sample_oracle_data
+from seqgan_gym.data import OracleData, carve_validation, sample_oracle_data
 from seqgan_gym.density_ratio import DensityRatioDiscriminator
 from seqgan_gym.discriminator import paper_discriminator
 from seqgan_gym.intermediate import (
@@ -94,6 +94,8 @@ def build_setup(cfg: ExperimentConfig) -> Setup:
     device = resolve_device(cfg.device)
     if cfg.data != "oracle":
         corpus = load_corpus(cfg.data, cfg.data_path, split_seed=cfg.split_seed)
+        if cfg.corpus_valid:
+            corpus = carve_validation(corpus, cfg.corpus_valid, cfg.split_seed)
         cfg.vocab_size, cfg.seq_len = corpus.vocab_size, corpus.seq_len
         cfg.n_train, cfg.n_test = len(corpus.train), len(corpus.test)
         return Setup(cfg, device, None, corpus, None)
@@ -212,13 +214,16 @@ def pretrain_generator(setup: Setup, generator: LSTMLanguageModel, log: RunLog, 
 def measure_discriminator(setup: Setup, discriminator, generator: LSTMLanguageModel,
                           rng: torch.Generator) -> dict:
     """``d_heldout_auc`` and ``d_oracle_spearman`` (:func:`seqgan_gym.metrics.discriminator_signal`)
-    on ``cfg.d_signal_samples`` held-out real sequences (the oracle's held-out samples, or a corpus's
-    test split: D trains on neither) and as many fresh samples of G; ``{}`` when off."""
-    n = min(setup.cfg.d_signal_samples, len(setup.data.test))
+    on ``cfg.d_signal_samples`` held-out real sequences (the oracle's held-out samples; a corpus's
+    validation split, ``corpus_valid``, or without one its test split: D trains on none of them)
+    and as many fresh samples of G; ``{}`` when off."""
+    corpus_valid = getattr(setup.data, "valid", None) if setup.oracle is None else None
+    held_out = corpus_valid if corpus_valid is not None else setup.data.test
+    n = min(setup.cfg.d_signal_samples, len(held_out))
     if discriminator is None or n == 0:
         return {}
     generated = generator.sample(n, rng=rng)
-    real = setup.data.test[:n].to(setup.device)
+    real = held_out[:n].to(setup.device)
     return discriminator_signal(discriminator, real, generated, setup.oracle)
 
 

@@ -246,10 +246,11 @@ def test_train_with_the_density_ratio_discriminator(tmp_path):
     assert not (run / "checkpoints" / "discriminator_adv.pt").exists()  # no CNN D to save
 
 
-def test_density_ratio_needs_the_oracle_data(tmp_path, capsys):
+def test_density_ratio_on_a_corpus_needs_a_validation_split(tmp_path, capsys):
     assert main(["train", "--data", "coco", "--set", "dis_form=density_ratio",
                  "--run-dir", str(tmp_path / "r")]) == 2
-    assert "needs the oracle data" in capsys.readouterr().err
+    assert "needs a validation split: set corpus_valid" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before any work
 
 
 def test_mle_select_best_starts_from_the_best_validation_epoch(tmp_path):

@@ -108,7 +108,8 @@ def test_the_cpu_preset_uses_the_tempered_ratio_and_a_corpus_the_cnn():
     coco = cpu.override(["data=coco"]).validate()
     assert (coco.dis_form, coco.density_ratio_alpha) == ("cnn", None)
     assert "alpha" not in describe_schedule(coco)
-    # asked for explicitly, the ratio on a corpus is refused in one line, as before
-    with pytest.raises(ValueError, match="density_ratio' needs the oracle data"):
+    # asked for explicitly, the ratio on a corpus needs a validation split carved from train
+    with pytest.raises(ValueError, match="set corpus_valid"):
         cpu.override(["data=coco", "dis_form=density_ratio"]).validate()
+    cpu.override(["data=coco", "dis_form=density_ratio", "corpus_valid=1000"]).validate()
     assert cpu.override(["seed=3"]).dis_form == "density_ratio"  # other overrides keep it

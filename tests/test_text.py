@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -266,3 +267,57 @@ def test_cli_trains_seqgan_on_a_corpus(corpus_file, tmp_path):
 
 def summary_seq_len(run) -> int:
     return json.loads((run / "config.json").read_text())["config"]["seq_len"]
+
+
+def test_corpus_valid_carves_a_seeded_validation_split_from_train(corpus_file):
+    corpus = load_corpus(str(corpus_file))  # 180 train, 20 test
+    setup = build_setup(tiny_cfg(corpus_file, corpus_valid=30))
+    data = setup.data
+    assert data.valid.shape == (30, corpus.seq_len) and len(data.train) == 150
+    assert setup.cfg.n_train == 150 and torch.equal(data.test, corpus.test)  # test untouched
+    rows = data.split["valid_rows"]
+    assert len(set(rows)) == 30 and rows == sorted(rows)
+    kept = [i for i in range(180) if i not in set(rows)]
+    assert torch.equal(data.valid, corpus.train[rows]) and torch.equal(data.train, corpus.train[kept])
+    assert torch.equal(data.train_lengths, corpus.train_lengths[kept])
+    again = build_setup(tiny_cfg(corpus_file, corpus_valid=30)).data
+    assert again.split["valid_rows"] == rows  # seeded by split_seed
+    assert build_setup(tiny_cfg(corpus_file, corpus_valid=30, split_seed=1)).data.split["valid_rows"] != rows
+    assert build_setup(tiny_cfg(corpus_file)).data.valid is None  # none unless asked
+    with pytest.raises(ValueError, match="corpus_valid must be in"):
+        build_setup(tiny_cfg(corpus_file, corpus_valid=180))
+
+
+def test_mle_select_best_and_d_signal_on_a_corpus_use_the_validation_split(corpus_file, tmp_path):
+    with pytest.raises(ValueError, match="set corpus_valid"):
+        tiny_cfg(corpus_file, mle_select="best").validate()
+    with pytest.raises(ValueError, match="set corpus_valid"):
+        tiny_cfg(corpus_file, dis_form="density_ratio").validate()
+    run = tmp_path / "run"
+    code = cli_main(["train", "--preset", "smoke", "--data", str(corpus_file), "--run-dir", str(run),
+                     "--no-progress", "--set", "corpus_valid=40", "--set", "mle_select=best",
+                     "--set", "mle_epochs=6", "--set", "eval_every=2", "--set", "adv_iterations=2",
+                     "--set", "eval_samples=100", "--set", "num_envs=4", "--set", "n_rollouts=2",
+                     "--set", "dis_form=density_ratio", "--set", "density_ratio_alpha=0.5",
+                     "--set", "d_signal_samples=40"])
+    assert code == 0
+    best = torch.load(run / "checkpoints" / "generator_mle_best.pt", weights_only=True)
+    assert best["hparams"]["eos_token"] == EOS and math.isfinite(best["extra"]["nll_valid"])
+    split = json.loads((run / "corpus_split.json").read_text())
+    assert split["n_valid"] == 40 and len(split["valid_rows"]) == 40
+    with open(run / "metrics.csv") as f:
+        metrics = list(csv.DictReader(f))
+    assert any(r["phase"] == "mle_best" for r in metrics)
+    aucs = [float(r["d_heldout_auc"]) for r in metrics if r.get("d_heldout_auc")]
+    assert aucs and all(0.0 <= a <= 1.0 for a in aucs)
+
+
+def test_d_heldout_auc_reads_a_corpus_validation_split_else_its_test_split(corpus_file, monkeypatch):
+    import seqgan_gym.experiment as experiment
+    seen = []
+    monkeypatch.setattr(experiment, "discriminator_signal", lambda d, real, fake, oracle: seen.append(real))
+    for corpus_valid in (25, 0):
+        setup = build_setup(tiny_cfg(corpus_file, corpus_valid=corpus_valid, d_signal_samples=1000))
+        experiment.measure_discriminator(setup, object(), new_generator(setup), torch.Generator())
+        expected = setup.data.valid if corpus_valid else setup.data.test
+        assert torch.equal(seen[-1], expected)
