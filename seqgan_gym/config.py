@@ -117,8 +117,9 @@ class ExperimentConfig:
     ``corpus_valid`` validation split, which it then needs).
     The ``paper`` and ``smoke`` presets use the CNN; the ``cpu`` preset the tempered density ratio
     (alpha 0.5), the form whose reward ranks G's samples by quality (README, *Does D's reward carry
-    signal?*). A config moved to a corpus by :meth:`override` without a ``dis_form`` of its own gets
-    the CNN: the paper's setting for real text, and the density ratio would need ``corpus_valid``."""
+    signal?*). A config moved to a corpus by :meth:`override` without a ``dis_form`` or a
+    ``corpus_valid`` of its own gets the CNN: the paper's setting for real text, and the density
+    ratio needs ``corpus_valid``."""
     density_ratio_alpha: float | None = None
     """dis_form 'density_ratio' only: None fits w_gen freely; a number ties w_gen = alpha * w_ref (the
     tempered ratio, log p_ref - alpha log G: alpha trades telling G's samples from real ones (-log G)
@@ -199,6 +200,9 @@ class ExperimentConfig:
             raise ValueError(f"reward 'oracle' needs the oracle data; data is {self.data!r} (a corpus)")
         if self.dis_form not in DIS_FORMS:
             raise ValueError(f"dis_form must be one of {DIS_FORMS}, got {self.dis_form!r}")
+        if self.data == "nottingham" and (self.dis_form == "density_ratio" or self.mle_select == "best"):
+            raise ValueError("dis_form 'density_ratio' and mle_select 'best' need a validation split, which "
+                             "the Nottingham melodies do not have (their rows are windows of tunes)")
         if self.dis_form == "density_ratio" and self.data == "oracle" and self.n_valid < 1:
             raise ValueError("dis_form 'density_ratio' needs n_valid >= 1 (its reference is the MLE "
                              "epoch with the best validation NLL, and its fit reads those samples)")
@@ -223,6 +227,12 @@ class ExperimentConfig:
         if self.mle_select == "best" and self.data != "oracle" and self.corpus_valid < 1:
             raise ValueError("mle_select 'best' on a corpus needs a validation split: set corpus_valid "
                              "to the number of training sequences to set aside (e.g. 1000)")
+        if self.corpus_valid and self.data == "oracle":
+            raise ValueError("corpus_valid is for corpora; on the oracle data n_valid draws the "
+                             "validation samples")
+        if self.corpus_valid and self.data == "nottingham":
+            raise ValueError("corpus_valid: the Nottingham melodies are windows of tunes, a validation "
+                             "split by rows would share tunes with training (not supported)")
         if self.n_valid < 0 or self.corpus_valid < 0:
             raise ValueError(f"n_valid and corpus_valid must be >= 0, got {self.n_valid} and "
                              f"{self.corpus_valid}")
@@ -250,7 +260,8 @@ class ExperimentConfig:
                 raise ValueError(f"unknown config field {name!r}; fields: {sorted(types)}")
             changes[name] = _convert(value, types[name], name)
         if changes.get("data", self.data) != "oracle" and "dis_form" not in changes \
-                and self.dis_form == "density_ratio":  # the cpu preset's D needs oracle validation data
+                and self.dis_form == "density_ratio" and not changes.get("corpus_valid", self.corpus_valid):
+            # the cpu preset's D needs a validation split, which a corpus has only with corpus_valid
             changes.update(dis_form="cnn", density_ratio_alpha=None)
         return dataclasses.replace(self, **changes)
 

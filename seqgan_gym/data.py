@@ -76,7 +76,8 @@ def carve_validation(corpus, n_valid: int, seed: int):
                          f"{n_train} training sequences, got {n_valid}")
     order = np.random.default_rng([seed, 1]).permutation(n_train)
     valid_rows, train_rows = np.sort(order[:n_valid]), np.sort(order[n_valid:])
-    split = {**corpus.split, "valid_rows": valid_rows.tolist(), "n_valid": n_valid,
+    split = {**corpus.split, "n_train": n_train - n_valid, "n_train_before_valid": n_train,
+             "valid_rows": valid_rows.tolist(), "n_valid": n_valid,
              "valid_how": f"rows of the training split: numpy default_rng([{seed}, 1]).permutation"
                           f"({n_train}), first {n_valid}"}
     return dataclasses.replace(corpus, train=corpus.train[train_rows], valid=corpus.train[valid_rows],

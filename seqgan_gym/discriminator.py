@@ -91,7 +91,8 @@ def discriminator_flops(
 
 
 # A width with at least this many positions gets its weight gradient as a weighted sum of the
-# windows at its maxima (F.embedding_bag, B * n rows read); below, as the dense product over all
+# windows at its maxima (F.embedding_bag, B * n multiply-adds of a window each; on CPU in float32 it
+# first copies the strided slice of the window matrix it reads); below, as the dense product over all
 # positions, P times the multiply-adds at the matmul rate. Measured (paper sizes, 1 thread): the
 # embedding bag runs at ~1/5 of the matmul rate, so it wins from P ~ 4 (P = 6 for width 15: 0.8 ms
 # against ~1.5 ms) and loses at P = 1 (width 20).
@@ -138,7 +139,7 @@ class _ConvMaxPool(torch.autograd.Function):
     exact ties, as ``F.max_pool2d``; only the (B, n) positions are kept from the forward pass, not
     the (P, B, n) scores). So filter j's weight gradient is a weighted sum of B windows, one per
     sequence: ``dW[j] = sum_b dY[b, j] * X[argmax[b, j] * B + b]``. It is computed as exactly that,
-    a weighted :func:`F.embedding_bag` over the window matrix's rows (``B * n`` rows read), not as
+    a weighted :func:`F.embedding_bag` over the window matrix's rows (``B * n`` rows summed), not as
     the dense ``dY^T X`` over all P positions, which multiplies P - 1 zeros for every term (measured
     side by side, paper sizes, 1 thread: 4.6 ms against 11 ms per step for the 12 widths; widths
     with fewer than ``_MIN_POSITIONS_FOR_SPARSE_GRAD`` positions keep the dense product). The

@@ -119,7 +119,7 @@ def with_config(setup: Setup, cfg: ExperimentConfig) -> Setup:
     ``cfg`` must describe the same oracle and data.
     """
     cfg.validate()
-    for name in ("data", "data_path", "split_seed", "oracle", "oracle_path", "oracle_seed",
+    for name in ("data", "data_path", "split_seed", "corpus_valid", "oracle", "oracle_path", "oracle_seed",
                  "vocab_size", "seq_len", "n_train", "n_test", "n_valid", "data_seed"):
         if getattr(cfg, name) != getattr(setup.cfg, name):
             raise ValueError(f"with_config: {name} differs ({getattr(cfg, name)!r} vs "
@@ -161,7 +161,8 @@ def pretrain_generator(setup: Setup, generator: LSTMLanguageModel, log: RunLog, 
 
     Logs phase 'mle' rows (step = epochs done; step 0 is the untrained generator), saves
     ``checkpoints/generator_mle.pt`` after each evaluation, and returns the last evaluation. With a
-    validation set (``cfg.n_valid`` oracle samples) every epoch also logs ``nll_valid`` and keeps
+    validation set (``cfg.n_valid`` oracle samples, or a corpus's ``cfg.corpus_valid`` split) every
+    epoch also logs ``nll_valid`` and keeps
     the best epoch as ``checkpoints/generator_mle_best.pt``; with ``cfg.mle_select == "best"``,
     ``generator`` ends with that epoch's weights, evaluated in a row of phase 'mle_best'
     (step = that epoch), which is returned. ``checkpointer``: save a resumable state after every
@@ -214,11 +215,14 @@ def pretrain_generator(setup: Setup, generator: LSTMLanguageModel, log: RunLog, 
 def measure_discriminator(setup: Setup, discriminator, generator: LSTMLanguageModel,
                           rng: torch.Generator) -> dict:
     """``d_heldout_auc`` and ``d_oracle_spearman`` (:func:`seqgan_gym.metrics.discriminator_signal`)
-    on ``cfg.d_signal_samples`` held-out real sequences (the oracle's held-out samples; a corpus's
-    validation split, ``corpus_valid``, or without one its test split: D trains on none of them)
-    and as many fresh samples of G; ``{}`` when off."""
+    on ``cfg.d_signal_samples`` held-out real sequences and as many fresh samples of G; ``{}`` when
+    off. The held-out sequences are the oracle's held-out samples; on a corpus, its validation split
+    (``corpus_valid``) for the paper's CNN, else its test split. The density ratio reads the test
+    split there too, as on the oracle: it is fitted on the validation split, and its reference
+    ``p_ref`` was chosen on it."""
     corpus_valid = getattr(setup.data, "valid", None) if setup.oracle is None else None
-    held_out = corpus_valid if corpus_valid is not None else setup.data.test
+    use_valid = corpus_valid is not None and setup.cfg.dis_form == "cnn"
+    held_out = corpus_valid if use_valid else setup.data.test
     n = min(setup.cfg.d_signal_samples, len(held_out))
     if discriminator is None or n == 0:
         return {}
@@ -229,7 +233,8 @@ def measure_discriminator(setup: Setup, discriminator, generator: LSTMLanguageMo
 
 def discriminator_real_data(setup: Setup) -> torch.Tensor:
     """The real sequences D trains on: the training set for the paper's CNN; for ``dis_form
-    density_ratio``, the validation set (``cfg.n_valid`` oracle samples), on device.
+    density_ratio``, the validation set (``cfg.n_valid`` oracle samples, or a corpus's
+    ``cfg.corpus_valid`` split), on device.
 
     Why the density ratio differs: its ranking is fixed (log p_ref - alpha log G) and its update fits
     only its calibration, which must say how well that ranking tells G's samples from real text G

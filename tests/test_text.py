@@ -275,6 +275,8 @@ def test_corpus_valid_carves_a_seeded_validation_split_from_train(corpus_file):
     data = setup.data
     assert data.valid.shape == (30, corpus.seq_len) and len(data.train) == 150
     assert setup.cfg.n_train == 150 and torch.equal(data.test, corpus.test)  # test untouched
+    split = data.split
+    assert (split["n_train"], split["n_train_before_valid"], split["n_valid"]) == (150, 180, 30)
     rows = data.split["valid_rows"]
     assert len(set(rows)) == 30 and rows == sorted(rows)
     kept = [i for i in range(180) if i not in set(rows)]
@@ -286,6 +288,19 @@ def test_corpus_valid_carves_a_seeded_validation_split_from_train(corpus_file):
     assert build_setup(tiny_cfg(corpus_file)).data.valid is None  # none unless asked
     with pytest.raises(ValueError, match="corpus_valid must be in"):
         build_setup(tiny_cfg(corpus_file, corpus_valid=180))
+    with pytest.raises(ValueError, match="corpus_valid is for corpora"):
+        get_preset("smoke").override(["corpus_valid=10"]).validate()
+    with pytest.raises(ValueError, match="Nottingham"):
+        get_preset("smoke").override(["data=nottingham", "corpus_valid=10"]).validate()
+    with pytest.raises(ValueError, match="Nottingham"):
+        get_preset("smoke").override(["data=nottingham", "mle_select=best"]).validate()
+    # the cpu preset's density ratio stays on a corpus given a validation split, else becomes the CNN
+    assert get_preset("cpu").override([f"data={corpus_file}", "corpus_valid=30"]).dis_form == "density_ratio"
+    assert get_preset("cpu").override([f"data={corpus_file}"]).dis_form == "cnn"
+    # a setup is not reused under another corpus_valid
+    from seqgan_gym.experiment import with_config
+    with pytest.raises(ValueError, match="corpus_valid differs"):
+        with_config(setup, tiny_cfg(corpus_file, corpus_valid=0, n_train=150))
 
 
 def test_mle_select_best_and_d_signal_on_a_corpus_use_the_validation_split(corpus_file, tmp_path):
@@ -316,8 +331,10 @@ def test_d_heldout_auc_reads_a_corpus_validation_split_else_its_test_split(corpu
     import seqgan_gym.experiment as experiment
     seen = []
     monkeypatch.setattr(experiment, "discriminator_signal", lambda d, real, fake, oracle: seen.append(real))
-    for corpus_valid in (25, 0):
-        setup = build_setup(tiny_cfg(corpus_file, corpus_valid=corpus_valid, d_signal_samples=1000))
+    for corpus_valid, dis_form in ((25, "cnn"), (0, "cnn"), (25, "density_ratio")):
+        setup = build_setup(tiny_cfg(corpus_file, corpus_valid=corpus_valid, d_signal_samples=1000,
+                                     dis_form=dis_form))
         experiment.measure_discriminator(setup, object(), new_generator(setup), torch.Generator())
-        expected = setup.data.valid if corpus_valid else setup.data.test
+        # the density ratio is fitted on the validation split: it is scored on the test split
+        expected = setup.data.valid if corpus_valid and dis_form == "cnn" else setup.data.test
         assert torch.equal(seen[-1], expected)
