@@ -20,7 +20,7 @@ from seqgan_gym.cli import main as cli_main
 from seqgan_gym.config import get_preset
 from seqgan_gym.corpus import EOS, load_corpus, load_text_corpus
 from seqgan_gym.envs import CORPUS_ENV_IDS, SeqGANTextEnv, SeqGANTextVectorEnv
-from seqgan_gym.experiment import build_setup, evaluate, new_generator, pretrain_generator
+from seqgan_gym.experiment import build_setup, evaluate, new_generator, pretrain_generator, with_config
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import bleu, sequence_nll
 from seqgan_gym.rewards import BleuReward, RewardModel
@@ -298,7 +298,6 @@ def test_corpus_valid_carves_a_seeded_validation_split_from_train(corpus_file):
     assert get_preset("cpu").override([f"data={corpus_file}", "corpus_valid=30"]).dis_form == "density_ratio"
     assert get_preset("cpu").override([f"data={corpus_file}"]).dis_form == "cnn"
     # a setup is not reused under another corpus_valid
-    from seqgan_gym.experiment import with_config
     with pytest.raises(ValueError, match="corpus_valid differs"):
         with_config(setup, tiny_cfg(corpus_file, corpus_valid=0, n_train=150))
 
