@@ -63,7 +63,7 @@ from torch.distributions import Categorical
 
 from seqgan_gym.agents.kl import KLAnchor
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.sampling import sample_categorical
+from seqgan_gym.sampling import LOG2E, sample_categorical
 
 REWARD_TRANSFORMS = ("q_difference", "raw")
 
@@ -329,6 +329,7 @@ def _chunk_buffers(rows: int, like: torch.Tensor, n: int = 2) -> list[torch.Tens
 
 
 _BUFFERS: dict[tuple, list[torch.Tensor]] = {}
+_LN2 = 1.0 / LOG2E
 _CHUNK_ROWS = 64  # rows of logits per block: two (64, 5000) float32 blocks stay in a core's L2 cache
 
 
@@ -345,6 +346,9 @@ class _LogProbEntropy(torch.autograd.Function):
     A2C's default ``ent_coef`` is 0), then accumulates ``dW = G^T [h, 1]`` and ``dh = G [W^T; b]^T``.
     Autograd through ``torch.distributions.Categorical`` made some twenty passes over freshly
     allocated (M, V) tensors (logsumexp, softmax, clamp, their backward) for the same numbers.
+    The V-wide exponentials are taken in base 2 (``exp2`` of the logits times log2(e)), about 3x
+    faster than ``exp`` on CPU (:data:`seqgan_gym.sampling.LOG2E`); the row-wise results are
+    converted back to natural logarithms.
     """
 
     @staticmethod
@@ -354,17 +358,18 @@ class _LogProbEntropy(torch.autograd.Function):
         weight1 = torch.cat([weight.t(), bias[None]]).contiguous()  # (H + 1, V)
         y_buf, e_buf = _chunk_buffers(min(rows, _CHUNK_ROWS), weight1)
         lse, log_prob, entropy = (hidden.new_empty(rows) for _ in range(3))
+        hidden1_log2e = hidden1 * LOG2E  # the logits in base 2: exp2 is faster than exp (LOG2E)
         for lo in range(0, rows, _CHUNK_ROWS):
             hi = min(rows, lo + _CHUNK_ROWS)
             y, e = y_buf[: hi - lo], e_buf[: hi - lo]
-            torch.mm(hidden1[lo:hi], weight1, out=y)
+            torch.mm(hidden1_log2e[lo:hi], weight1, out=y)  # z log2(e)
             m = y.amax(1, keepdim=True)
-            y.sub_(m)
-            total = torch.exp(y, out=e).sum(1)
+            y.sub_(m)  # y = (z - max z) log2(e)
+            total = torch.exp2(y, out=e).sum(1)
             log_total = total.log()
-            log_prob[lo:hi] = y.gather(1, actions[lo:hi, None]).squeeze(1) - log_total
-            entropy[lo:hi] = log_total - y.mul_(e).sum(1) / total
-            lse[lo:hi] = m.squeeze(1) + log_total
+            log_prob[lo:hi] = y.gather(1, actions[lo:hi, None]).squeeze(1) * _LN2 - log_total
+            entropy[lo:hi] = log_total - y.mul_(e).sum(1) * _LN2 / total
+            lse[lo:hi] = m.squeeze(1) * _LN2 + log_total
         ctx.save_for_backward(hidden1, weight1, actions, lse, entropy)
         return log_prob, entropy
 
@@ -377,15 +382,16 @@ class _LogProbEntropy(torch.autograd.Function):
         grad_hidden1 = torch.empty_like(hidden1)
         grad_weight1 = torch.zeros_like(weight1)
         g_buf, l_buf = _chunk_buffers(min(rows, _CHUNK_ROWS), weight1)
+        hidden1_log2e, lse_log2e = hidden1 * LOG2E, lse * LOG2E  # base 2, as in forward
         for lo in range(0, rows, _CHUNK_ROWS):
             hi = min(rows, lo + _CHUNK_ROWS)
             g = g_buf[: hi - lo]
-            torch.mm(hidden1[lo:hi], weight1, out=g).sub_(lse[lo:hi, None])  # l = log p
+            torch.mm(hidden1_log2e[lo:hi], weight1, out=g).sub_(lse_log2e[lo:hi, None])  # log2 p
             if with_entropy:
                 log_p = l_buf[: hi - lo].copy_(g)
-            g.exp_()  # p
-            if with_entropy:  # - g_H p (l + H)
-                log_p.add_(entropy[lo:hi, None]).mul_(g).mul_(grad_entropy[lo:hi, None])
+            g.exp2_()  # p
+            if with_entropy:  # - g_H p (l + H) = - g_H ln(2) p (log2 p + H log2(e))
+                log_p.add_(entropy[lo:hi, None] * LOG2E).mul_(g).mul_(grad_entropy[lo:hi, None] * _LN2)
             g.mul_(-grad_log_prob[lo:hi, None])  # - g_lp p
             g.scatter_add_(1, actions[lo:hi, None], grad_log_prob[lo:hi, None])  # + g_lp onehot(a)
             if with_entropy:

@@ -11,6 +11,8 @@ fast.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 # 4. a two-level inverse CDF (:func:`_draw`): a cumulative sum over V is a sequential scan, so the
 #    block of the draw is found among ~40 block sums (a vectorised reduction) and only that block
 #    of <= 128 entries is scanned.
+# 5. exponentials in base 2 (``LOG2E`` below): exp2 is ~3x faster than exp in torch on CPU.
 # ``torch.multinomial`` is ~4x slower than a plain inverse CDF and is not used.
 # Rows per output-layer chunk on CPU (1024 x 5000 floats = 20 MB). 256-2048 tried: 512-1024 best; the
 # larger also halves the number of OpenMP regions, each of which costs a time slice on a busy machine.
@@ -40,6 +43,12 @@ _BLOCK = 128  # entries per block of the two-level inverse CDF (at most)
 # exp(logits) needs no shift when a row's sum lies in this range: no term overflows, and the terms
 # lost to underflow (< 1.2e-38 each) sum to < V * 1.2e-18 of the row's sum (6e-15 for V = 5000)
 _SAFE_SUM_RANGE = (1e-20, 1e30)
+# exp(x) = 2 ** (x log2 e): torch's vectorised exp2 is ~3x faster than its exp on CPU (AVX-512:
+# 0.41 against 1.24 ms for 256 x 5000 floats, one thread), so :func:`exp_logits_` scales the
+# (rows, H + 1) inputs by log2 e, a few thousand multiplies, and takes exp2 of the product. The
+# rounding of the scaled logits costs < 2e-6 relative (x up to 40; ~1e-7 typical), inside float32
+# rounding of a sum over V terms.
+LOG2E = 1.0 / math.log(2.0)
 
 
 def _block_layout(n: int) -> tuple[int, int]:
@@ -65,7 +74,7 @@ def exp_logits_(
     float32 precision. Other rows are recomputed with their max subtracted, the usual stable form.
     """
     rows = out.shape[0]
-    p = torch.mm(hidden1, weight1, out=out).exp_()
+    p = torch.mm(hidden1 * LOG2E, weight1, out=out).exp2_()  # exp(logits), see LOG2E
     block_sums = p.view(rows, n_blocks, -1).sum(2)
     total = block_sums.sum(1)
     shift = torch.zeros(rows, 1, dtype=p.dtype, device=p.device)
@@ -181,7 +190,7 @@ def sample_categorical(
     rows, V = logits.shape
     n_blocks, block = _block_layout(V)
     p = logits.new_zeros(rows, n_blocks * block)  # padding columns keep probability 0
-    torch.sub(logits, logits.amax(1, keepdim=True), out=p[:, :V]).exp_()
+    torch.sub(logits, logits.amax(1, keepdim=True), out=p[:, :V]).mul_(LOG2E).exp2_()  # see LOG2E
     u = torch.rand(rows, 1, generator=rng, device=p.device, dtype=p.dtype)
     p = p.view(rows, n_blocks, block)
     return _draw(p, p.sum(2), u).clamp_(max=V - 1)
