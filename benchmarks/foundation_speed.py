@@ -9,8 +9,9 @@ write the same step (idiomatic, not deliberately slow; not copied from anywhere)
    Ours: :func:`seqgan_gym.training.mle_epoch` (the output layer's cross-entropy fused with its
    gradients, :func:`seqgan_gym.sampling.output_cross_entropy`; fused Adam). Plain:
    :class:`PlainLM` (``nn.Embedding`` + ``nn.LSTM`` + ``nn.Linear``), ``nn.CrossEntropyLoss``,
-   default ``torch.optim.Adam``. Also "ours before": our model with the loss as it was before the
-   fused output layer (``F.cross_entropy`` over the (B*T, V) logits), to show that change alone;
+   default ``torch.optim.Adam``. Also "ours before": our model with the output layer's
+   exponentials in base e, as before they were taken in base 2 (:func:`exponentials_in_base_e`),
+   to show that change alone (it also applies to sampling and NLL_oracle, which get the same row);
 2. one discriminator epoch: 20,000 sequences = the 10,000 real + 10,000 sampled from G, batch 64,
    lr 1e-4. Ours: the paper's CNN as :class:`seqgan_gym.discriminator.Discriminator` computes it,
    :func:`seqgan_gym.training.discriminator_epoch`, fused Adam. Plain: :class:`PlainCNN`, one
@@ -59,7 +60,9 @@ from common import machine_info  # benchmarks/common.py (this folder is on sys.p
 from torch import nn
 
 import seqgan_gym.discriminator as discriminator_module
-import seqgan_gym.training as training
+import seqgan_gym.lstm as lstm_module
+import seqgan_gym.metrics as metrics_module
+import seqgan_gym.sampling as sampling_module
 from seqgan_gym.discriminator import (
     PAPER_L2_REG_LAMBDA,
     Discriminator,
@@ -233,17 +236,37 @@ def dense_conv_weight_gradients():
         discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD = saved
 
 
+def exp_logits_base_e(hidden1, weight1, out, n_blocks=1):
+    """:func:`seqgan_gym.sampling.exp_logits_` as it was before 2026-12-02: ``exp`` of the logits,
+    not ``exp2`` of the logits times log2(e)."""
+    rows = out.shape[0]
+    p = torch.mm(hidden1, weight1, out=out).exp_()
+    block_sums = p.view(rows, n_blocks, -1).sum(2)
+    total = block_sums.sum(1)
+    shift = torch.zeros(rows, 1, dtype=p.dtype, device=p.device)
+    unsafe = ~((total >= sampling_module._SAFE_SUM_RANGE[0]) & (total <= sampling_module._SAFE_SUM_RANGE[1]))
+    if unsafe.any():
+        redo = unsafe.nonzero().squeeze(1)
+        logits = torch.mm(hidden1[redo], weight1)
+        shift[redo] = logits.amax(1, keepdim=True)
+        p[redo] = logits.sub_(shift[redo]).exp_()
+        block_sums[redo] = p[redo].view(len(redo), n_blocks, -1).sum(2)
+    return p, block_sums, shift
+
+
 @contextmanager
-def loss_before_fused_output_layer():
-    """``mle_loss`` as it was before :func:`seqgan_gym.sampling.output_cross_entropy`:
-    ``F.cross_entropy`` over the materialised (B*T, V) logits ("ours before")."""
-    fused = training.mle_loss
-    training.mle_loss = lambda model, batch: F.cross_entropy(model.logits(batch).flatten(0, 1),
-                                                             batch.flatten())
+def exponentials_in_base_e():
+    """The output layer's exponentials (MLE loss, sampling, NLL) in base e, as before ("ours
+    before" of the MLE epoch, sampling and NLL_oracle rows)."""
+    modules = (sampling_module, lstm_module, metrics_module)  # each holds the name exp_logits_
+    saved = [m.exp_logits_ for m in modules]
+    for m in modules:
+        m.exp_logits_ = exp_logits_base_e
     try:
         yield
     finally:
-        training.mle_loss = fused
+        for m, f in zip(modules, saved):
+            m.exp_logits_ = f
 
 
 # ------------------------------------------------------------------------------ FLOP counts
@@ -299,7 +322,7 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
     """Every measurement at ``threads`` threads, ``reps`` times, ours and plain interleaved.
 
     Returns ``{name: {variant: [(wall, cpu, value), ...]}}`` with variants ``ours``, ``plain``
-    (and ``before`` for the MLE and D epochs) and the reference ``matmul``.
+    (and ``before`` for the MLE and D epochs, sampling and NLL_oracle) and the reference ``matmul``.
     """
     torch.set_num_threads(threads)
     p = parts
@@ -310,7 +333,7 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
         "mle_epoch": {
             "ours": lambda r: mle_epoch(p["generator"], p["g_opt"], p["real"], s.batch_size,
                                         s.grad_clip, seeded(100 + r)),
-            "before": lambda r: _before(lambda: mle_epoch(p["generator"], p["g_opt"], p["real"],
+            "before": lambda r: _base_e(lambda: mle_epoch(p["generator"], p["g_opt"], p["real"],
                                                           s.batch_size, s.grad_clip, seeded(100 + r))),
             "plain": lambda r: plain_mle_epoch(p["plain_lm"], p["plain_lm_opt"], p["real"],
                                                s.batch_size, s.grad_clip, seeded(100 + r)),
@@ -325,10 +348,14 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
         },
         "sample": {
             "ours": lambda r: p["generator"].sample(s.n_eval, rng=seeded(200 + r)).shape[0],
+            "before": lambda r: _base_e(lambda: p["generator"].sample(s.n_eval, rng=seeded(200 + r))
+                                        .shape[0]),
             "plain": lambda r: plain_sample(p["generator"], s.n_eval, p["T"], seeded(200 + r)).shape[0],
         },
         "nll_oracle": {
             "ours": lambda r: nll_oracle(p["generator"], p["oracle"], s.n_eval, rng=seeded(300 + r)),
+            "before": lambda r: _base_e(lambda: nll_oracle(p["generator"], p["oracle"], s.n_eval,
+                                                           rng=seeded(300 + r))),
             "plain": lambda r: plain_nll(p["oracle"], plain_sample(p["generator"], s.n_eval, p["T"],
                                                                    seeded(300 + r))),
         },
@@ -345,8 +372,8 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
     return runs
 
 
-def _before(run):
-    with loss_before_fused_output_layer():
+def _base_e(run):
+    with exponentials_in_base_e():
         return run()
 
 
@@ -485,8 +512,8 @@ def main() -> None:
     print("\n")
     for r in rows.values():
         if "before_seconds" in r:
-            change = ("the fused output layer" if r["label"].startswith("MLE")
-                      else "the sparse convolution weight gradients")
+            change = ("the sparse convolution weight gradients" if r["label"].startswith("D ")
+                      else "exp2 (exponentials in base e)")
             print(f"{r['label']}, {r['threads']} thread(s): ours before {change} "
                   f"{r['before_seconds']:.2f} s ({r['before_speedup_over_plain']:.2f}x plain); ours now "
                   f"{r['seconds']:.2f} s ({r['speedup_over_before']:.2f}x faster than before).")
