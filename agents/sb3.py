@@ -62,7 +62,7 @@ from torch.autograd.function import once_differentiable
 from torch.distributions import Categorical
 
 from seqgan_gym.agents.kl import KLAnchor
-from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.lstm import LSTMLanguageModel, run_lstm
 from seqgan_gym.sampling import LOG2E, sample_categorical
 
 REWARD_TRANSFORMS = ("q_difference", "raw")
@@ -213,7 +213,7 @@ class PrefixLSTMExtractor(BaseFeaturesExtractor):
         span = int(written.max())  # the positions any observation needs: start token + span tokens
         inputs = torch.cat([self.generator.start_tokens(len(reads))[:, None],
                             reads[:, :span].clamp(min=0)], 1)  # (U, span + 1)
-        hidden, _ = self.generator.lstm(self.generator.embedding(inputs))  # (U, span + 1, H)
+        hidden = run_lstm(self.generator.lstm, self.generator.embedding(inputs))  # (U, span + 1, H)
         return hidden[source, written]  # (M, H)
 
 

@@ -63,7 +63,7 @@ from torch import nn
 
 from seqgan_gym import training
 from seqgan_gym.config import INTERMEDIATE_REWARDS
-from seqgan_gym.lstm import LSTMLanguageModel, check_token_ids
+from seqgan_gym.lstm import LSTMLanguageModel, check_token_ids, run_lstm
 from seqgan_gym.rewards import RewardModel
 from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy
 from seqgan_gym.utils import make_adam
@@ -240,7 +240,7 @@ class PrefixScorer(nn.Module):
     def forward(self, sequences: torch.Tensor) -> torch.Tensor:
         check_token_ids(sequences, self.vocab_size)
         start = sequences.new_full((sequences.shape[0], 1), self.start_token)
-        hidden, _ = self.lstm(self.embedding(torch.cat([start, sequences], dim=1)))  # (B, T + 1, H)
+        hidden = run_lstm(self.lstm, self.embedding(torch.cat([start, sequences], dim=1)))  # (B, T + 1, H)
         return self.head(hidden[:, 1:]).squeeze(-1)
 
 

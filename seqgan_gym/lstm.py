@@ -23,10 +23,56 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from seqgan_gym.sampling import CPU_CHUNK_ROWS, _block_layout, _draw, exp_logits_
+from seqgan_gym.utils import torch_threads
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden_dim)
+
+# nn.LSTM in training on a CPU runs oneDNN's RNN kernel, whose small per-step products are 4-5x
+# slower on two OpenMP threads than on one at these sizes (64 sequences x 20 steps x 32 units,
+# forward with gradients and backward: 2.0 ms on one thread, 10.5 ms on two; AMD EPYC, 2026-12-02).
+# :func:`run_lstm` therefore runs it on one thread when it trains on at most this many sequences; the
+# rest of a step (the 5000-way output layer) keeps every thread. At 4096 sequences two threads win.
+_ONE_THREAD_MAX_ROWS = 1024
+
+
+def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
+    """``lstm(inputs)[0]``: the outputs (batch, L, H) of a ``batch_first`` LSTM over (batch, L, E).
+
+    With gradients enabled on a CPU, more than one torch thread and at most ``_ONE_THREAD_MAX_ROWS``
+    sequences, the forward and backward passes run on one thread (see above); the values and
+    gradients are the same.
+    """
+    if (inputs.device.type != "cpu" or not torch.is_grad_enabled() or torch.get_num_threads() == 1
+            or inputs.shape[0] > _ONE_THREAD_MAX_ROWS):
+        return lstm(inputs)[0]
+    return _OneThreadLSTM.apply(lstm, inputs, *lstm.parameters())
+
+
+class _OneThreadLSTM(torch.autograd.Function):
+    """``lstm(inputs)[0]`` whose forward and backward run on one torch thread: the forward builds
+    the LSTM's own graph on one thread and keeps it; the backward differentiates that graph, on one
+    thread, and hands the gradients of ``inputs`` and the parameters on."""
+
+    @staticmethod
+    def forward(ctx, lstm, inputs, *params):
+        with torch.enable_grad(), torch_threads(1):
+            x = inputs.detach().requires_grad_(inputs.requires_grad)
+            out = lstm(x)[0]
+        ctx.graph = (out, (x, *params))
+        return out.detach()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        out, leaves = ctx.graph
+        del ctx.graph  # free the inner graph once used
+        wanted = [leaf for leaf in leaves if leaf.requires_grad]
+        with torch_threads(1):
+            grads = iter(torch.autograd.grad(out, wanted, grad_out)) if wanted else iter(())
+        return (None, *(next(grads) if leaf.requires_grad else None for leaf in leaves))
 
 
 class LSTMLanguageModel(nn.Module):
@@ -297,8 +343,7 @@ class LSTMLanguageModel(nn.Module):
         """
         self.check_tokens(sequences)
         inputs = torch.cat([self.start_tokens(sequences.shape[0])[:, None], sequences[:, :-1]], 1)
-        hidden, _ = self.lstm(self.embedding(inputs))  # (batch, T, H)
-        return hidden
+        return run_lstm(self.lstm, self.embedding(inputs))  # (batch, T, H)
 
     def log_prob(self, sequences: torch.Tensor) -> torch.Tensor:
         """Per-token log-probabilities log G(y_t | Y_<t): sequences (batch, T) -> (batch, T).
