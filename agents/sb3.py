@@ -577,6 +577,7 @@ class SB3GeneratorUpdates:
             raise ValueError("kl_target adapts kl_coef: give a starting kl_coef > 0 too")
         self.kl = None if kl_coef == 0 else KLAnchor(self.generator, kl_coef, kl_target)
         self._callbacks = [self._scores] + ([] if self.kl is None else [_KLPenalty(self.kl)])
+        self._callbacks.append(_TrainOnOneThread())  # last: after the KL penalty's returns
 
     def state_dict(self) -> dict:
         """What the next updates depend on, at an update boundary: the policy (actor and critic), its
@@ -607,7 +608,11 @@ class SB3GeneratorUpdates:
     def update(self) -> dict[str, float]:
         """One generator update; returns ``final_score``, the mean score of its B finished sequences."""
         steps = self.model.n_steps * self.model.get_env().num_envs
-        self.model.learn(steps, callback=self._callbacks, log_interval=1, reset_num_timesteps=False)
+        threads = torch.get_num_threads()
+        try:  # the policy's training runs on one CPU thread (_TrainOnOneThread); the rollout on all
+            self.model.learn(steps, callback=self._callbacks, log_interval=1, reset_num_timesteps=False)
+        finally:
+            torch.set_num_threads(threads)
         if self.kl is None:
             return {"final_score": self._scores.mean}
         self.model.logger.record("train/kl", self.kl.last_kl)
@@ -624,6 +629,22 @@ class _FinalScores(BaseCallback):
         scores = [info["final_score"] for info in self.locals.get("infos") or [] if "final_score" in info]
         if scores:
             self.mean = float(np.mean(scores))
+
+    def _on_step(self) -> bool:
+        return True
+
+
+class _TrainOnOneThread(BaseCallback):
+    """At the end of the rollout, just before SB3's ``train()`` (the policy's epochs of
+    minibatches), drop to one torch thread on a CPU; :meth:`SB3GeneratorUpdates.update` restores
+    the count after ``learn()``. The minibatches' many small operations ran about 1.85x slower on
+    two OpenMP threads than on one (paper sizes, 64 sequences, PPO's 4 epochs: 0.77 s against
+    0.42 s per update; ``benchmarks/ppo_speed.py``, AMD EPYC, 2026-12-02), while the rollout, where
+    the reward's discriminator may run Monte-Carlo rollouts, keeps every thread."""
+
+    def _on_rollout_end(self) -> None:
+        if self.model.device.type == "cpu":
+            torch.set_num_threads(1)
 
     def _on_step(self) -> bool:
         return True

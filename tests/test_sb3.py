@@ -427,3 +427,30 @@ def test_fast_policy_trains_like_sb3s_plain_computation(oracle, algo):
     np.testing.assert_array_equal(fast.rollout_buffer.actions, plain.rollout_buffer.actions)
     for (name, a), b in zip(fast.policy.state_dict().items(), plain.policy.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_update_trains_the_policy_on_one_thread_and_restores_the_count(oracle):
+    """SB3's train() (the policy's minibatch epochs) runs on one CPU thread, the rollout on every
+    thread, and the caller's thread count is back after the update."""
+    from seqgan_gym.agents import SB3GeneratorUpdates
+    from seqgan_gym.utils import torch_threads
+
+    generator = _generator()
+    venv, env = _venv(generator, oracle, mode="terminal")
+    model = make_sb3_agent("ppo", venv, generator, seed=0)
+    agent = SB3GeneratorUpdates(model)
+    seen = {}
+    collect, train = model.collect_rollouts, model.train
+
+    def collect_rollouts(*args, **kwargs):
+        seen["collect"] = torch.get_num_threads()
+        return collect(*args, **kwargs)
+
+    def train_():
+        seen["train"] = torch.get_num_threads()
+        return train()
+
+    model.collect_rollouts, model.train = collect_rollouts, train_
+    with torch_threads(2):
+        agent.update()
+        assert seen == {"collect": 2, "train": 1} and torch.get_num_threads() == 2
