@@ -35,6 +35,9 @@ between machines of this kind (the fp32 matmul rate of these 2-core Xeons ranged
 Run (``--quick`` is a smoke test of about a minute: 1,000 sequences instead of 10,000, 1 rep)::
 
     .venv/bin/python benchmarks/foundation_speed.py [--reps 2] [--threads 1 2] [--out PATH] [--quick]
+
+``--compile-plain-d`` also times a copy of the plain D compiled by ``torch.compile`` (inductor, a
+candidate the issue names), interleaved with the rest; its JSON row gets ``plain_compiled_seconds``.
 """
 
 # ruff: noqa: E402  (OMP_WAIT_POLICY must be set before torch is imported)
@@ -346,6 +349,9 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
                 p["d"], p["d_opt"], p["real"], p["fake"], s.batch_size, seeded(400 + r))["loss"]),
             "plain": lambda r: plain_d_epoch(p["plain_d"], p["plain_d_opt"], p["real"], p["fake"],
                                              s.batch_size, seeded(400 + r)),
+            **({"plain_compiled": lambda r: plain_d_epoch(
+                p["plain_d_compiled"], p["plain_d_compiled_opt"], p["real"], p["fake"], s.batch_size,
+                seeded(400 + r))} if "plain_d_compiled" in p else {}),
         },
         "sample": {
             "ours": lambda r: p["generator"].sample(s.n_eval, rng=seeded(200 + r)).shape[0],
@@ -427,6 +433,9 @@ def warm_up(parts: dict, s: Sizes) -> None:
     mle_epoch(p["generator"], p["g_opt"], p["real"][:few], s.batch_size, s.grad_clip)
     plain_mle_epoch(p["plain_lm"], p["plain_lm_opt"], p["real"][:few], s.batch_size, s.grad_clip, None)
     discriminator_epoch(p["d"], p["d_opt"], p["real"][:128], p["fake"][:128], s.batch_size)
+    if "plain_d_compiled" in p:  # compiles here (again at another thread count)
+        plain_d_epoch(p["plain_d_compiled"], p["plain_d_compiled_opt"], p["real"][:128], p["fake"][:128],
+                      s.batch_size, None)
     plain_d_epoch(p["plain_d"], p["plain_d_opt"], p["real"][:128], p["fake"][:128], s.batch_size, None)
     p["generator"].sample(few), plain_sample(p["generator"], few, p["T"], None)
     sequence_nll(p["oracle"], p["real"][:few]), plain_nll(p["oracle"], p["real"][:few])
@@ -457,6 +466,10 @@ def rows_for(threads: int, runs: dict, counted: dict, s: Sizes) -> dict:
             "last_value_ours": runs[name]["ours"][-1][2],
             "last_value_plain": runs[name]["plain"][-1][2],
         }
+        if "plain_compiled" in seconds:  # --compile-plain-d
+            row["plain_compiled_seconds"] = seconds["plain_compiled"]
+            row["plain_compiled_speedup_over_plain"] = seconds["plain"] / seconds["plain_compiled"]
+            row["speedup_over_plain_compiled"] = seconds["plain_compiled"] / seconds["ours"]
         if "before" in seconds:
             row["before_seconds"] = seconds["before"]
             row["speedup_over_before"] = seconds["before"] / seconds["ours"]
@@ -473,6 +486,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts")
     p.add_argument("--reps", type=int, default=2, help="repetitions of each measurement (median)")
     p.add_argument("--quick", action="store_true", help="smoke test: 1,000 sequences, 1 repetition")
+    p.add_argument("--compile-plain-d", action="store_true",
+                   help="also time the plain D compiled by torch.compile (inductor; ~1.5 min to compile)")
     args = p.parse_args()
     if min(args.threads) < 1 or args.reps < 1:
         p.error("--threads and --reps must be >= 1")
@@ -482,6 +497,10 @@ def main() -> None:
     machine = machine_info(args.threads)
 
     parts = build(s)
+    if args.compile_plain_d:  # a copy of the plain D, compiled: a candidate for issue 16, measured
+        compiled = PlainCNN.from_discriminator(parts["d"])
+        parts["plain_d_compiled"] = torch.compile(compiled)
+        parts["plain_d_compiled_opt"] = torch.optim.Adam(compiled.parameters(), lr=s.d_lr)
     V, T, E, H = parts["V"], parts["T"], parts["E"], parts["H"]
     counted = flop_counts(s, V, T, E, H, discriminator_flops(T))
     rows, matmul = {}, {}
@@ -521,6 +540,12 @@ def main() -> None:
             print(f"{r['label']}, {r['threads']} thread(s): ours before {change} "
                   f"{r['before_seconds']:.2f} s ({r['before_speedup_over_plain']:.2f}x plain); ours now "
                   f"{r['seconds']:.2f} s ({r['speedup_over_before']:.2f}x faster than before).")
+    for r in rows.values():
+        if "plain_compiled_seconds" in r:
+            print(f"{r['label']}, {r['threads']} thread(s): the plain D compiled by torch.compile "
+                  f"(inductor) {r['plain_compiled_seconds']:.2f} s, "
+                  f"{r['plain_compiled_speedup_over_plain']:.2f}x the eager plain one; ours "
+                  f"{r['speedup_over_plain_compiled']:.2f}x the compiled one.")
     print("\n*Not measured by this run: the public PyTorch port of the authors' code "
           "(ZiJianZhao/SeqGAN-PyTorch), measured on this kind of machine, idle, 2 threads, in 2026-11.")
     print(f"FLOPs (multiply-add = 2): per token forward {counted['formulas']['token_forward']}; "
