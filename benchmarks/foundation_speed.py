@@ -63,8 +63,6 @@ from common import machine_info  # benchmarks/common.py (this folder is on sys.p
 from torch import nn
 
 import seqgan_gym.discriminator as discriminator_module
-import seqgan_gym.lstm as lstm_module
-import seqgan_gym.metrics as metrics_module
 import seqgan_gym.sampling as sampling_module
 from seqgan_gym.discriminator import (
     PAPER_L2_REG_LAMBDA,
@@ -239,37 +237,16 @@ def dense_conv_weight_gradients():
         discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD = saved
 
 
-def exp_logits_base_e(hidden1, weight1, out, n_blocks=1):
-    """:func:`seqgan_gym.sampling.exp_logits_` as it was before 2026-12-02: ``exp`` of the logits,
-    not ``exp2`` of the logits times log2(e)."""
-    rows = out.shape[0]
-    p = torch.mm(hidden1, weight1, out=out).exp_()
-    block_sums = p.view(rows, n_blocks, -1).sum(2)
-    total = block_sums.sum(1)
-    shift = torch.zeros(rows, 1, dtype=p.dtype, device=p.device)
-    unsafe = ~((total >= sampling_module._SAFE_SUM_RANGE[0]) & (total <= sampling_module._SAFE_SUM_RANGE[1]))
-    if unsafe.any():
-        redo = unsafe.nonzero().squeeze(1)
-        logits = torch.mm(hidden1[redo], weight1)
-        shift[redo] = logits.amax(1, keepdim=True)
-        p[redo] = logits.sub_(shift[redo]).exp_()
-        block_sums[redo] = p[redo].view(len(redo), n_blocks, -1).sum(2)
-    return p, block_sums, shift
-
-
 @contextmanager
 def exponentials_in_base_e():
-    """The output layer's exponentials (MLE loss, sampling, NLL) in base e, as before ("ours
-    before" of the MLE epoch, sampling and NLL_oracle rows)."""
-    modules = (sampling_module, lstm_module, metrics_module)  # each holds the name exp_logits_
-    saved = [m.exp_logits_ for m in modules]
-    for m in modules:
-        m.exp_logits_ = exp_logits_base_e
+    """:func:`seqgan_gym.sampling.exp_logits_` (MLE loss, sampling, NLL) with ``exp`` of the logits,
+    as before 2026-12-02, not ``exp2`` of the logits times log2(e) ("ours before" of the MLE epoch,
+    sampling and NLL_oracle rows)."""
+    sampling_module._EXP_IN_BASE_2 = False
     try:
         yield
     finally:
-        for m, f in zip(modules, saved):
-            m.exp_logits_ = f
+        sampling_module._EXP_IN_BASE_2 = True
 
 
 # ------------------------------------------------------------------------------ FLOP counts

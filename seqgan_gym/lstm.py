@@ -69,9 +69,9 @@ class _OneThreadLSTM(torch.autograd.Function):
     def backward(ctx, grad_out):
         out, leaves = ctx.graph
         del ctx.graph  # free the inner graph once used
-        wanted = [leaf for leaf in leaves if leaf.requires_grad]
+        wanted = [leaf for leaf in leaves if leaf.requires_grad]  # not empty: backward was called
         with torch_threads(1):
-            grads = iter(torch.autograd.grad(out, wanted, grad_out)) if wanted else iter(())
+            grads = iter(torch.autograd.grad(out, wanted, grad_out))
         return (None, *(next(grads) if leaf.requires_grad else None for leaf in leaves))
 
 

@@ -49,6 +49,7 @@ _SAFE_SUM_RANGE = (1e-20, 1e30)
 # rounding of the scaled logits costs < 2e-6 relative (x up to 40; ~1e-7 typical), inside float32
 # rounding of a sum over V terms.
 LOG2E = 1.0 / math.log(2.0)
+_EXP_IN_BASE_2 = True  # False: exp of the logits, as before (benchmarks/foundation_speed.py's "before")
 
 
 def _block_layout(n: int) -> tuple[int, int]:
@@ -74,7 +75,10 @@ def exp_logits_(
     float32 precision. Other rows are recomputed with their max subtracted, the usual stable form.
     """
     rows = out.shape[0]
-    p = torch.mm(hidden1 * LOG2E, weight1, out=out).exp2_()  # exp(logits), see LOG2E
+    if _EXP_IN_BASE_2:  # exp(logits), see LOG2E
+        p = torch.mm(hidden1 * LOG2E, weight1, out=out).exp2_()
+    else:
+        p = torch.mm(hidden1, weight1, out=out).exp_()
     block_sums = p.view(rows, n_blocks, -1).sum(2)
     total = block_sums.sum(1)
     shift = torch.zeros(rows, 1, dtype=p.dtype, device=p.device)

@@ -225,3 +225,20 @@ def test_output_cross_entropy_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="targets"):
         output_cross_entropy(torch.zeros(4, 3), torch.zeros(5, 3), torch.zeros(5),
                              torch.zeros(3, dtype=torch.long))
+
+
+def test_exp_logits_in_base_2_equal_base_e(monkeypatch):
+    """exp_logits_'s exp2 of the logits times log2(e) gives exp of the logits (float32 rounding),
+    safe rows and rows recomputed with their max subtracted alike."""
+    from seqgan_gym import sampling
+
+    g = torch.Generator().manual_seed(0)
+    scale = torch.tensor([[1.0], [1.0], [1.0], [1.0], [30.0], [60.0]])  # the last two overflow unshifted
+    hidden1 = torch.cat([torch.randn(6, 8, generator=g) * scale, torch.ones(6, 1)], 1)
+    weight1 = torch.randn(9, 40, generator=g)
+    base2 = [t.clone() for t in sampling.exp_logits_(hidden1, weight1, torch.empty(6, 40), 4)]
+    monkeypatch.setattr(sampling, "_EXP_IN_BASE_2", False)
+    base_e = sampling.exp_logits_(hidden1, weight1, torch.empty(6, 40), 4)
+    assert (base_e[2][4:] > 0).all()  # the shifted rows were exercised
+    for got, want in zip(base2, base_e):
+        torch.testing.assert_close(got, want, rtol=2e-5, atol=0)
