@@ -69,6 +69,8 @@ def test_compare_algorithms_quick_and_its_resume(tmp_path):
     assert row["p_vs_reinforce"] is not None and row["kl_end"][0] is not None
     assert first["summary"]["mle_last reinforce/oracle"]["p_vs_reinforce"] is None  # itself
     assert row["reference"] == "reinforce/oracle"
+    assert row["qd_swept"] == 2 and set(row["qd_crossings"]) == {"0", "1"}  # every seed's curve
+    assert set(first["quality_diversity"]) >= {"start mle_last", "mle_last reinforce/oracle seed 1"}
     # resumed with one more algorithm: the finished runs are kept as they were, PPO's are added
     stdout = _run("compare_algorithms.py", "--out", str(out), "--algorithms", "reinforce", "ppo", *grid,
                   "--resume")
