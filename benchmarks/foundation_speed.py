@@ -9,9 +9,9 @@ write the same step (idiomatic, not deliberately slow; not copied from anywhere)
    Ours: :func:`seqgan_gym.training.mle_epoch` (the output layer's cross-entropy fused with its
    gradients, :func:`seqgan_gym.sampling.output_cross_entropy`; fused Adam). Plain:
    :class:`PlainLM` (``nn.Embedding`` + ``nn.LSTM`` + ``nn.Linear``), ``nn.CrossEntropyLoss``,
-   default ``torch.optim.Adam``. Also "ours before": our model with the output layer's
-   exponentials in base e, as before they were taken in base 2 (:func:`exponentials_in_base_e`),
-   to show that change alone (it also applies to sampling and NLL_oracle, which get the same row);
+   default ``torch.optim.Adam``. Also "ours before": our MLE epoch with the output layer's chunks
+   one at a time with every thread per operation, as before they ran side by side on one thread
+   each (:func:`chunks_in_turn`; the same at 1 thread);
 2. one discriminator epoch: 20,000 sequences = the 10,000 real + 10,000 sampled from G, batch 64,
    lr 1e-4. Ours: the paper's CNN as :class:`seqgan_gym.discriminator.Discriminator` computes it,
    :func:`seqgan_gym.training.discriminator_epoch`, fused Adam. Plain: :class:`PlainCNN`, one
@@ -20,7 +20,8 @@ write the same step (idiomatic, not deliberately slow; not copied from anywhere)
    weight gradient as the dense product over all positions, as before the weighted sum of the
    maximal windows (:func:`dense_conv_weight_gradients`);
 3. sampling 10,000 sequences from G. Plain: ``nn.LSTM`` one step at a time, ``torch.softmax`` and
-   ``torch.multinomial``;
+   ``torch.multinomial``. Also "ours before": the output layer's exponentials in base e, as before
+   they were taken in base 2 (:func:`exponentials_in_base_e`; the same "before" for NLL_oracle);
 4. one NLL_oracle evaluation (sample 10,000 sequences from G, score them under the oracle), and its
    scoring half alone. Plain scoring: ``F.cross_entropy`` over the teacher-forced logits.
 
@@ -238,10 +239,22 @@ def dense_conv_weight_gradients():
 
 
 @contextmanager
+def chunks_in_turn():
+    """:func:`seqgan_gym.sampling.output_cross_entropy` (the MLE loss) with its chunks one at a time,
+    every thread on each operation, as before 2026-12-02 (third session), not side by side on one
+    thread each ("ours before" of the MLE epoch)."""
+    sampling_module._THREADED_CHUNKS = False
+    try:
+        yield
+    finally:
+        sampling_module._THREADED_CHUNKS = True
+
+
+@contextmanager
 def exponentials_in_base_e():
     """:func:`seqgan_gym.sampling.exp_logits_` (MLE loss, sampling, NLL) with ``exp`` of the logits,
-    as before 2026-12-02, not ``exp2`` of the logits times log2(e) ("ours before" of the MLE epoch,
-    sampling and NLL_oracle rows)."""
+    as before 2026-12-02, not ``exp2`` of the logits times log2(e) ("ours before" of the sampling
+    and NLL_oracle rows)."""
     sampling_module._EXP_IN_BASE_2 = False
     try:
         yield
@@ -314,8 +327,8 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
         "mle_epoch": {
             "ours": lambda r: mle_epoch(p["generator"], p["g_opt"], p["real"], s.batch_size,
                                         s.grad_clip, seeded(100 + r)),
-            "before": lambda r: _base_e(lambda: mle_epoch(p["generator"], p["g_opt"], p["real"],
-                                                          s.batch_size, s.grad_clip, seeded(100 + r))),
+            "before": lambda r: _in_turn(lambda: mle_epoch(p["generator"], p["g_opt"], p["real"],
+                                                           s.batch_size, s.grad_clip, seeded(100 + r))),
             "plain": lambda r: plain_mle_epoch(p["plain_lm"], p["plain_lm_opt"], p["real"],
                                                s.batch_size, s.grad_clip, seeded(100 + r)),
         },
@@ -357,6 +370,11 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
             for variant, fn in order:
                 runs[name][variant].append(timed(fn if name == "matmul" else partial(fn, rep)))
     return runs
+
+
+def _in_turn(run):
+    with chunks_in_turn():
+        return run()
 
 
 def _base_e(run):
@@ -513,6 +531,7 @@ def main() -> None:
     for r in rows.values():
         if "before_seconds" in r:
             change = ("the sparse convolution weight gradients" if r["label"].startswith("D ")
+                      else "the chunks side by side (one at a time)" if r["label"].startswith("MLE ")
                       else "exp2 (exponentials in base e)")
             print(f"{r['label']}, {r['threads']} thread(s): ours before {change} "
                   f"{r['before_seconds']:.2f} s ({r['before_speedup_over_plain']:.2f}x plain); ours now "

@@ -21,6 +21,7 @@ import seqgan_gym.metrics as metrics_module
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.metrics import sequence_nll
 from seqgan_gym.sampling import _draw, exp_logits_, output_cross_entropy, sample_categorical
+from seqgan_gym.utils import torch_threads
 
 V = 301  # 3 blocks of 101 entries (101 * 3 = 303: two padding columns in complete)
 N_DRAWS = 100_000
@@ -201,9 +202,10 @@ def test_complete_with_given_uniforms_uses_exactly_those_draws():
         m.complete(m.start_tokens(8), m.initial_state(8), 5, uniforms=u[:, :4])
 
 
+@pytest.mark.parametrize("threads", [1, 3])  # 3: the chunks side by side on three threads
 @pytest.mark.parametrize("chunk", [7, 64, 1000])
 @pytest.mark.parametrize("scale", [0.1, 60.0])  # 60: rows whose exp overflows take the stable path
-def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale):
+def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale, threads):
     gen = torch.Generator().manual_seed(5)
     rows, H, V2 = 150, 9, 301
     hidden = torch.randn(rows, H, generator=gen, dtype=torch.float64)
@@ -211,7 +213,8 @@ def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale):
     bias = torch.randn(V2, generator=gen, dtype=torch.float64)
     targets = torch.randint(0, V2, (rows,), generator=gen)
     leaves = [t.float().requires_grad_() for t in (hidden, weight, bias)]
-    loss = output_cross_entropy(*leaves, targets, chunk=chunk)
+    with torch_threads(threads):
+        loss = output_cross_entropy(*leaves, targets, chunk=chunk)
     (2.5 * loss).backward()  # a non-unit incoming gradient must scale every gradient
     ref_leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
     ref = F.cross_entropy(F.linear(*ref_leaves), targets)
@@ -219,6 +222,30 @@ def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale):
     assert math.isclose(loss.item(), ref.item(), rel_tol=1e-5)
     for got, want in zip(leaves, ref_leaves):
         torch.testing.assert_close(got.grad.double(), want.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_output_cross_entropy_side_by_side_equals_one_chunk_at_a_time_and_repeats(monkeypatch):
+    from seqgan_gym import sampling
+
+    gen = torch.Generator().manual_seed(6)
+    hidden, weight = torch.randn(100, 8, generator=gen), torch.randn(50, 8, generator=gen)
+    bias, targets = torch.randn(50, generator=gen), torch.randint(0, 50, (100,), generator=gen)
+
+    def loss_and_grads():
+        leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
+        with torch_threads(2):
+            loss = output_cross_entropy(*leaves, targets, chunk=16)  # 7 chunks on 2 threads
+        loss.backward()
+        return [loss.detach()] + [t.grad for t in leaves]
+
+    with torch_threads(2):
+        assert sampling._chunk_workers(torch.device("cpu"), 7) == 2  # the path under test
+    side_by_side, again = loss_and_grads(), loss_and_grads()
+    monkeypatch.setattr(sampling, "_THREADED_CHUNKS", False)
+    in_turn = loss_and_grads()
+    for a, b, c in zip(side_by_side, again, in_turn):
+        assert torch.equal(a, b)  # the same split and order of sums: bit for bit
+        torch.testing.assert_close(a, c, rtol=1e-6, atol=1e-6)
 
 
 def test_output_cross_entropy_refuses_mismatched_shapes():
