@@ -20,13 +20,16 @@ Both the synthetic experiment and the real-data corpora:
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
 from seqgan_gym.bleu import SentenceBleu
 from seqgan_gym.corpus import id_lists
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.sampling import CPU_CHUNK_ROWS, exp_logits_
+from seqgan_gym.sampling import CPU_CHUNK_ROWS, exp_logits_, side_by_side_workers
+from seqgan_gym.utils import side_by_side
 
 
 @torch.no_grad()
@@ -45,7 +48,8 @@ def sequence_nll(model: LSTMLanguageModel, sequences: torch.Tensor, batch_size: 
     ``batch_size`` sequences at a time, the output layer on chunks of rows in one reused buffer
     with the bias folded into the matmul, and logsumexp skips the max pass where it is safe
     (see the notes in :mod:`seqgan_gym.sampling`). The target's logit, the other
-    half of ``-log softmax``, is an (H + 1)-term dot product.
+    half of ``-log softmax``, is an (H + 1)-term dot product. With several torch threads on CPU the
+    batches run side by side on one thread each (:func:`seqgan_gym.utils.side_by_side`).
     """
     model.check_tokens(sequences)
     if sequences.shape[0] == 0:
@@ -56,11 +60,24 @@ def sequence_nll(model: LSTMLanguageModel, sequences: torch.Tensor, batch_size: 
         raise ValueError(f"temperature must be > 0, got {temperature}")
     device = next(model.parameters()).device
     weight1 = model.output_matrix(temperature)  # (H + 1, V): [W^T; b] / temperature
+    starts = list(range(0, sequences.shape[0], batch_size))
+    # the batches side by side on one thread each where torch has several (a fixed split)
+    parts = side_by_side(partial(_nll_of_batches, model, sequences, weight1, batch_size), starts,
+                         side_by_side_workers(device, len(starts)))
+    total = sum(part for part, _ in parts)
+    n_tokens = sum(n for _, n in parts)
+    return total.item() / n_tokens
+
+
+def _nll_of_batches(model: LSTMLanguageModel, sequences: torch.Tensor, weight1: torch.Tensor,
+                    batch_size: int, starts: list[int]) -> tuple[torch.Tensor, int]:
+    """:func:`sequence_nll`'s summed NLL (float64) and token count over the batches at ``starts``."""
+    device = weight1.device
     chunk = CPU_CHUNK_ROWS if device.type == "cpu" else batch_size * sequences.shape[1]
     buf = weight1.new_empty(chunk, weight1.shape[1])
     total = torch.zeros((), dtype=torch.float64, device=device)
     n_tokens = 0
-    for start in range(0, sequences.shape[0], batch_size):
+    for start in starts:
         batch = sequences[start : start + batch_size].to(device)
         hidden = model.hidden_states(batch).flatten(0, 1)  # (rows, H)
         hidden1 = torch.cat([hidden, hidden.new_ones(hidden.shape[0], 1)], 1)  # [h, 1]
@@ -76,7 +93,7 @@ def sequence_nll(model: LSTMLanguageModel, sequences: torch.Tensor, batch_size: 
             rows = hidden1[lo : lo + chunk]
             _, sums, shift = exp_logits_(rows, weight1, buf[: rows.shape[0]])
             total += (sums.log_() + shift).sum()
-    return total.item() / n_tokens
+    return total, n_tokens
 
 
 @torch.no_grad()

@@ -12,13 +12,12 @@ fast.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
-from seqgan_gym.utils import torch_threads
+from seqgan_gym.utils import side_by_side
 
 # ----------------------------------------------------------------------- fast output layer
 # Why sampling and NLL evaluation are fast. Sampling sequences and scoring them (NLL_oracle) cost
@@ -96,26 +95,18 @@ def exp_logits_(
     return p, block_sums, shift
 
 
-# Whether the output layer's chunks run on one CPU thread each, side by side (see _chunk_workers);
-# False: every chunk in turn with all of torch's threads (benchmarks/foundation_speed.py's "before").
+# Whether the output layer's chunks run side by side on one CPU thread each (utils.side_by_side) when
+# torch has several; False: one chunk at a time with every thread (foundation_speed.py's "before").
 _THREADED_CHUNKS = True
-_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
 
 
-def _chunk_workers(device: torch.device, n_chunks: int) -> int:
-    """How many threads :class:`_OutputCrossEntropy` spreads its chunks over: torch's thread count
-    on CPU (at most one per chunk), 1 on other devices or with one thread."""
+def side_by_side_workers(device: torch.device, n_chunks: int) -> int:
+    """How many threads to spread ``n_chunks`` independent chunks over with
+    :func:`seqgan_gym.utils.side_by_side`: torch's thread count on CPU (at most one per chunk); 1 on
+    other devices, with one thread, or with ``_THREADED_CHUNKS`` off."""
     if not _THREADED_CHUNKS or device.type != "cpu":
         return 1
     return max(1, min(torch.get_num_threads(), n_chunks))
-
-
-def _thread_pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of at least ``workers`` threads, made again after a fork."""
-    global _POOL
-    if _POOL is None or _POOL[0] != os.getpid() or _POOL[1]._max_workers < workers:
-        _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="seqgan-output"))
-    return _POOL[1]
 
 
 def _cross_entropy_chunks(hidden1, weight1, targets, starts, chunk, grad_hidden1):
@@ -151,15 +142,11 @@ class _OutputCrossEntropy(torch.autograd.Function):
         # -log softmax(logits)[y] = logsumexp(logits) - logits[y]; logits[y] is an (H+1)-term dot
         total = -(hidden1 * weight1.t()[targets]).sum()
         starts = list(range(0, rows, chunk))
-        workers = _chunk_workers(hidden.device, len(starts))
-        if workers == 1:
-            parts = [_cross_entropy_chunks(hidden1, weight1, targets, starts, chunk, grad_hidden1)]
-        else:  # worker k takes chunks k, k + workers, ...: a fixed split, so the sums repeat
-            with torch_threads(1):
-                pool = _thread_pool(workers)
-                parts = [f.result() for f in [
-                    pool.submit(_cross_entropy_chunks, hidden1, weight1, targets, starts[k::workers],
-                                chunk, grad_hidden1) for k in range(workers)]]
+        # worker k takes chunks k, k + workers, ... (a fixed split: the sums repeat)
+        parts = side_by_side(
+            partial(_cross_entropy_chunks, hidden1, weight1, targets, chunk=chunk,
+                    grad_hidden1=grad_hidden1),
+            starts, side_by_side_workers(hidden.device, len(starts)))
         grad_weight1 = parts[0][1]
         for _, part in parts[1:]:
             grad_weight1 += part

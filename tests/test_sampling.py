@@ -179,8 +179,10 @@ def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
     seqs = torch.randint(0, V, (37, 6), generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
         ref = F.cross_entropy(m.logits(seqs).flatten(0, 1).double(), seqs.flatten()).item()
-    for batch_size in (5, 256):
-        assert sequence_nll(m, seqs, batch_size=batch_size) == pytest.approx(ref, rel=1e-5)
+    for threads in (1, 3):  # 3: batches side by side on three threads (batch size 5: 8 batches)
+        with torch_threads(threads):
+            for batch_size in (5, 256):
+                assert sequence_nll(m, seqs, batch_size=batch_size) == pytest.approx(ref, rel=1e-5)
 
 
 def test_complete_with_given_uniforms_uses_exactly_those_draws():
@@ -239,7 +241,7 @@ def test_output_cross_entropy_side_by_side_equals_one_chunk_at_a_time_and_repeat
         return [loss.detach()] + [t.grad for t in leaves]
 
     with torch_threads(2):
-        assert sampling._chunk_workers(torch.device("cpu"), 7) == 2  # the path under test
+        assert sampling.side_by_side_workers(torch.device("cpu"), 7) == 2  # the path under test
     side_by_side, again = loss_and_grads(), loss_and_grads()
     monkeypatch.setattr(sampling, "_THREADED_CHUNKS", False)
     in_turn = loss_and_grads()
