@@ -20,13 +20,21 @@ Layout convention everywhere: token tensors are ``(batch, T)`` of dtype ``torch.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from seqgan_gym.sampling import CPU_CHUNK_ROWS, _block_layout, _draw, exp_logits_
-from seqgan_gym.utils import torch_threads
+from seqgan_gym.sampling import (
+    CPU_CHUNK_ROWS,
+    _block_layout,
+    _draw,
+    exp_logits_,
+    side_by_side_workers,
+)
+from seqgan_gym.utils import side_by_side, torch_threads
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden_dim)
 
@@ -36,6 +44,9 @@ State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden_dim)
 # :func:`run_lstm` therefore runs it on one thread when it trains on at most this many sequences; the
 # rest of a step (the 5000-way output layer) keeps every thread. At 4096 sequences two threads win.
 _ONE_THREAD_MAX_ROWS = 1024
+# :meth:`LSTMLanguageModel.complete` draws chunks side by side (one thread each) only with at least
+# this many rows per chunk: below, a thread pool's hand-off costs more than the draw (an env's 64 rows).
+_MIN_ROWS_SIDE_BY_SIDE = 256
 
 
 def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
@@ -257,7 +268,12 @@ class LSTMLanguageModel(nn.Module):
         generator=rng)`` per step), but faster (see the notes in :mod:`seqgan_gym.sampling`,
         whose kernels it runs): the LSTM cell runs on the whole
         batch, the output layer and the draw on chunks of rows in one reused buffer, and the
-        (batch, V) logits are never materialised.
+        (batch, V) logits are never materialised. With several torch threads on CPU and at least
+        ``2 * _MIN_ROWS_SIDE_BY_SIDE`` rows, the chunks of each step run side by side on one thread
+        each (:func:`seqgan_gym.utils.side_by_side`; a batch of one chunk is split in one per
+        thread). The draws are the same; only the rows per matrix product change, which can
+        round a logit differently and, rarely, move a uniform across an inverse-CDF boundary (see
+        :mod:`seqgan_gym.rollout`): the same threads give the same tokens.
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -267,22 +283,33 @@ class LSTMLanguageModel(nn.Module):
         n_blocks, block = _block_layout(V)
         weight1 = self.output_matrix(temperature, n_blocks * block)  # (H + 1, >= V)
         chunk = CPU_CHUNK_ROWS if device.type == "cpu" else max(batch, 1)
+        # with several torch threads, chunks side by side on one thread each (at least
+        # _MIN_ROWS_SIDE_BY_SIDE rows apiece; a batch of one chunk is split into one per thread)
+        workers = side_by_side_workers(device, batch // _MIN_ROWS_SIDE_BY_SIDE)
+        chunk = min(chunk, -(-batch // workers))
+        starts = list(range(0, batch, chunk))
         hidden1 = weight1.new_ones(batch, self.hidden_dim + 1)  # [h, 1]
-        buf = weight1.new_empty(min(chunk, batch), weight1.shape[1])
+        bufs = [weight1.new_empty(min(chunk, batch), weight1.shape[1]) for _ in range(workers)]
         out = torch.empty(batch, n_steps, dtype=torch.long, device=device)
+
+        def draw_chunks(t: int, u: torch.Tensor, part: list[tuple[int, torch.Tensor]]) -> None:
+            for lo, buf in part:  # token t of rows lo .. lo + chunk - 1, in buf
+                hi = min(lo + chunk, batch)
+                p, block_sums, _ = exp_logits_(hidden1[lo:hi], weight1, buf[: hi - lo], n_blocks)
+                drawn = _draw(p.view(hi - lo, n_blocks, block), block_sums, u[lo:hi])
+                out[lo:hi, t] = drawn.clamp_(max=V - 1)
+
         tokens = last_tokens
         for t in range(n_steps):
             state = self._next_state(tokens, state)
             hidden1[:, :-1] = state[0]
             if uniforms is None:
-                u = torch.rand(batch, 1, generator=rng, device=device, dtype=buf.dtype)
+                u = torch.rand(batch, 1, generator=rng, device=device, dtype=weight1.dtype)
             else:
-                u = uniforms[:, t : t + 1].to(buf.dtype)
-            for lo in range(0, batch, chunk):
-                hi = min(lo + chunk, batch)
-                p, block_sums, _ = exp_logits_(hidden1[lo:hi], weight1, buf[: hi - lo], n_blocks)
-                drawn = _draw(p.view(hi - lo, n_blocks, block), block_sums, u[lo:hi])
-                out[lo:hi, t] = drawn.clamp_(max=V - 1)
+                u = uniforms[:, t : t + 1].to(weight1.dtype)
+            # chunk i goes to worker i % workers (side_by_side's split), which owns bufs[i % workers]
+            side_by_side(partial(draw_chunks, t, u),
+                         [(lo, bufs[i % workers]) for i, lo in enumerate(starts)], workers)
             tokens = out[:, t]
         return out, state
 

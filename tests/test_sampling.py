@@ -185,6 +185,30 @@ def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
                 assert sequence_nll(m, seqs, batch_size=batch_size) == pytest.approx(ref, rel=1e-5)
 
 
+def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
+    """600 rows on 3 threads: two chunks of 300 side by side (at least 256 rows each), against
+    one chunk on one thread, from the same uniforms and with an rng."""
+    from seqgan_gym import sampling
+    from seqgan_gym.lstm import LSTMLanguageModel
+
+    m = LSTMLanguageModel(300, 6, 8, 8).init_normal_(1.0, torch.Generator().manual_seed(0))
+    u = torch.rand(600, 5, generator=torch.Generator().manual_seed(1))
+
+    def draws():
+        given, _ = m.complete(m.start_tokens(600), m.initial_state(600), 5, uniforms=u)
+        seeded, _ = m.complete(m.start_tokens(600), m.initial_state(600), 5,
+                               rng=torch.Generator().manual_seed(2))
+        return given, seeded
+
+    with torch_threads(3):
+        assert sampling.side_by_side_workers(torch.device("cpu"), 600 // 256) == 2
+        side = draws()
+    with torch_threads(1):
+        in_turn = draws()
+    assert torch.equal(side[0], in_turn[0]) and torch.equal(side[1], in_turn[1])
+    assert len(side[0].unique()) > 100  # real draws over the vocabulary, not a constant
+
+
 def test_complete_with_given_uniforms_uses_exactly_those_draws():
     from seqgan_gym.lstm import LSTMLanguageModel
 
