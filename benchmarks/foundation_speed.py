@@ -16,12 +16,12 @@ write the same step (idiomatic, not deliberately slow; not copied from anywhere)
    lr 1e-4. Ours: the paper's CNN as :class:`seqgan_gym.discriminator.Discriminator` computes it,
    :func:`seqgan_gym.training.discriminator_epoch`, fused Adam. Plain: :class:`PlainCNN`, one
    ``nn.Conv2d`` per filter width, ``F.max_pool2d``, highway, dropout, ``nn.CrossEntropyLoss`` plus
-   the same L2 term, default ``torch.optim.Adam``. Also "ours before": our D with every width's
-   weight gradient as the dense product over all positions, as before the weighted sum of the
-   maximal windows (:func:`dense_conv_weight_gradients`);
+   the same L2 term, default ``torch.optim.Adam``. Also "ours before": our D with its widths'
+   convolutions one at a time with every thread per operation, as before they ran side by side on
+   one thread each (:func:`chunks_in_turn`; the same at 1 thread);
 3. sampling 10,000 sequences from G. Plain: ``nn.LSTM`` one step at a time, ``torch.softmax`` and
-   ``torch.multinomial``. Also "ours before": the output layer's exponentials in base e, as before
-   they were taken in base 2 (:func:`exponentials_in_base_e`; the same "before" for NLL_oracle);
+   ``torch.multinomial``. Also "ours before": each step's chunks in turn (:func:`chunks_in_turn`;
+   the same "before" for NLL_oracle);
 4. one NLL_oracle evaluation (sample 10,000 sequences from G, score them under the oracle), and its
    scoring half alone. Plain scoring: ``F.cross_entropy`` over the teacher-forced logits.
 
@@ -63,8 +63,7 @@ import torch.nn.functional as F
 from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
 from torch import nn
 
-import seqgan_gym.discriminator as discriminator_module
-import seqgan_gym.sampling as sampling_module
+import seqgan_gym.utils as utils_module
 from seqgan_gym.discriminator import (
     PAPER_L2_REG_LAMBDA,
     Discriminator,
@@ -227,39 +226,15 @@ def plain_d_epoch(model: PlainCNN, optimizer, real, fake, batch_size, rng) -> fl
 
 
 @contextmanager
-def dense_conv_weight_gradients():
-    """D's convolution weight gradients as before: the dense ``dY^T X`` over all positions for every
-    width, not the weighted sum of the maximal windows ("ours before" of the D epoch)."""
-    saved = discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD
-    discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD = 10**9
-    try:
-        yield
-    finally:
-        discriminator_module._MIN_POSITIONS_FOR_SPARSE_GRAD = saved
-
-
-@contextmanager
 def chunks_in_turn():
-    """:func:`seqgan_gym.sampling.output_cross_entropy` (the MLE loss) with its chunks one at a time,
-    every thread on each operation, as before 2026-12-02 (third session), not side by side on one
-    thread each ("ours before" of the MLE epoch)."""
-    sampling_module._THREADED_CHUNKS = False
+    """Every :func:`seqgan_gym.utils.side_by_side` caller (the MLE loss's chunks, D's widths, sampling
+    and NLL) one chunk at a time with every thread on each operation, as before 2026-12-02's third
+    session, not side by side on one thread each ("ours before" of the MLE and D epochs)."""
+    utils_module._SIDE_BY_SIDE = False
     try:
         yield
     finally:
-        sampling_module._THREADED_CHUNKS = True
-
-
-@contextmanager
-def exponentials_in_base_e():
-    """:func:`seqgan_gym.sampling.exp_logits_` (MLE loss, sampling, NLL) with ``exp`` of the logits,
-    as before 2026-12-02, not ``exp2`` of the logits times log2(e) ("ours before" of the sampling
-    and NLL_oracle rows)."""
-    sampling_module._EXP_IN_BASE_2 = False
-    try:
-        yield
-    finally:
-        sampling_module._EXP_IN_BASE_2 = True
+        utils_module._SIDE_BY_SIDE = True
 
 
 # ------------------------------------------------------------------------------ FLOP counts
@@ -316,7 +291,8 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
     reverse order on odd repetitions).
 
     Returns ``{name: {variant: [(wall, cpu, value), ...]}}`` with variants ``ours``, ``plain``
-    (and ``before`` for the MLE and D epochs, sampling and NLL_oracle) and the reference ``matmul``.
+    (and ``before`` for the MLE and D epochs, sampling and NLL_oracle, at more than 1 thread) and the
+    reference ``matmul``.
     """
     torch.set_num_threads(threads)
     p = parts
@@ -335,7 +311,7 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
         "d_epoch": {
             "ours": lambda r: discriminator_epoch(p["d"], p["d_opt"], p["real"], p["fake"],
                                                   s.batch_size, seeded(400 + r))["loss"],
-            "before": lambda r: _dense_before(lambda: discriminator_epoch(
+            "before": lambda r: _in_turn(lambda: discriminator_epoch(
                 p["d"], p["d_opt"], p["real"], p["fake"], s.batch_size, seeded(400 + r))["loss"]),
             "plain": lambda r: plain_d_epoch(p["plain_d"], p["plain_d_opt"], p["real"], p["fake"],
                                              s.batch_size, seeded(400 + r)),
@@ -345,13 +321,13 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
         },
         "sample": {
             "ours": lambda r: p["generator"].sample(s.n_eval, rng=seeded(200 + r)).shape[0],
-            "before": lambda r: _base_e(lambda: p["generator"].sample(s.n_eval, rng=seeded(200 + r))
+            "before": lambda r: _in_turn(lambda: p["generator"].sample(s.n_eval, rng=seeded(200 + r))
                                         .shape[0]),
             "plain": lambda r: plain_sample(p["generator"], s.n_eval, p["T"], seeded(200 + r)).shape[0],
         },
         "nll_oracle": {
             "ours": lambda r: nll_oracle(p["generator"], p["oracle"], s.n_eval, rng=seeded(300 + r)),
-            "before": lambda r: _base_e(lambda: nll_oracle(p["generator"], p["oracle"], s.n_eval,
+            "before": lambda r: _in_turn(lambda: nll_oracle(p["generator"], p["oracle"], s.n_eval,
                                                            rng=seeded(300 + r))),
             "plain": lambda r: plain_nll(p["oracle"], plain_sample(p["generator"], s.n_eval, p["T"],
                                                                    seeded(300 + r))),
@@ -361,6 +337,9 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
             "plain": lambda r: plain_nll(p["oracle"], p["fake"][: s.n_eval]),
         },
     }
+    if threads == 1:  # "before" differs from "ours" only where chunks run side by side: not on 1 thread
+        for variants in steps.values():
+            variants.pop("before", None)
     runs: dict[str, dict[str, list]] = {name: {v: [] for v in fns} for name, fns in steps.items()}
     for rep in range(reps):
         for name, variants in steps.items():
@@ -374,16 +353,6 @@ def measure(threads: int, s: Sizes, reps: int, parts: dict) -> dict[str, dict[st
 
 def _in_turn(run):
     with chunks_in_turn():
-        return run()
-
-
-def _base_e(run):
-    with exponentials_in_base_e():
-        return run()
-
-
-def _dense_before(run):
-    with dense_conv_weight_gradients():
         return run()
 
 
@@ -530,9 +499,7 @@ def main() -> None:
     print("\n")
     for r in rows.values():
         if "before_seconds" in r:
-            change = ("the sparse convolution weight gradients" if r["label"].startswith("D ")
-                      else "the chunks side by side (one at a time)" if r["label"].startswith("MLE ")
-                      else "exp2 (exponentials in base e)")
+            change = "side by side (chunks in turn)"
             print(f"{r['label']}, {r['threads']} thread(s): ours before {change} "
                   f"{r['before_seconds']:.2f} s ({r['before_speedup_over_plain']:.2f}x plain); ours now "
                   f"{r['seconds']:.2f} s ({r['speedup_over_before']:.2f}x faster than before).")

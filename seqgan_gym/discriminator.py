@@ -50,13 +50,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seqgan_gym.lstm import check_token_ids
-from seqgan_gym.utils import make_adam
+from seqgan_gym.utils import make_adam, side_by_side, side_by_side_workers
 
 PAPER_FILTER_SIZES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 PAPER_NUM_FILTERS: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
@@ -126,6 +127,43 @@ def _scores(
     return x.mm(weight.t()).view(positions, batch, -1)
 
 
+def _pool_widths(windows: torch.Tensor, seq_len: int, batch: int, widths: list) -> list:
+    """Forward of :class:`_ConvMaxPool` for ``widths``, a list of ``(i, w, weight)``: per width
+    ``(i, max over positions (B, n), the first position attaining it (B, n))``."""
+    return [(i, *_scores(windows, weight, seq_len - w + 1, batch).max(dim=0)) for i, w, weight in widths]
+
+
+def _pool_widths_backward(grad_out: torch.Tensor, windows: torch.Tensor, emb_shape: torch.Size,
+                          widths: list) -> tuple[torch.Tensor, list]:
+    """Backward of :class:`_ConvMaxPool` for ``widths``, a list of ``(i, w, weight, argmax, offset)``
+    (``offset``: the width's first column in ``grad_out``). Returns their summed gradient of the
+    embeddings, position-major (T, B, E), and ``(i, weight gradient)`` per width."""
+    batch, seq_len, emb_dim = emb_shape
+    grad_emb_t = grad_out.new_zeros(seq_len, batch, emb_dim)  # (T, B, E)
+    sequence = torch.arange(batch, device=grad_out.device)
+    grad_weights = []
+    for i, w, weight, positions_of_max, offset in widths:
+        positions, n = seq_len - w + 1, weight.shape[0]
+        g = grad_out[:, offset : offset + n]  # (B, n)
+        x = windows[: positions * batch, : w * emb_dim]
+        grad_y = g.new_zeros(positions, batch, n)
+        grad_y.scatter_(0, positions_of_max.unsqueeze(0), g.unsqueeze(0))
+        grad_y = grad_y.view(positions * batch, n)
+        if positions >= _MIN_POSITIONS_FOR_SPARSE_GRAD:
+            # dW[j] = sum_b g[b, j] * x[row of (b, j)'s max]: n bags of B weighted rows each
+            rows = (positions_of_max * batch + sequence[:, None]).t().reshape(-1)  # (n * B,)
+            bags = torch.arange(0, n * batch, batch, device=g.device)
+            grad_weights.append((i, F.embedding_bag(rows, x, bags, mode="sum",
+                                                    per_sample_weights=g.t().reshape(-1))))
+        else:  # few positions: the dense product wastes little and runs at the matmul rate
+            grad_weights.append((i, grad_y.t().mm(x)))  # (n, w * E)
+        # the windows' gradient (P, B, w, E), slot k of window p summed onto embedding p + k
+        grad_windows = grad_y.mm(weight).view(positions, batch, w, emb_dim)
+        for k in range(w):
+            grad_emb_t[k : k + positions] += grad_windows[:, :, k]
+    return grad_emb_t, grad_weights
+
+
 class _ConvMaxPool(torch.autograd.Function):
     """Every width's VALID convolution (no bias) followed by max-over-time, with its backward.
 
@@ -143,58 +181,43 @@ class _ConvMaxPool(torch.autograd.Function):
     the dense ``dY^T X`` over all P positions, which multiplies P - 1 zeros for every term (measured
     side by side, paper sizes, 1 thread: 4.6 ms against 11 ms per step for the 12 widths; widths
     with fewer than ``_MIN_POSITIONS_FOR_SPARSE_GRAD`` positions keep the dense product). The
-    windows' gradient stays a dense product, ``dX += dY W`` with dY scattered to its positions
-    (grouping the terms by window needs a sort that cost more than it saved), and is finally summed
-    back onto the embeddings. Gradients are checked against ``F.conv2d`` + ``F.max_pool2d`` in the
-    tests.
+    windows' gradient stays a dense product, ``dY W`` with dY scattered to its positions (grouping
+    the terms by window needs a sort that cost more than it saved), each window's slots summed
+    back onto the embeddings they came from. Gradients are checked against ``F.conv2d`` +
+    ``F.max_pool2d`` in the tests.
+
+    With several torch threads on CPU the widths run side by side, one thread each
+    (:func:`seqgan_gym.utils.side_by_side`; width i on thread i mod N, each thread summing its own
+    embedding gradient, added in a fixed order): each width is a few short products that N-thread
+    operations split badly (paper sizes, batch 64, 2 threads: a D training step 85 -> 71 ms).
     """
 
     @staticmethod
     def forward(ctx, emb: torch.Tensor, filter_sizes: tuple[int, ...], *weights: torch.Tensor):
         batch, seq_len, _ = emb.shape
         windows = _window_matrix(emb, max(filter_sizes))
-        pooled, argmax = [], []
-        for w, weight in zip(filter_sizes, weights):
-            values, positions = _scores(windows, weight, seq_len - w + 1, batch).max(dim=0)
-            pooled.append(values)  # (B, n)
-            argmax.append(positions)  # (B, n): the first position attaining the max
-        ctx.filter_sizes = filter_sizes
-        ctx.emb_shape = emb.shape
-        ctx.save_for_backward(windows, *weights, *argmax)
-        return torch.cat(pooled, dim=1)
+        widths = list(zip(range(len(filter_sizes)), filter_sizes, weights))
+        workers = side_by_side_workers(emb.device, len(widths))
+        parts = side_by_side(partial(_pool_widths, windows, seq_len, batch), widths, workers)
+        per_width = sorted(itertools.chain(*parts), key=lambda part: part[0])
+        ctx.filter_sizes, ctx.emb_shape, ctx.workers = filter_sizes, emb.shape, workers
+        ctx.save_for_backward(windows, *weights, *(positions for _, _, positions in per_width))
+        return torch.cat([values for _, values, _ in per_width], dim=1)  # (B, sum(n))
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        filter_sizes = ctx.filter_sizes
-        batch, seq_len, emb_dim = ctx.emb_shape
-        m = len(filter_sizes)
+        m = len(ctx.filter_sizes)
         saved = ctx.saved_tensors
         windows, weights, argmax = saved[0], saved[1 : 1 + m], saved[1 + m :]
-        grad_windows = torch.zeros_like(windows)
-        grad_weights, offset = [], 0
-        sequence = torch.arange(batch, device=grad_out.device)
-        for w, weight, positions_of_max in zip(filter_sizes, weights, argmax):
-            positions, n = seq_len - w + 1, weight.shape[0]
-            g = grad_out[:, offset : offset + n]  # (B, n)
-            offset += n
-            x = windows[: positions * batch, : w * emb_dim]
-            grad_y = g.new_zeros(positions, batch, n)
-            grad_y.scatter_(0, positions_of_max.unsqueeze(0), g.unsqueeze(0))
-            grad_y = grad_y.view(positions * batch, n)
-            if positions >= _MIN_POSITIONS_FOR_SPARSE_GRAD:
-                # dW[j] = sum_b g[b, j] * x[row of (b, j)'s max]: n bags of B weighted rows each
-                rows = (positions_of_max * batch + sequence[:, None]).t().reshape(-1)  # (n * B,)
-                bags = torch.arange(0, n * batch, batch, device=g.device)
-                grad_weights.append(F.embedding_bag(rows, x, bags, mode="sum",
-                                                    per_sample_weights=g.t().reshape(-1)))
-            else:  # few positions: the dense product wastes little and runs at the matmul rate
-                grad_weights.append(grad_y.t().mm(x))  # (n, w * E)
-            grad_windows[: positions * batch, : w * emb_dim].addmm_(grad_y, weight)
-        grad_windows = grad_windows.view(seq_len, batch, -1)
-        grad_emb_t = grad_windows.new_zeros(seq_len, batch, emb_dim)  # (T, B, E)
-        for k in range(max(filter_sizes)):
-            grad_emb_t[k:] += grad_windows[: seq_len - k, :, k * emb_dim : (k + 1) * emb_dim]
-        return (grad_emb_t.transpose(0, 1), None, *grad_weights)
+        offsets = itertools.accumulate((weight.shape[0] for weight in weights), initial=0)
+        widths = list(zip(range(m), ctx.filter_sizes, weights, argmax, offsets))
+        parts = side_by_side(partial(_pool_widths_backward, grad_out, windows, ctx.emb_shape),
+                             widths, ctx.workers)
+        grad_emb_t = parts[0][0]
+        for part, _ in parts[1:]:
+            grad_emb_t += part
+        grad_weights = sorted(itertools.chain(*(grads for _, grads in parts)), key=lambda g: g[0])
+        return (grad_emb_t.transpose(0, 1), None, *(grad for _, grad in grad_weights))
 
 
 def conv_max_pool(

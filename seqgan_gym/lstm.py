@@ -27,14 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from seqgan_gym.sampling import (
-    CPU_CHUNK_ROWS,
-    _block_layout,
-    _draw,
-    exp_logits_,
-    side_by_side_workers,
-)
-from seqgan_gym.utils import side_by_side, torch_threads
+from seqgan_gym.sampling import CPU_CHUNK_ROWS, _block_layout, _draw, exp_logits_
+from seqgan_gym.utils import side_by_side, side_by_side_workers, torch_threads
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden_dim)
 

@@ -28,8 +28,8 @@ import torch
 from seqgan_gym.bleu import SentenceBleu
 from seqgan_gym.corpus import id_lists
 from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.sampling import CPU_CHUNK_ROWS, exp_logits_, side_by_side_workers
-from seqgan_gym.utils import side_by_side
+from seqgan_gym.sampling import CPU_CHUNK_ROWS, exp_logits_
+from seqgan_gym.utils import side_by_side, side_by_side_workers
 
 
 @torch.no_grad()

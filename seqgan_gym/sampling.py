@@ -17,7 +17,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from seqgan_gym.utils import side_by_side
+from seqgan_gym.utils import side_by_side, side_by_side_workers
 
 # ----------------------------------------------------------------------- fast output layer
 # Why sampling and NLL evaluation are fast. Sampling sequences and scoring them (NLL_oracle) cost
@@ -93,20 +93,6 @@ def exp_logits_(
         p[redo] = logits.sub_(shift[redo]).exp_()
         block_sums[redo] = p[redo].view(len(redo), n_blocks, -1).sum(2)
     return p, block_sums, shift
-
-
-# Whether the output layer's chunks run side by side on one CPU thread each (utils.side_by_side) when
-# torch has several; False: one chunk at a time with every thread (foundation_speed.py's "before").
-_THREADED_CHUNKS = True
-
-
-def side_by_side_workers(device: torch.device, n_chunks: int) -> int:
-    """How many threads to spread ``n_chunks`` independent chunks over with
-    :func:`seqgan_gym.utils.side_by_side`: torch's thread count on CPU (at most one per chunk); 1 on
-    other devices, with one thread, or with ``_THREADED_CHUNKS`` off."""
-    if not _THREADED_CHUNKS or device.type != "cpu":
-        return 1
-    return max(1, min(torch.get_num_threads(), n_chunks))
 
 
 def _cross_entropy_chunks(hidden1, weight1, targets, starts, chunk, grad_hidden1):

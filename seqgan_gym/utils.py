@@ -41,6 +41,18 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
+# False: side_by_side_workers says 1 everywhere, every chunk in turn with all of torch's threads (as
+# before 2026-12-02's third session; benchmarks/foundation_speed.py's "ours before" of the MLE and D)
+_SIDE_BY_SIDE = True
+
+
+def side_by_side_workers(device: torch.device, n_chunks: int) -> int:
+    """How many threads to spread ``n_chunks`` independent chunks of work over with
+    :func:`side_by_side`: torch's thread count on CPU, at most one per chunk; 1 on other devices
+    or with one thread."""
+    if not _SIDE_BY_SIDE or device.type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), n_chunks))
 
 
 def side_by_side(fn: Callable[[list], T], items: list, workers: int) -> list[T]:

@@ -17,6 +17,7 @@ from seqgan_gym.discriminator import (
 )
 from seqgan_gym.oracle import random_oracle
 from seqgan_gym.training import discriminator_epoch, train_discriminator
+from seqgan_gym.utils import torch_threads
 
 SMALL = dict(emb_dim=8, filter_sizes=(1, 2, 3, 5), num_filters=(4, 6, 3, 5))
 
@@ -91,7 +92,8 @@ def test_matches_literal_conv2d_port_values_and_grads():
         torch.testing.assert_close(a, b)
 
 
-def test_paper_filters_grads_match_literal_port():
+@pytest.mark.parametrize("threads", [1, 3])  # 3: the widths side by side on three threads
+def test_paper_filters_grads_match_literal_port(threads):
     """The paper's 12 widths at T = 20: positions 20 .. 1, so both ways of forming the weight
     gradient (the weighted sum of maximal windows for P >= 4, the dense product below) run."""
     torch.manual_seed(3)
@@ -99,9 +101,10 @@ def test_paper_filters_grads_match_literal_port():
     d.eval()
     x = torch.randint(0, 40, (9, 20))
     x[1, 4:] = 7  # a repeated token: exact ties in the max-pool
-    fast = d(x)
+    with torch_threads(threads):
+        fast = d(x)
+        g_fast = torch.autograd.grad(fast.square().sum(), list(d.parameters()))
     torch.testing.assert_close(fast, reference_logits(d, x))
-    g_fast = torch.autograd.grad(fast.square().sum(), list(d.parameters()))
     g_slow = torch.autograd.grad(reference_logits(d, x).square().sum(), list(d.parameters()))
     for (name, _), a, b in zip(d.named_parameters(), g_fast, g_slow):
         torch.testing.assert_close(a, b, msg=name)

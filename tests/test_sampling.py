@@ -188,7 +188,7 @@ def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
 def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
     """600 rows on 3 threads: two chunks of 300 side by side (at least 256 rows each), against
     one chunk on one thread, from the same uniforms and with an rng."""
-    from seqgan_gym import sampling
+    from seqgan_gym import utils
     from seqgan_gym.lstm import LSTMLanguageModel
 
     m = LSTMLanguageModel(300, 6, 8, 8).init_normal_(1.0, torch.Generator().manual_seed(0))
@@ -201,7 +201,7 @@ def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
         return given, seeded
 
     with torch_threads(3):
-        assert sampling.side_by_side_workers(torch.device("cpu"), 600 // 256) == 2
+        assert utils.side_by_side_workers(torch.device("cpu"), 600 // 256) == 2
         side = draws()
     with torch_threads(1):
         in_turn = draws()
@@ -251,7 +251,7 @@ def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale, thr
 
 
 def test_output_cross_entropy_side_by_side_equals_one_chunk_at_a_time_and_repeats(monkeypatch):
-    from seqgan_gym import sampling
+    from seqgan_gym import utils
 
     gen = torch.Generator().manual_seed(6)
     hidden, weight = torch.randn(100, 8, generator=gen), torch.randn(50, 8, generator=gen)
@@ -265,9 +265,9 @@ def test_output_cross_entropy_side_by_side_equals_one_chunk_at_a_time_and_repeat
         return [loss.detach()] + [t.grad for t in leaves]
 
     with torch_threads(2):
-        assert sampling.side_by_side_workers(torch.device("cpu"), 7) == 2  # the path under test
+        assert utils.side_by_side_workers(torch.device("cpu"), 7) == 2  # the path under test
     side_by_side, again = loss_and_grads(), loss_and_grads()
-    monkeypatch.setattr(sampling, "_THREADED_CHUNKS", False)
+    monkeypatch.setattr(utils, "_SIDE_BY_SIDE", False)
     in_turn = loss_and_grads()
     for a, b, c in zip(side_by_side, again, in_turn):
         assert torch.equal(a, b)  # the same split and order of sums: bit for bit
