@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     p.add_argument("--kl-coefs", type=float, nargs="+", default=[0.0, 0.05],
                    help="KL anchor coefficients, each a column of the grid (0: none)")
+    p.add_argument("--kl-target", type=float, default=0.0,
+                   help="adapt each anchored cell's coefficient (its --kl-coefs value to start) toward "
+                        "this KL(G || G_MLE) per sequence, Ziegler et al.'s rule (0: fixed coefficients)")
     p.add_argument("--rewards", nargs="+", default=list(REWARDS), choices=REWARDS)
     p.add_argument("--budget", default="cpu", choices=list(BUDGETS))
     p.add_argument("--iterations", type=int, help="generator updates per run (default: the budget's)")
@@ -111,12 +114,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def cells(args: argparse.Namespace) -> list[dict]:
     """The grid without starts and seeds: one dict per (algorithm, KL coefficient, reward)."""
-    return [{"algorithm": a, "kl_coef": kl, "reward": r}
+    return [{"algorithm": a, "kl_coef": kl, "kl_target": args.kl_target if kl else 0.0, "reward": r}
             for r in args.rewards for a in args.algorithms for kl in args.kl_coefs]
 
 
 def cell_name(cell: dict) -> str:
     kl = f"+kl{cell['kl_coef']:g}" if cell["kl_coef"] else ""
+    if cell.get("kl_target"):  # adapted toward a target
+        kl += f"-target{cell['kl_target']:g}"
     return f"{cell['algorithm']}{kl}/{cell['reward']}"
 
 
@@ -145,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if any(kl < 0 for kl in args.kl_coefs):
         sys.exit("error: --kl-coefs must be >= 0")
+    if args.kl_target < 0 or (args.kl_target > 0 and not any(args.kl_coefs)):
+        sys.exit("error: --kl-target must be >= 0 and adapts an anchor: give a --kl-coefs value > 0")
     starts = starts_of(args)
     preset, default_iterations = BUDGETS[args.budget]
     out, preset, base, iterations, seeds = comparison_budget(
@@ -183,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished run: redone
                 run = run_method(setup, start, run_dir, seed=seed, reward=cell["reward"],
-                                 kl_coef=cell["kl_coef"], **ALGORITHMS[cell["algorithm"]])
+                                 kl_coef=cell["kl_coef"], kl_target=cell["kl_target"],
+                                 **ALGORITHMS[cell["algorithm"]])
                 run = {"start": start_name, "cell": cell_name(cell), **cell, **run}
                 atomic_write_json(record_file, run)
                 runs.append(run)
@@ -256,6 +264,7 @@ def summarise(runs: list[dict], sweep: dict) -> dict:
         reference = groups.get((start, reference_cell))
         row = {
             "start": start, "cell": cell, "algorithm": rs[0]["algorithm"], "kl_coef": rs[0]["kl_coef"],
+            "kl_target": rs[0].get("kl_target", 0.0),
             "reward": rs[0]["reward"], "n_seeds": len(rs),
             "nll_oracle_start": float(begin.mean()),
             "nll_oracle_end": mean_std(end), "nll_oracle_change": mean_std(end - begin),
@@ -285,6 +294,12 @@ def _fmt(pair: tuple[float | None, float | None], digits: int = 3, sign: bool = 
     if mean is None:
         return "—"
     return f"{mean:+.{digits}f} ± {std:.{digits}f}" if sign else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def anchor(row: dict) -> str:
+    """The KL column: the coefficient, and ``-> target`` where it adapts toward one."""
+    target = row.get("kl_target") or 0.0
+    return f"{row['kl_coef']:g}" + (f" → {target:g}" if target else "")
 
 
 def _p(p: float | None) -> str:
@@ -321,7 +336,7 @@ def markdown_table(summary: dict, sweep: dict, iterations: int, seeds: list[int]
         missed = f" ({crossed} of {r['qd_swept']})" if crossed < r["qd_swept"] else ""
         qd = _fmt(r["qd_crossing"], 2) + missed
         lines.append(
-            f"| {r['start']} | {r['algorithm']} | {r['kl_coef']:g} | {r['reward']} | "
+            f"| {r['start']} | {r['algorithm']} | {anchor(r)} | {r['reward']} | "
             f"{_fmt(r['nll_oracle_end'])} | {_fmt(r['nll_oracle_change'], sign=True)} | "
             f"{_p(r['p_end_vs_start'])} | {_p(r['p_vs_reinforce'])} | {_fmt(r['nll_test_end'])} | "
             f"{_fmt(r['d_heldout_auc_end'])} | {_fmt(r['d_oracle_spearman_end'], sign=True)} | "

@@ -84,6 +84,23 @@ def test_compare_algorithms_quick_and_its_resume(tmp_path):
     assert (folder / "compare_algorithms.png").stat().st_size > 0
 
 
+def test_compare_algorithms_kl_target_cells(tmp_path):
+    """--kl-target adapts every anchored cell toward a KL; it needs an anchor to adapt."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_algorithms.py"), "--quick",
+                              "--kl-coefs", "0", "--kl-target", "1", "--out", str(tmp_path / "no")],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--kl-target" in refused.stderr
+    assert not (tmp_path / "no_quick").exists()  # refused before any work
+    out = tmp_path / "klt"
+    stdout = _run("compare_algorithms.py", "--out", str(out), "--algorithms", "reinforce", "--rewards",
+                  "oracle", "--kl-coefs", "0.1", "--kl-target", "0.5", "--seeds", "0", "--qd-seeds", "first")
+    result = json.loads((Path(str(out) + "_quick") / "compare_algorithms.json").read_text())
+    assert {r["cell"] for r in result["runs"]} == {"reinforce+kl0.1-target0.5/oracle"}
+    assert all(r["kl_target"] == 0.5 and r["kl_curve"][-1] is not None for r in result["runs"])
+    assert "| mle_best | reinforce | 0.1 → 0.5 | oracle |" in stdout
+
+
 def test_paper_table_quick(tmp_path):
     out = tmp_path / "table"
     stdout = _run("paper_table.py", "--out", str(out))
