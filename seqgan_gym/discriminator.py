@@ -197,10 +197,10 @@ class _ConvMaxPool(torch.autograd.Function):
         batch, seq_len, _ = emb.shape
         windows = _window_matrix(emb, max(filter_sizes))
         widths = list(zip(range(len(filter_sizes)), filter_sizes, weights))
-        workers = side_by_side_workers(emb.device, len(widths))
-        parts = side_by_side(partial(_pool_widths, windows, seq_len, batch), widths, workers)
+        parts = side_by_side(partial(_pool_widths, windows, seq_len, batch), widths,
+                             side_by_side_workers(emb.device, len(widths)))
         per_width = sorted(itertools.chain(*parts), key=lambda part: part[0])
-        ctx.filter_sizes, ctx.emb_shape, ctx.workers = filter_sizes, emb.shape, workers
+        ctx.filter_sizes, ctx.emb_shape = filter_sizes, emb.shape
         ctx.save_for_backward(windows, *weights, *(positions for _, _, positions in per_width))
         return torch.cat([values for _, values, _ in per_width], dim=1)  # (B, sum(n))
 
@@ -212,7 +212,7 @@ class _ConvMaxPool(torch.autograd.Function):
         offsets = itertools.accumulate((weight.shape[0] for weight in weights), initial=0)
         widths = list(zip(range(m), ctx.filter_sizes, weights, argmax, offsets))
         parts = side_by_side(partial(_pool_widths_backward, grad_out, windows, ctx.emb_shape),
-                             widths, ctx.workers)
+                             widths, side_by_side_workers(grad_out.device, m))
         grad_emb_t = parts[0][0]
         for part, _ in parts[1:]:
             grad_emb_t += part

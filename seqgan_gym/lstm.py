@@ -280,10 +280,11 @@ class LSTMLanguageModel(nn.Module):
         # with several torch threads, chunks side by side on one thread each (at least
         # _MIN_ROWS_SIDE_BY_SIDE rows apiece; a batch of one chunk is split into one per thread)
         workers = side_by_side_workers(device, batch // _MIN_ROWS_SIDE_BY_SIDE)
-        chunk = min(chunk, -(-batch // workers))
-        starts = list(range(0, batch, chunk))
+        chunk = max(1, min(chunk, -(-batch // workers)))
         hidden1 = weight1.new_ones(batch, self.hidden_dim + 1)  # [h, 1]
         bufs = [weight1.new_empty(min(chunk, batch), weight1.shape[1]) for _ in range(workers)]
+        # chunk i goes to worker i % workers (side_by_side's split), which owns bufs[i % workers]
+        chunks = [(lo, bufs[i % workers]) for i, lo in enumerate(range(0, batch, chunk))]
         out = torch.empty(batch, n_steps, dtype=torch.long, device=device)
 
         def draw_chunks(t: int, u: torch.Tensor, part: list[tuple[int, torch.Tensor]]) -> None:
@@ -301,9 +302,7 @@ class LSTMLanguageModel(nn.Module):
                 u = torch.rand(batch, 1, generator=rng, device=device, dtype=weight1.dtype)
             else:
                 u = uniforms[:, t : t + 1].to(weight1.dtype)
-            # chunk i goes to worker i % workers (side_by_side's split), which owns bufs[i % workers]
-            side_by_side(partial(draw_chunks, t, u),
-                         [(lo, bufs[i % workers]) for i, lo in enumerate(starts)], workers)
+            side_by_side(partial(draw_chunks, t, u), chunks, workers)
             tokens = out[:, t]
         return out, state
 

@@ -52,7 +52,7 @@ _SAFE_SUM_RANGE = (1e-20, 1e30)
 # rounding of the scaled logits costs < 2e-6 relative (x up to 40; ~1e-7 typical), inside float32
 # rounding of a sum over V terms.
 LOG2E = 1.0 / math.log(2.0)
-_EXP_IN_BASE_2 = True  # False: exp of the logits, as before (benchmarks/foundation_speed.py's "before")
+_EXP_IN_BASE_2 = True  # False: exp of the logits, as before 2026-12-02 (tests/test_sampling.py compares)
 
 
 def _block_layout(n: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool): a fork makes its own
 # False: side_by_side_workers says 1 everywhere, every chunk in turn with all of torch's threads (as
 # before 2026-12-02's third session; benchmarks/foundation_speed.py's "ours before" of the MLE and D)
 _SIDE_BY_SIDE = True
@@ -68,8 +68,10 @@ def side_by_side(fn: Callable[[list], T], items: list, workers: int) -> list[T]:
     if workers <= 1:
         return [fn(items)]
     global _POOL
-    if _POOL is None or _POOL[0] != os.getpid() or _POOL[1]._max_workers < workers:
-        _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="seqgan-side-by-side"))
+    if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < workers:
+        if _POOL is not None and _POOL[0] == os.getpid():
+            _POOL[2].shutdown(wait=False)  # too small: replaced (its idle threads exit)
+        _POOL = (os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="seqgan-side-by-side"))
     grad_enabled = torch.is_grad_enabled()  # thread-local: the workers get the caller's
 
     def call(part: list) -> T:
@@ -77,7 +79,7 @@ def side_by_side(fn: Callable[[list], T], items: list, workers: int) -> list[T]:
             return fn(part)
 
     with torch_threads(1):
-        futures = [_POOL[1].submit(call, items[k::workers]) for k in range(workers)]
+        futures = [_POOL[2].submit(call, items[k::workers]) for k in range(workers)]
         return [f.result() for f in futures]
 
 
