@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import gymnasium as gym
@@ -64,6 +65,7 @@ from torch.distributions import Categorical
 from seqgan_gym.agents.kl import KLAnchor
 from seqgan_gym.lstm import LSTMLanguageModel, run_lstm
 from seqgan_gym.sampling import LOG2E, sample_categorical
+from seqgan_gym.utils import every_thread, one_thread_per_operation
 
 REWARD_TRANSFORMS = ("q_difference", "raw")
 
@@ -121,7 +123,8 @@ class SeqGANSB3VecEnv(VecEnv):
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async(actions)")
-        obs, q, terminated, truncated, info = self.env.step(self._actions)
+        with every_thread():  # the reward's D and rollouts: see SB3GeneratorUpdates.update
+            obs, q, terminated, truncated, info = self.env.step(self._actions)
         self._actions = None
         q = np.asarray(q, dtype=np.float32)
         rewards = q - self._previous_q if self.rewards == "q_difference" else q
@@ -577,7 +580,6 @@ class SB3GeneratorUpdates:
             raise ValueError("kl_target adapts kl_coef: give a starting kl_coef > 0 too")
         self.kl = None if kl_coef == 0 else KLAnchor(self.generator, kl_coef, kl_target)
         self._callbacks = [self._scores] + ([] if self.kl is None else [_KLPenalty(self.kl)])
-        self._callbacks.append(_TrainOnOneThread())  # last: after the KL penalty's returns
 
     def state_dict(self) -> dict:
         """What the next updates depend on, at an update boundary: the policy (actor and critic), its
@@ -608,11 +610,15 @@ class SB3GeneratorUpdates:
     def update(self) -> dict[str, float]:
         """One generator update; returns ``final_score``, the mean score of its B finished sequences."""
         steps = self.model.n_steps * self.model.get_env().num_envs
-        threads = torch.get_num_threads()
-        try:  # the policy's training runs on one CPU thread (_TrainOnOneThread); the rollout on all
+        # On a CPU the policy's work (collecting: a 64-row LSTM step and output layer per token;
+        # training: PPO's epochs of minibatches) runs on one torch thread per operation: its many
+        # small operations ran slower on two OpenMP threads than on one (paper sizes, 4 PPO
+        # epochs: 0.77 s against 0.42 s of training per update, benchmarks/ppo_speed.py,
+        # 2026-12-02). The environment's step, where the reward's discriminator may run
+        # Monte-Carlo rollouts, gets every thread per operation (SeqGANSB3VecEnv.step_wait).
+        on_cpu = self.model.device.type == "cpu"
+        with one_thread_per_operation(torch.get_num_threads()) if on_cpu else nullcontext():
             self.model.learn(steps, callback=self._callbacks, log_interval=1, reset_num_timesteps=False)
-        finally:
-            torch.set_num_threads(threads)
         if self.kl is None:
             return {"final_score": self._scores.mean}
         self.model.logger.record("train/kl", self.kl.last_kl)
@@ -629,22 +635,6 @@ class _FinalScores(BaseCallback):
         scores = [info["final_score"] for info in self.locals.get("infos") or [] if "final_score" in info]
         if scores:
             self.mean = float(np.mean(scores))
-
-    def _on_step(self) -> bool:
-        return True
-
-
-class _TrainOnOneThread(BaseCallback):
-    """At the end of the rollout, just before SB3's ``train()`` (the policy's epochs of
-    minibatches), drop to one torch thread on a CPU; :meth:`SB3GeneratorUpdates.update` restores
-    the count after ``learn()``. The minibatches' many small operations ran about 1.85x slower on
-    two OpenMP threads than on one (paper sizes, 64 sequences, PPO's 4 epochs: 0.77 s against
-    0.42 s per update; ``benchmarks/ppo_speed.py``, AMD EPYC, 2026-12-02), while the rollout, where
-    the reward's discriminator may run Monte-Carlo rollouts, keeps every thread."""
-
-    def _on_rollout_end(self) -> None:
-        if self.model.device.type == "cpu":
-            torch.set_num_threads(1)
 
     def _on_step(self) -> bool:
         return True

@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -44,15 +45,55 @@ _POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool)
 # False: side_by_side_workers says 1 everywhere, every chunk in turn with all of torch's threads (as
 # before 2026-12-02's third session; benchmarks/foundation_speed.py's "ours before" of the MLE and D)
 _SIDE_BY_SIDE = True
+# .threads: inside one_thread_per_operation(n) on this thread, n; per thread, so that the
+# side-by-side workers themselves (one torch thread each) never split their work again
+_ONE_THREAD_OPS = threading.local()
 
 
 def side_by_side_workers(device: torch.device, n_chunks: int) -> int:
     """How many threads to spread ``n_chunks`` independent chunks of work over with
-    :func:`side_by_side`: torch's thread count on CPU, at most one per chunk; 1 on other devices
-    or with one thread."""
+    :func:`side_by_side`: torch's thread count on CPU (inside :func:`one_thread_per_operation`, the
+    count it was given), at most one per chunk; 1 on other devices or with one thread."""
     if not _SIDE_BY_SIDE or device.type != "cpu":
         return 1
-    return max(1, min(torch.get_num_threads(), n_chunks))
+    threads = getattr(_ONE_THREAD_OPS, "threads", None) or torch.get_num_threads()
+    return max(1, min(threads, n_chunks))
+
+
+@contextmanager
+def one_thread_per_operation(threads: int) -> Iterator[None]:
+    """Run the block with one torch thread per operation while :func:`side_by_side_workers` still
+    counts ``threads``: work that splits into independent chunks (:func:`side_by_side`) keeps
+    ``threads`` threads, one chunk each, and every other operation runs on one thread.
+
+    For loops of many small operations (an SB3 PPO update at the paper's sizes: a 64-row LSTM step,
+    a 256 x 5000 output layer), which N OpenMP threads per operation make slower than one, as each
+    operation pays their start-up and wake-ups. :func:`every_thread` gives a block inside (an
+    environment's Monte-Carlo reward) its ``threads`` per operation back.
+    """
+    before = getattr(_ONE_THREAD_OPS, "threads", None)
+    _ONE_THREAD_OPS.threads = threads
+    try:
+        with torch_threads(1):
+            yield
+    finally:
+        _ONE_THREAD_OPS.threads = before
+
+
+@contextmanager
+def every_thread() -> Iterator[None]:
+    """Inside :func:`one_thread_per_operation`: run the block with all its threads per operation
+    again. Elsewhere it changes nothing."""
+    threads = getattr(_ONE_THREAD_OPS, "threads", None)
+    if threads is None:
+        yield
+        return
+    _ONE_THREAD_OPS.threads = None
+    try:
+        with torch_threads(threads):
+            yield
+    finally:
+        _ONE_THREAD_OPS.threads = threads
 
 
 def side_by_side(fn: Callable[[list], T], items: list, workers: int) -> list[T]:

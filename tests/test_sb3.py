@@ -429,28 +429,35 @@ def test_fast_policy_trains_like_sb3s_plain_computation(oracle, algo):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_update_trains_the_policy_on_one_thread_and_restores_the_count(oracle):
-    """SB3's train() (the policy's minibatch epochs) runs on one CPU thread, the rollout on every
-    thread, and the caller's thread count is back after the update."""
+def test_update_runs_the_policy_on_one_thread_per_operation_and_restores_the_count(oracle):
+    """During an update the policy (collecting and SB3's train()) runs on one CPU thread per
+    operation (side_by_side_workers still counts the caller's threads); the environment's step gets
+    every thread per operation; the caller's thread count is back afterwards."""
     from seqgan_gym.agents import SB3GeneratorUpdates
-    from seqgan_gym.utils import torch_threads
+    from seqgan_gym.utils import side_by_side_workers, torch_threads
 
     generator = _generator()
     venv, env = _venv(generator, oracle, mode="terminal")
     model = make_sb3_agent("ppo", venv, generator, seed=0)
     agent = SB3GeneratorUpdates(model)
     seen = {}
-    collect, train = model.collect_rollouts, model.train
+    cpu = torch.device("cpu")
+    collect, train, step = model.collect_rollouts, model.train, env.step
 
     def collect_rollouts(*args, **kwargs):
-        seen["collect"] = torch.get_num_threads()
+        seen["collect"] = torch.get_num_threads(), side_by_side_workers(cpu, 8)
         return collect(*args, **kwargs)
 
     def train_():
-        seen["train"] = torch.get_num_threads()
+        seen["train"] = torch.get_num_threads(), side_by_side_workers(cpu, 8)
         return train()
 
-    model.collect_rollouts, model.train = collect_rollouts, train_
+    def env_step(actions):
+        seen["env"] = torch.get_num_threads(), side_by_side_workers(cpu, 8)
+        return step(actions)
+
+    model.collect_rollouts, model.train, env.step = collect_rollouts, train_, env_step
     with torch_threads(2):
         agent.update()
-        assert seen == {"collect": 2, "train": 1} and torch.get_num_threads() == 2
+        assert seen == {"collect": (1, 2), "train": (1, 2), "env": (2, 2)}
+        assert torch.get_num_threads() == 2 and side_by_side_workers(cpu, 8) == 2
