@@ -22,7 +22,7 @@ def make_agent(cfg: ExperimentConfig, env, generator: LSTMLanguageModel, seed: i
     MaskablePPO (sb3-contrib) train a policy whose actor starts from ``generator``'s weights.
 
     :param cfg: the algorithm and its settings (``algo``, ``gen_lr`` / ``sb3_lr``, ``grad_clip``,
-        ``reinforce_baseline``, ``kl_coef``, ``kl_target``).
+        ``reinforce_baseline``, ``kl_coef``, ``kl_target``, the ``sb3_*`` fields).
     :param seed: the seed of the agent's sampling (and of the environment's first reset).
     :param logger: an SB3 logger for the algorithm's own statistics.
     """
@@ -30,6 +30,6 @@ def make_agent(cfg: ExperimentConfig, env, generator: LSTMLanguageModel, seed: i
         return Reinforce(generator, env, lr=cfg.gen_lr, grad_clip=cfg.grad_clip, seed=seed, logger=logger,
                          baseline=cfg.reinforce_baseline, kl_coef=cfg.kl_coef, kl_target=cfg.kl_target)
     model = make_sb3_agent(cfg.algo, SeqGANSB3VecEnv(env), generator, learning_rate=cfg.sb3_lr, seed=seed,
-                           device=device, max_grad_norm=cfg.grad_clip)
+                           device=device, max_grad_norm=cfg.grad_clip, **cfg.sb3_kwargs())
     model.set_logger(logger)
     return SB3GeneratorUpdates(model, kl_coef=cfg.kl_coef, kl_target=cfg.kl_target)

@@ -152,6 +152,14 @@ class ExperimentConfig:
     """When > 0, kl_coef adapts toward this KL(G || G_MLE) per sequence (Ziegler et al. 2019)."""
     sb3_lr: float = 1e-3
     """Learning rate of PPO / A2C (REINFORCE uses gen_lr, as the authors)."""
+    sb3_epochs: int | None = None
+    """PPO / MaskablePPO: epochs over each update's rollout (None: the adapter's 4)."""
+    sb3_clip_range: float | None = None
+    """PPO / MaskablePPO: the ratio's clip range (None: SB3's 0.2)."""
+    sb3_gae_lambda: float | None = None
+    """PPO / A2C: GAE's lambda (None: SB3's, 0.95 for PPO and 1.0 for A2C)."""
+    sb3_normalize_advantage: bool | None = None
+    """PPO / A2C: normalise each minibatch's advantages (None: SB3's, on for PPO and off for A2C)."""
     bleu_order: int = 4
     """n of the PG-BLEU reward's BLEU-n."""
     intermediate_reward: str = "mc_rollout"
@@ -183,6 +191,16 @@ class ExperimentConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if self.sb3_epochs is not None and self.sb3_epochs < 1:
+            raise ValueError(f"sb3_epochs must be >= 1, got {self.sb3_epochs}")
+        if self.sb3_clip_range is not None and not (math.isfinite(self.sb3_clip_range)
+                                                    and self.sb3_clip_range > 0):
+            raise ValueError(f"sb3_clip_range must be a finite number > 0, got {self.sb3_clip_range}")
+        if self.sb3_gae_lambda is not None and not 0 <= self.sb3_gae_lambda <= 1:
+            raise ValueError(f"sb3_gae_lambda must be in [0, 1], got {self.sb3_gae_lambda}")
+        if self.algo == "a2c" and (self.sb3_epochs is not None or self.sb3_clip_range is not None):
+            raise ValueError("sb3_epochs and sb3_clip_range are PPO's (algo ppo or maskable_ppo); "
+                             "A2C takes one step per update and clips nothing")
         for name in ("seed", "oracle_seed", "data_seed", "split_seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -245,6 +263,12 @@ class ExperimentConfig:
             raise ValueError(f"rollout_update_rate must be in [0, 1], got {self.rollout_update_rate}")
         return self
 
+    def sb3_kwargs(self) -> dict:
+        """The SB3 algorithm's keyword arguments this config sets (the ``sb3_*`` fields not None)."""
+        names = {"sb3_epochs": "n_epochs", "sb3_clip_range": "clip_range",
+                 "sb3_gae_lambda": "gae_lambda", "sb3_normalize_advantage": "normalize_advantage"}
+        return {sb3: getattr(self, ours) for ours, sb3 in names.items() if getattr(self, ours) is not None}
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -275,6 +299,10 @@ def _convert(value: str, type_name: str, name: str):
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "bool":
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1")
     except ValueError as e:
         raise ValueError(f"config field {name} expects {kind}, got {value!r}") from e
     return value

@@ -461,3 +461,34 @@ def test_update_runs_the_policy_on_one_thread_per_operation_and_restores_the_cou
         agent.update()
         assert seen == {"collect": (1, 2), "train": (1, 2), "env": (2, 2)}
         assert torch.get_num_threads() == 2 and side_by_side_workers(cpu, 8) == 2
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_sb3_config_fields_reach_the_algorithm_and_bad_ones_are_refused(oracle, algo):
+    """The sb3_* config fields become the SB3 algorithm's own settings through make_agent; unset,
+    each algorithm keeps its default; PPO-only fields with A2C and bad values fail in one line."""
+    from stable_baselines3.common.logger import Logger
+
+    from seqgan_gym.agents import make_agent
+    from seqgan_gym.config import get_preset
+
+    base = get_preset("smoke").override([f"algo={algo}", f"vocab_size={V}", f"seq_len={T}"])
+    changes = ["sb3_gae_lambda=0.5", "sb3_normalize_advantage=false"]
+    if algo == "ppo":
+        changes += ["sb3_epochs=7", "sb3_clip_range=0.3"]
+    for cfg, want in ((base.validate(), {"gae_lambda": 0.95 if algo == "ppo" else 1.0}),
+                      (base.override(changes).validate(), {"gae_lambda": 0.5, "normalize_advantage": False})):
+        generator = _generator()
+        env = _env(generator, oracle, mode="terminal")
+        model = make_agent(cfg, env, generator, 0, Logger(None, [])).model
+        assert {key: getattr(model, key) for key in want} == want
+        if algo == "ppo":
+            assert model.n_epochs == (7 if cfg.sb3_epochs else 4)
+            assert model.clip_range(1.0) == (0.3 if cfg.sb3_clip_range else 0.2)
+    with pytest.raises(ValueError, match="sb3_gae_lambda must be in"):
+        base.override(["sb3_gae_lambda=1.5"]).validate()
+    with pytest.raises(ValueError, match="expects bool"):
+        base.override(["sb3_normalize_advantage=yes please"])
+    if algo == "a2c":
+        with pytest.raises(ValueError, match="PPO's"):
+            base.override(["sb3_epochs=2"]).validate()
