@@ -187,15 +187,12 @@ class ExperimentConfig:
         if self.reinforce_baseline not in REINFORCE_BASELINES:
             raise ValueError(f"reinforce_baseline must be one of {REINFORCE_BASELINES}, "
                              f"got {self.reinforce_baseline!r}")
-        for name in ("gen_lr", "dis_lr", "sb3_lr", "grad_clip", "gen_init_std"):
+        for name in ("gen_lr", "dis_lr", "sb3_lr", "grad_clip", "gen_init_std", "sb3_clip_range"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
+            if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
         if self.sb3_epochs is not None and self.sb3_epochs < 1:
             raise ValueError(f"sb3_epochs must be >= 1, got {self.sb3_epochs}")
-        if self.sb3_clip_range is not None and not (math.isfinite(self.sb3_clip_range)
-                                                    and self.sb3_clip_range > 0):
-            raise ValueError(f"sb3_clip_range must be a finite number > 0, got {self.sb3_clip_range}")
         if self.sb3_gae_lambda is not None and not 0 <= self.sb3_gae_lambda <= 1:
             raise ValueError(f"sb3_gae_lambda must be in [0, 1], got {self.sb3_gae_lambda}")
         if self.algo == "a2c" and (self.sb3_epochs is not None or self.sb3_clip_range is not None):

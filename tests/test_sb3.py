@@ -485,6 +485,8 @@ def test_sb3_config_fields_reach_the_algorithm_and_bad_ones_are_refused(oracle, 
         if algo == "ppo":
             assert model.n_epochs == (7 if cfg.sb3_epochs else 4)
             assert model.clip_range(1.0) == (0.3 if cfg.sb3_clip_range else 0.2)
+    with pytest.raises(ValueError, match="sb3_clip_range must be a finite number > 0"):
+        base.override(["sb3_clip_range=0"]).validate()
     with pytest.raises(ValueError, match="sb3_gae_lambda must be in"):
         base.override(["sb3_gae_lambda=1.5"]).validate()
     with pytest.raises(ValueError, match="expects bool"):
