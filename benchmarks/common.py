@@ -39,6 +39,24 @@ def machine_info(threads: int) -> dict:
             "loadavg_start": list(os.getloadavg())}
 
 
+def matmul_seconds(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int = 3) -> list[float]:
+    """Wall seconds of ``repeats`` square fp32 ``torch.mm`` calls (after one warm-up)."""
+    torch.mm(a, b, out=out)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 3) -> float:
+    """This machine's fp32 ``torch.mm`` rate at the current torch thread count, GFLOP/s (the best
+    of ``repeats`` square n x n products): what makes seconds from two runs comparable."""
+    a, b, out = torch.rand(n, n), torch.rand(n, n), torch.empty(n, n)
+    return 2 * n**3 / min(matmul_seconds(a, b, out, repeats)) / 1e9
+
+
 def save_figure(fig, path: Path, dpi: int = 120) -> None:
     """Lay out ``fig`` and write it to ``path`` atomically (a temporary file, then a rename); close it."""
     import matplotlib.pyplot as plt

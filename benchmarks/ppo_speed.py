@@ -53,7 +53,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
+from common import machine_info, matmul_gflops  # benchmarks/common.py (this folder is on sys.path)
 from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
@@ -292,6 +292,12 @@ def main() -> None:
         sizes[f"paper, B={args.wide_envs}"] = preset_config("paper", args.wide_envs)
     wide_variants = ("before", AFTER)  # the wide batch: the two ends only
 
+    # the fp32 matmul rate at each thread count, before and after the timings: host speeds differ
+    # by more than the changes measured here, so runs on different days compare through it
+    matmul = {threads: [] for threads in args.threads}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        matmul[threads].append(matmul_gflops())
     results: list[dict] = []
     for size, cfg in sizes.items():
         names = [v for v in VARIANTS if not size.startswith("paper, B=") or v in wide_variants]
@@ -324,7 +330,11 @@ def main() -> None:
     agent.update()
     split = breakdown(agent, max(2, args.updates))
     ops_table, ops = top_ops(agent, max(1, args.updates // 2))
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        matmul[threads].append(matmul_gflops())
     machine["loadavg_end"] = list(os.getloadavg())
+    machine["matmul_gflops_fp32_2048"] = {str(t): v for t, v in matmul.items()}
 
     # ------------------------------------------------------------------ report
     la = machine["loadavg_start"]
@@ -332,7 +342,10 @@ def main() -> None:
     print(f"Machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch {machine['torch']}, "
           f"OMP_WAIT_POLICY={machine['OMP_WAIT_POLICY']}; load average {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} "
           f"at start, {machine['loadavg_end'][0]:.2f} at the end. Median of {args.reps} repetition(s) "
-          f"of {args.updates} update(s) per variant, variants interleaved. Command: `{command}`\n")
+          f"of {args.updates} update(s) per variant, variants interleaved. fp32 `torch.mm` 2048², "
+          f"before / after the timings: " + "; ".join(
+              f"{t} thread(s) {v[0]:.1f} / {v[1]:.1f} GFLOP/s" for t, v in matmul.items())
+          + f". Command: `{command}`\n")
     print("| sizes (V, T, B) | threads | variant | steps/s | s / update | collect s | train s | "
           "CPU s / update | vs before |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")

@@ -43,7 +43,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
+from common import machine_info, matmul_seconds  # benchmarks/common.py (this folder is on sys.path)
 
 from seqgan_gym.discriminator import (
     PAPER_EMB_DIM,
@@ -187,17 +187,6 @@ def timed_call(fn, reward_model: RewardModel) -> dict:
             "total_cpu_s": cpu, "d_cpu_s": timed.cpu_seconds, "sampling_cpu_s": cpu - timed.cpu_seconds,
             "sys_cpu_s": after.ru_stime - usage.ru_stime, "minor_faults": after.ru_minflt - usage.ru_minflt,
             "scored_sequences": timed.sequences, "q": q}
-
-
-def matmul_seconds(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int = 3) -> list[float]:
-    """Wall seconds of ``repeats`` square fp32 ``torch.mm`` calls (after one warm-up)."""
-    torch.mm(a, b, out=out)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b, out=out)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def env_steps_per_second(env: SeqGANVectorEnv, episodes: int, seed: int) -> float:

@@ -193,4 +193,6 @@ def test_ppo_speed_quick(tmp_path):
         assert row["steps_per_update"] == 16 * 10 and row["steps_per_s"] > 0
         assert 0 < row["collect_s"] + row["train_s"] <= row["wall_s"] * 1.05
     assert result["breakdown"]["parts_s"] and result["top_ops"]
+    assert set(result["machine"]["matmul_gflops_fp32_2048"]) == {"2"}
+    assert all(rate > 0 for rate in result["machine"]["matmul_gflops_fp32_2048"]["2"])
     assert "| smoke (200, 10, 16) | 2 | before |" in stdout
