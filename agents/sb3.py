@@ -24,11 +24,11 @@ Three pieces, the function that wires them (:func:`make_sb3_agent`), and
   rollout = B complete sequences = one generator update, like one REINFORCE step), ``gamma = 1``.
 
 **Speed.** A PPO update at the paper's sizes spends its time in the (M, V) output layer and the two
-LSTMs, not in the environment. Four things keep that cost down, each tested against the plain
+LSTMs, not in the environment. Five things keep that cost down, each tested against the plain
 computation (tests/test_sb3.py) and timed in ``benchmarks/ppo_speed.py``: the extractor runs the
 LSTM once per distinct longest prefix of a batch (:func:`prefix_sources`), log-probabilities and
-entropy come from a blockwise pass with a closed-form backward (:class:`GeneratorCategorical`),
-actions are drawn by inverse CDF, and Adam is fused.
+entropy come from a blockwise pass with a closed-form backward (:class:`GeneratorCategorical`)
+that reuses the forward's probabilities, actions are drawn by inverse CDF, and Adam is fused.
 
 **Rewards.** In ``reward_mode="rollout"`` the environment returns Q_t, the Monte-Carlo estimate of
 the final score given the prefix after token t (the paper's eq. 4), at every step. REINFORCE weights
@@ -336,35 +336,68 @@ _LN2 = 1.0 / LOG2E
 _CHUNK_ROWS = 64  # rows of logits per block: two (64, 5000) float32 blocks stay in a core's L2 cache
 
 
+class _KeptProbabilities:
+    """The forward pass's (M, V) probabilities, kept for its backward in a buffer reused between
+    calls (one per thread and shape, like :func:`_chunk_buffers`; a fresh one would fault on every
+    page). A later forward may take the buffer before an earlier pass's backward has run (two
+    ``log_prob`` calls, then one backward): each pass holds a ticket, and a backward whose ticket is
+    no longer the buffer's finds :meth:`take` returning ``None`` and recomputes instead."""
+
+    _BUFFERS: dict[tuple, list] = {}  # key -> [buffer, current ticket or None]
+
+    def __init__(self, rows: int, like: torch.Tensor) -> None:
+        key = (threading.get_ident(), rows, like.shape[1], like.dtype, like.device)
+        self.slot = self._BUFFERS.get(key)
+        if self.slot is None:
+            self.slot = self._BUFFERS[key] = [like.new_empty(rows, like.shape[1]), None]
+        self.ticket = self.slot[1] = object()
+        self.buffer = self.slot[0]
+
+    def take(self) -> torch.Tensor | None:
+        """The probabilities if no later pass has overwritten them, else ``None``; once only."""
+        if self.slot[1] is not self.ticket:
+            return None
+        self.slot[1] = None  # the caller scales them in place: a second backward recomputes
+        return self.buffer
+
+
 class _LogProbEntropy(torch.autograd.Function):
     """log pi(a | s) and the entropy of pi(. | s) from the hidden states through the output layer,
-    block by block, with a closed-form backward; no (M, V) tensor is ever allocated.
+    block by block, with a closed-form backward; no fresh (M, V) tensor is allocated.
 
     Forward, for each block of rows: the logits ``z = [h, 1] [W^T; b]`` into a scratch block,
     ``m = max z``, ``y = z - m``, ``e = exp(y)``, ``s = sum e``; then ``log_prob = y_a - log s`` and
-    the entropy ``H = log s - sum(e y) / s``. Saved for backward: the inputs and ``lse = m + log s``,
-    ``H`` per row. Backward recomputes each block's logits and ``p = exp(z - lse)`` and forms the
-    gradient with respect to the logits in closed form, ``g_lp (onehot(a) - p) - g_H p (l + H)``
-    with ``l = z - lse`` (the entropy term only where its incoming gradient is not 0: PPO's and
-    A2C's default ``ent_coef`` is 0), then accumulates ``dW = G^T [h, 1]`` and ``dh = G [W^T; b]^T``.
-    Autograd through ``torch.distributions.Categorical`` made some twenty passes over freshly
-    allocated (M, V) tensors (logsumexp, softmax, clamp, their backward) for the same numbers.
-    The V-wide exponentials are taken in base 2 (``exp2`` of the logits times log2(e)), about 3x
-    faster than ``exp`` on CPU (:data:`seqgan_gym.sampling.LOG2E`); the row-wise results are
-    converted back to natural logarithms.
+    the entropy ``H = log s - sum(e y) / s``. Saved for backward: the inputs, ``lse = m + log s``,
+    ``H`` and ``s`` per row, and, when gradients are wanted, the (M, V) ``e`` themselves
+    (:class:`_KeptProbabilities`). The gradient with respect to the logits is, in closed form,
+    ``g_lp (onehot(a) - p) - g_H p (l + H)`` with ``p = e / s`` and ``l = z - lse``. Backward forms
+    it from the kept ``e`` when the entropy's incoming gradient is 0 (PPO's and A2C's default
+    ``ent_coef``) and the kept values are still there; otherwise it recomputes each block's logits
+    and ``p = exp(z - lse)`` (and ``l`` for the entropy term). Keeping ``e`` saves a quarter of the
+    output layer's products in training and an exponential pass (``keep_probabilities=False``
+    always recomputes, as before; both are tested against autograd). Then it accumulates
+    ``dW = G^T [h, 1]`` and ``dh = G [W^T; b]^T``. Autograd through
+    ``torch.distributions.Categorical`` made some twenty passes over freshly allocated (M, V)
+    tensors (logsumexp, softmax, clamp, their backward) for the same numbers. The V-wide
+    exponentials are taken in base 2 (``exp2`` of the logits times log2(e)), about 3x faster than
+    ``exp`` on CPU (:data:`seqgan_gym.sampling.LOG2E`); the row-wise results are converted back to
+    natural logarithms.
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, actions):
+    def forward(ctx, hidden, weight, bias, actions, keep_probabilities=True):
         rows, hidden_dim = hidden.shape
         hidden1 = torch.cat([hidden, hidden.new_ones(rows, 1)], 1)  # (M, H + 1)
         weight1 = torch.cat([weight.t(), bias[None]]).contiguous()  # (H + 1, V)
         y_buf, e_buf = _chunk_buffers(min(rows, _CHUNK_ROWS), weight1)
-        lse, log_prob, entropy = (hidden.new_empty(rows) for _ in range(3))
+        kept = _KeptProbabilities(rows, weight1) if keep_probabilities and any(ctx.needs_input_grad[:3]) \
+            else None
+        lse, log_prob, entropy, totals = (hidden.new_empty(rows) for _ in range(4))
         hidden1_log2e = hidden1 * LOG2E  # the logits in base 2: exp2 is faster than exp (LOG2E)
         for lo in range(0, rows, _CHUNK_ROWS):
             hi = min(rows, lo + _CHUNK_ROWS)
-            y, e = y_buf[: hi - lo], e_buf[: hi - lo]
+            y = y_buf[: hi - lo]
+            e = kept.buffer[lo:hi] if kept is not None else e_buf[: hi - lo]
             torch.mm(hidden1_log2e[lo:hi], weight1, out=y)  # z log2(e)
             m = y.amax(1, keepdim=True)
             y.sub_(m)  # y = (z - max z) log2(e)
@@ -373,29 +406,35 @@ class _LogProbEntropy(torch.autograd.Function):
             log_prob[lo:hi] = y.gather(1, actions[lo:hi, None]).squeeze(1) * _LN2 - log_total
             entropy[lo:hi] = log_total - y.mul_(e).sum(1) * _LN2 / total
             lse[lo:hi] = m.squeeze(1) * _LN2 + log_total
-        ctx.save_for_backward(hidden1, weight1, actions, lse, entropy)
+            totals[lo:hi] = total
+        ctx.kept = kept
+        ctx.save_for_backward(hidden1, weight1, actions, lse, entropy, totals)
         return log_prob, entropy
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_log_prob, grad_entropy):
-        hidden1, weight1, actions, lse, entropy = ctx.saved_tensors
+        hidden1, weight1, actions, lse, entropy, totals = ctx.saved_tensors
         rows, hidden_dim = hidden1.shape[0], hidden1.shape[1] - 1
         with_entropy = bool((grad_entropy != 0).any())
+        kept = ctx.kept.take() if ctx.kept is not None and not with_entropy else None
         grad_hidden1 = torch.empty_like(hidden1)
         grad_weight1 = torch.zeros_like(weight1)
         g_buf, l_buf = _chunk_buffers(min(rows, _CHUNK_ROWS), weight1)
         hidden1_log2e, lse_log2e = hidden1 * LOG2E, lse * LOG2E  # base 2, as in forward
         for lo in range(0, rows, _CHUNK_ROWS):
             hi = min(rows, lo + _CHUNK_ROWS)
-            g = g_buf[: hi - lo]
-            torch.mm(hidden1_log2e[lo:hi], weight1, out=g).sub_(lse_log2e[lo:hi, None])  # log2 p
-            if with_entropy:
-                log_p = l_buf[: hi - lo].copy_(g)
-            g.exp2_()  # p
-            if with_entropy:  # - g_H p (l + H) = - g_H ln(2) p (log2 p + H log2(e))
-                log_p.add_(entropy[lo:hi, None] * LOG2E).mul_(g).mul_(grad_entropy[lo:hi, None] * _LN2)
-            g.mul_(-grad_log_prob[lo:hi, None])  # - g_lp p
+            if kept is not None:  # - g_lp p = e * (- g_lp / s), in place over the kept e
+                g = kept[lo:hi].mul_((-grad_log_prob[lo:hi] / totals[lo:hi])[:, None])
+            else:
+                g = g_buf[: hi - lo]
+                torch.mm(hidden1_log2e[lo:hi], weight1, out=g).sub_(lse_log2e[lo:hi, None])  # log2 p
+                if with_entropy:
+                    log_p = l_buf[: hi - lo].copy_(g)
+                g.exp2_()  # p
+                if with_entropy:  # - g_H p (l + H) = - g_H ln(2) p (log2 p + H log2(e))
+                    log_p.add_(entropy[lo:hi, None] * LOG2E).mul_(g).mul_(grad_entropy[lo:hi, None] * _LN2)
+                g.mul_(-grad_log_prob[lo:hi, None])  # - g_lp p
             g.scatter_add_(1, actions[lo:hi, None], grad_log_prob[lo:hi, None])  # + g_lp onehot(a)
             if with_entropy:
                 g.sub_(log_p)
@@ -403,7 +442,7 @@ class _LogProbEntropy(torch.autograd.Function):
             grad_weight1.addmm_(hidden1[lo:hi].t(), g)
         return (grad_hidden1[:, :hidden_dim] if ctx.needs_input_grad[0] else None,
                 grad_weight1[:hidden_dim].t() if ctx.needs_input_grad[1] else None,
-                grad_weight1[hidden_dim] if ctx.needs_input_grad[2] else None, None)
+                grad_weight1[hidden_dim] if ctx.needs_input_grad[2] else None, None, None)
 
 
 class GeneratorCategorical(CategoricalDistribution):
@@ -422,7 +461,13 @@ class GeneratorCategorical(CategoricalDistribution):
       uniform per row from torch's global random state, which SB3 seeds) instead of
       ``torch.multinomial``, which draws an exponential for every one of the V entries of a row:
       the same distribution, other draws than ``torch.multinomial`` for a given seed.
+
+    ``keep_probabilities``: whether :class:`_LogProbEntropy` keeps its forward's probabilities for
+    the backward (True) or recomputes them (False, the earlier form; ``benchmarks/ppo_speed.py``
+    times both).
     """
+
+    keep_probabilities = True
 
     def __init__(self, action_dim: int) -> None:
         super().__init__(action_dim)
@@ -455,7 +500,8 @@ class GeneratorCategorical(CategoricalDistribution):
         if self.hidden is None or actions.numel() != len(self.hidden):
             return self.distribution.log_prob(actions)
         log_prob, self._entropy = _LogProbEntropy.apply(
-            self.hidden, self.output.weight, self.output.bias, actions.long().reshape(-1))
+            self.hidden, self.output.weight, self.output.bias, actions.long().reshape(-1),
+            self.keep_probabilities)
         return log_prob
 
     def entropy(self) -> torch.Tensor:
@@ -464,7 +510,8 @@ class GeneratorCategorical(CategoricalDistribution):
         if self.hidden is None:
             return self.distribution.entropy()
         zeros = torch.zeros(len(self.hidden), dtype=torch.long, device=self.hidden.device)
-        return _LogProbEntropy.apply(self.hidden, self.output.weight, self.output.bias, zeros)[1]
+        return _LogProbEntropy.apply(self.hidden, self.output.weight, self.output.bias, zeros,
+                                     self.keep_probabilities)[1]
 
     def sample(self) -> torch.Tensor:
         logits = self.distribution.logits if self._distribution is not None else self.output(self.hidden)

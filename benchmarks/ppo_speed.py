@@ -22,8 +22,10 @@ Policy variants, timed side by side in one process (interleaved, median over ``-
   log-probability and entropy, blockwise with their closed-form backward and no argument checks,
   still sampling with ``torch.multinomial`` (the same draws as ``before``);
 - ``+inverse-CDF sampling``: also its inverse-CDF draws;
-- ``after (+fused Adam)``: the adapter as it is (``make_agent``), whose Adam is also fused.
-  ``before`` and the steps between use SB3's unfused Adam.
+- ``+fused Adam``: also a fused Adam. ``before`` and the steps between use SB3's unfused Adam;
+- ``after (+kept probabilities)``: the adapter as it is (``make_agent``), whose log-probability
+  backward also reuses the forward's probabilities instead of recomputing the output layer
+  (``GeneratorCategorical.keep_probabilities``).
 
 Each is timed per update: wall and process CPU seconds, split into ``collect_rollouts`` and
 ``train`` (the rest is SB3's per-``learn()`` set-up and logging). A profile of ``after`` says where
@@ -91,7 +93,21 @@ class FullPrefixExtractor(PrefixLSTMExtractor):
         return hidden[torch.arange(m, device=hidden.device), written]
 
 
-class UnfusedAdamPolicy(GeneratorPolicy):
+class RecomputedCategorical(GeneratorCategorical):
+    """GeneratorCategorical whose backward recomputes the logits and probabilities."""
+
+    keep_probabilities = False
+
+
+class FusedAdamPolicy(GeneratorPolicy):
+    """+ fused Adam: the adapter's policy, its backward recomputing the probabilities."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.action_dist = RecomputedCategorical(self.action_space.n)
+
+
+class UnfusedAdamPolicy(FusedAdamPolicy):
     """SB3's own Adam (eps 1e-5, not fused), as the adapter had it."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -102,7 +118,7 @@ class InverseCDFPolicy(UnfusedAdamPolicy):
     """+ inverse-CDF sampling: the adapter's distribution, unfused Adam."""
 
 
-class MultinomialCategorical(GeneratorCategorical):
+class MultinomialCategorical(RecomputedCategorical):
     """GeneratorCategorical sampling with torch.multinomial (Categorical.sample), as SB3 does."""
 
     def sample(self) -> torch.Tensor:
@@ -136,8 +152,8 @@ class BeforePolicy(PrefixDedupePolicy):
 
 VARIANTS = {"before": BeforePolicy, "+prefix dedupe": PrefixDedupePolicy,
             "+blockwise log-prob": BlockwiseLogProbPolicy, "+inverse-CDF sampling": InverseCDFPolicy,
-            "after (+fused Adam)": None}
-AFTER = "after (+fused Adam)"
+            "+fused Adam": FusedAdamPolicy, "after (+kept probabilities)": None}
+AFTER = "after (+kept probabilities)"
 
 
 # ----------------------------------------------------------------------------- building and timing

@@ -369,8 +369,9 @@ def test_extractor_features_equal_one_pass_per_observation():
     assert fast(obs[:0]).shape == (0, 32)
 
 
+@pytest.mark.parametrize("keep", [True, False])  # the kept probabilities, or recomputed ones
 @pytest.mark.parametrize("rows", [1, 70, 200])  # 70, 200: several blocks of 64 rows
-def test_log_prob_and_entropy_equal_torch_categorical_gradients_included(rows):
+def test_log_prob_and_entropy_equal_torch_categorical_gradients_included(rows, keep):
     from seqgan_gym.agents.sb3 import _LogProbEntropy
 
     torch.manual_seed(rows)
@@ -383,11 +384,31 @@ def test_log_prob_and_entropy_equal_torch_categorical_gradients_included(rows):
         g_log_prob = torch.randn(rows, dtype=torch.float64)
         dist = torch.distributions.Categorical(logits=output(hidden))
         want = (dist.log_prob(actions), dist.entropy())
-        got = _LogProbEntropy.apply(hidden, output.weight, output.bias, actions)
+        got = _LogProbEntropy.apply(hidden, output.weight, output.bias, actions, keep)
         params = [hidden, output.weight, output.bias]
         want_grads = torch.autograd.grad((want[0] * g_log_prob + want[1] * g_entropy).sum(), params)
         got_grads = torch.autograd.grad((got[0] * g_log_prob + got[1] * g_entropy).sum(), params)
         for a, b in zip(got + got_grads, want + want_grads):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_kept_probabilities_overwritten_by_a_later_pass_are_recomputed():
+    """Two passes through the same (reused) buffer before either backward, and a second backward
+    of one graph: every gradient still equals autograd's through ``Categorical``."""
+    from seqgan_gym.agents.sb3 import _LogProbEntropy
+
+    torch.manual_seed(0)
+    output = torch.nn.Linear(32, 300).double()
+    hidden = [torch.randn(70, 32, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    actions = [torch.randint(0, 300, (70,)) for _ in range(2)]
+    g_log_prob = torch.randn(70, dtype=torch.float64)
+    got = [_LogProbEntropy.apply(h, output.weight, output.bias, a)[0] for h, a in zip(hidden, actions)]
+    for i in (0, 1, 1):  # the first pass's buffer was taken by the second; then a second backward
+        params = [hidden[i], output.weight, output.bias]
+        want = torch.distributions.Categorical(logits=output(hidden[i])).log_prob(actions[i])
+        want_grads = torch.autograd.grad((want * g_log_prob).sum(), params)
+        got_grads = torch.autograd.grad((got[i] * g_log_prob).sum(), params, retain_graph=True)
+        for a, b in zip(got_grads, want_grads):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
