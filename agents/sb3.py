@@ -460,7 +460,9 @@ class GeneratorCategorical(CategoricalDistribution):
     - :meth:`sample` draws by inverse CDF (:func:`seqgan_gym.sampling.sample_categorical`, one
       uniform per row from torch's global random state, which SB3 seeds) instead of
       ``torch.multinomial``, which draws an exponential for every one of the V entries of a row:
-      the same distribution, other draws than ``torch.multinomial`` for a given seed.
+      the same distribution, other draws than ``torch.multinomial`` for a given seed; without
+      gradients (collecting rollouts) the same pass gives the draws' log-probabilities, which
+      :meth:`log_prob` of those actions returns instead of a second pass through the output layer.
 
     ``keep_probabilities``: whether :class:`_LogProbEntropy` keeps its forward's probabilities for
     the backward (True) or recomputes them (False, the earlier form; ``benchmarks/ppo_speed.py``
@@ -474,15 +476,16 @@ class GeneratorCategorical(CategoricalDistribution):
         self.hidden: torch.Tensor | None = None
         self.output: torch.nn.Linear | None = None
         self._entropy: torch.Tensor | None = None
+        self._sampled: tuple[torch.Tensor, torch.Tensor] | None = None  # (actions, their log-prob)
 
     def from_hidden(self, hidden: torch.Tensor, output: torch.nn.Linear) -> GeneratorCategorical:
         """pi(. | s) = softmax(output(hidden)): hidden (M, H), output the actor's ``nn.Linear(H, V)``."""
-        self.hidden, self.output, self._entropy = hidden, output, None
+        self.hidden, self.output, self._entropy, self._sampled = hidden, output, None, None
         self._distribution = None
         return self
 
     def proba_distribution(self, action_logits: torch.Tensor) -> GeneratorCategorical:
-        self.hidden = self.output = self._entropy = None
+        self.hidden = self.output = self._entropy = self._sampled = None
         self._distribution = Categorical(logits=action_logits, validate_args=False)
         return self
 
@@ -497,6 +500,8 @@ class GeneratorCategorical(CategoricalDistribution):
         self._distribution = value
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        if self._sampled is not None and actions is self._sampled[0] and not torch.is_grad_enabled():
+            return self._sampled[1]  # from the pass that drew them (collecting rollouts)
         if self.hidden is None or actions.numel() != len(self.hidden):
             return self.distribution.log_prob(actions)
         log_prob, self._entropy = _LogProbEntropy.apply(
@@ -514,8 +519,14 @@ class GeneratorCategorical(CategoricalDistribution):
                                      self.keep_probabilities)[1]
 
     def sample(self) -> torch.Tensor:
+        """Without gradients (SB3 collecting rollouts), the draws' log-probabilities come from
+        the same pass and :meth:`log_prob` of these very actions returns them."""
         logits = self.distribution.logits if self._distribution is not None else self.output(self.hidden)
-        return sample_categorical(logits)
+        if torch.is_grad_enabled():
+            return sample_categorical(logits)
+        actions, log_prob = sample_categorical(logits, return_log_prob=True)
+        self._sampled = (actions, log_prob.to(logits.dtype))
+        return actions
 
 
 class GeneratorPolicy(_GeneratorActor, ActorCriticPolicy):

@@ -23,9 +23,11 @@ Policy variants, timed side by side in one process (interleaved, median over ``-
   still sampling with ``torch.multinomial`` (the same draws as ``before``);
 - ``+inverse-CDF sampling``: also its inverse-CDF draws;
 - ``+fused Adam``: also a fused Adam. ``before`` and the steps between use SB3's unfused Adam;
-- ``after (+kept probabilities)``: the adapter as it is (``make_agent``), whose log-probability
-  backward also reuses the forward's probabilities instead of recomputing the output layer
-  (``GeneratorCategorical.keep_probabilities``).
+- ``+kept probabilities``: also the log-probability backward reuses the forward's probabilities
+  instead of recomputing the output layer (``GeneratorCategorical.keep_probabilities``);
+- ``after (+log-prob from the draw)``: the adapter as it is (``make_agent``), which while
+  collecting also takes the actions' log-probabilities from the sampling pass instead of a second
+  pass through the output layer.
 
 Each is timed per update: wall and process CPU seconds, split into ``collect_rollouts`` and
 ``train`` (the rest is SB3's per-``learn()`` set-up and logging). A profile of ``after`` says where
@@ -74,6 +76,7 @@ from seqgan_gym.discriminator import paper_discriminator
 from seqgan_gym.envs import SeqGANVectorEnv
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.rewards import DiscriminatorReward
+from seqgan_gym.sampling import sample_categorical
 from seqgan_gym.utils import atomic_write_json
 
 ANCHOR = {"RL4LMs PPO (their issue #76)": 16.0}  # steps/s; not measured here
@@ -93,10 +96,25 @@ class FullPrefixExtractor(PrefixLSTMExtractor):
         return hidden[torch.arange(m, device=hidden.device), written]
 
 
-class RecomputedCategorical(GeneratorCategorical):
-    """GeneratorCategorical whose backward recomputes the logits and probabilities."""
+class DrawOnlyCategorical(GeneratorCategorical):
+    """GeneratorCategorical whose sample() returns the draws only: log_prob makes its own pass."""
+
+    def sample(self) -> torch.Tensor:
+        return sample_categorical(self.output(self.hidden))
+
+
+class RecomputedCategorical(DrawOnlyCategorical):
+    """... whose backward also recomputes the logits and probabilities."""
 
     keep_probabilities = False
+
+
+class KeptProbabilitiesPolicy(GeneratorPolicy):
+    """+ kept probabilities: the adapter's policy, its log-probabilities from a pass of their own."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.action_dist = DrawOnlyCategorical(self.action_space.n)
 
 
 class FusedAdamPolicy(GeneratorPolicy):
@@ -152,8 +170,9 @@ class BeforePolicy(PrefixDedupePolicy):
 
 VARIANTS = {"before": BeforePolicy, "+prefix dedupe": PrefixDedupePolicy,
             "+blockwise log-prob": BlockwiseLogProbPolicy, "+inverse-CDF sampling": InverseCDFPolicy,
-            "+fused Adam": FusedAdamPolicy, "after (+kept probabilities)": None}
-AFTER = "after (+kept probabilities)"
+            "+fused Adam": FusedAdamPolicy, "+kept probabilities": KeptProbabilitiesPolicy,
+            "after (+log-prob from the draw)": None}
+AFTER = "after (+log-prob from the draw)"
 
 
 # ----------------------------------------------------------------------------- building and timing

@@ -211,23 +211,31 @@ def _draw(p: torch.Tensor, block_sums: torch.Tensor, u: torch.Tensor) -> torch.T
 
 
 def sample_categorical(
-    logits: torch.Tensor, rng: torch.Generator | None = None
-) -> torch.Tensor:
+    logits: torch.Tensor, rng: torch.Generator | None = None, return_log_prob: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Draw one index per row of ``logits`` (batch, V) by inverse-CDF sampling.
 
     Equivalent in distribution to ``torch.multinomial(softmax(logits), 1)`` (up to float32
     rounding) but several times faster on CPU for V = 5000: one uniform per row from
     ``rng``, located among the unnormalised cumulative probabilities by the two-level
-    search of :func:`_draw`. ``logits`` is not modified. Returns ``(batch,)`` long.
+    search of :func:`_draw`. ``logits`` is not modified. Returns ``(batch,)`` long; with
+    ``return_log_prob``, also the draws' log-probabilities ``log_softmax(logits)[row, draw]``
+    (batch,) float32, from the same pass (the same draws either way).
     """
     logits = logits.float()
     rows, V = logits.shape
     n_blocks, block = _block_layout(V)
     p = logits.new_zeros(rows, n_blocks * block)  # padding columns keep probability 0
-    torch.sub(logits, logits.amax(1, keepdim=True), out=p[:, :V]).mul_(LOG2E).exp2_()  # see LOG2E
+    top = logits.amax(1, keepdim=True)
+    torch.sub(logits, top, out=p[:, :V]).mul_(LOG2E).exp2_()  # see LOG2E
     u = torch.rand(rows, 1, generator=rng, device=p.device, dtype=p.dtype)
     p = p.view(rows, n_blocks, block)
-    return _draw(p, p.sum(2), u).clamp_(max=V - 1)
+    block_sums = p.sum(2)
+    draws = _draw(p, block_sums, u).clamp_(max=V - 1)
+    if not return_log_prob:
+        return draws
+    log_prob = logits.gather(1, draws[:, None]).squeeze(1) - top.squeeze(1) - block_sums.sum(1).log()
+    return draws, log_prob
 
 
 # ----------------------------------------------------------------------- given uniforms

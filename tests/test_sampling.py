@@ -163,6 +163,16 @@ def test_same_generator_seed_gives_the_same_samples():
     assert torch.equal(x, y)
 
 
+def test_sample_categorical_returns_the_draws_log_probabilities_and_the_same_draws():
+    logits = torch.randn(300, V) * 4  # peaked rows as well as flat ones
+    logits[0] += 500.0  # large logits: the log-probabilities must not overflow
+    draws = sample_categorical(logits, torch.Generator().manual_seed(3))
+    same, log_prob = sample_categorical(logits, torch.Generator().manual_seed(3), return_log_prob=True)
+    assert torch.equal(draws, same)
+    want = torch.log_softmax(logits.double(), 1).gather(1, draws[:, None]).squeeze(1)
+    torch.testing.assert_close(log_prob.double(), want, rtol=1e-5, atol=1e-5)
+
+
 def test_sample_categorical_leaves_logits_unchanged():
     logits = torch.randn(8, V)
     before = logits.clone()

@@ -412,6 +412,22 @@ def test_kept_probabilities_overwritten_by_a_later_pass_are_recomputed():
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+def test_collected_log_probs_equal_those_ppo_evaluates():
+    """The log-probabilities SB3 stores while collecting (from the sampling pass) equal the ones
+    ``evaluate_actions`` computes for the same observations and actions."""
+    g = _generator(std=0.5)
+    venv, _ = _venv(g, random_oracle(seed=1, vocab_size=V, seq_len=T))
+    policy = make_sb3_agent("ppo", venv, g, device="cpu", seed=0).policy
+    obs = _prefix_batch(0, m=64)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        actions, _, collected = policy(obs)
+        _, evaluated, _ = policy.evaluate_actions(obs, actions)
+        again = policy.get_distribution(obs).log_prob(actions)  # not the sampled tensor: computed
+    torch.testing.assert_close(collected, evaluated, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(collected, again, rtol=1e-5, atol=1e-5)
+
+
 def test_policy_samples_the_generators_distribution():
     """Inverse-CDF actions follow softmax(logits): the frequencies of 40,000 seeded draws lie within
     5 standard errors of each token's probability."""
