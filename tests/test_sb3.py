@@ -369,6 +369,21 @@ def test_extractor_features_equal_one_pass_per_observation():
     assert fast(obs[:0]).shape == (0, 32)
 
 
+@pytest.mark.parametrize("vocab", [1, 5, 5000, 2**40])
+def test_unique_rows_equals_torch_unique(vocab):
+    from seqgan_gym.agents.sb3 import _unique_rows
+
+    rng = torch.Generator().manual_seed(vocab % 1000)
+    for t in (1, 7, 20, 33):
+        full = torch.randint(0, vocab, (12, t), generator=rng)
+        tokens = full[torch.randint(0, 12, (300,), generator=rng)]  # duplicates and shared prefixes
+        lengths = torch.randint(0, t + 1, (300,), generator=rng)
+        tokens[torch.arange(t)[None, :] >= lengths[:, None]] = -1
+        got, want = _unique_rows(tokens), torch.unique(tokens, dim=0, return_inverse=True)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert _unique_rows(torch.zeros(0, 4, dtype=torch.long))[0].shape == (0, 4)
+
+
 @pytest.mark.parametrize("keep", [True, False])  # the kept probabilities, or recomputed ones
 @pytest.mark.parametrize("rows", [1, 70, 200])  # 70, 200: several blocks of 64 rows
 def test_log_prob_and_entropy_equal_torch_categorical_gradients_included(rows, keep):
