@@ -382,15 +382,21 @@ def main() -> None:
               f"{t} thread(s) {v[0]:.1f} / {v[1]:.1f} GFLOP/s" for t, v in matmul.items())
           + f". Command: `{command}`\n")
     print("| sizes (V, T, B) | threads | variant | steps/s | s / update | collect s | train s | "
-          "CPU s / update | vs before |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
-    for r in results:
+          "CPU s / update | vs before | vs the row above, paired |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for i, r in enumerate(results):
         before = next(b for b in results if b["size"] == r["size"] and b["threads"] == r["threads"]
                       and b["variant"] == "before")
         r["speedup_vs_before"] = r["steps_per_s"] / before["steps_per_s"]
+        # each change on its own: the median over repetitions of the previous variant's seconds over
+        # this one's in the same repetition (adjacent in time, so the host's drift mostly cancels)
+        above = results[i - 1] if r["variant"] != "before" else None
+        r["paired_speedup_vs_previous"] = statistics.median(
+            a / w for a, w in zip(above["reps_wall_s"], r["reps_wall_s"])) if above else None
+        paired = f"{r['paired_speedup_vs_previous']:.2f}x" if above else ""
         print(f"| {r['size']} ({r['V']}, {r['T']}, {r['B']}) | {r['threads']} | {r['variant']} | "
               f"{r['steps_per_s']:,.0f} | {r['wall_s']:.3f} | {r['collect_s']:.3f} | {r['train_s']:.3f} | "
-              f"{r['cpu_s']:.3f} | {r['speedup_vs_before']:.2f}x |")
+              f"{r['cpu_s']:.3f} | {r['speedup_vs_before']:.2f}x | {paired} |")
     print(f"\nsteps/s = B x T environment steps per update / wall seconds per update (one "
           f"`learn()`: collect B x T steps, then PPO's 4 epochs of minibatches of 256). Anchor, not "
           f"measured here: {', '.join(f'{k} ~{v:g} steps/s' for k, v in ANCHOR.items())}. Target "

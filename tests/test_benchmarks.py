@@ -191,6 +191,7 @@ def test_ppo_speed_quick(tmp_path):
     assert [r["variant"] for r in result["results"]] == result["variants"]  # smoke sizes, 2 threads
     for row in result["results"]:
         assert row["steps_per_update"] == 16 * 10 and row["steps_per_s"] > 0
+        assert (row["paired_speedup_vs_previous"] is None) == (row["variant"] == "before")
         assert 0 < row["collect_s"] + row["train_s"] <= row["wall_s"] * 1.05
     assert result["breakdown"]["parts_s"] and result["top_ops"]
     assert set(result["machine"]["matmul_gflops_fp32_2048"]) == {"2"}
