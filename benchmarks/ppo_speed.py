@@ -109,20 +109,26 @@ class RecomputedCategorical(DrawOnlyCategorical):
     keep_probabilities = False
 
 
-class KeptProbabilitiesPolicy(GeneratorPolicy):
+class VariantPolicy(GeneratorPolicy):
+    """The adapter's policy with another action distribution, ``distribution_class``."""
+
+    distribution_class: type = GeneratorCategorical
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.action_dist = self.distribution_class(self.action_space.n)
+
+
+class KeptProbabilitiesPolicy(VariantPolicy):
     """+ kept probabilities: the adapter's policy, its log-probabilities from a pass of their own."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.action_dist = DrawOnlyCategorical(self.action_space.n)
+    distribution_class = DrawOnlyCategorical
 
 
-class FusedAdamPolicy(GeneratorPolicy):
+class FusedAdamPolicy(VariantPolicy):
     """+ fused Adam: the adapter's policy, its backward recomputing the probabilities."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.action_dist = RecomputedCategorical(self.action_space.n)
+    distribution_class = RecomputedCategorical
 
 
 class UnfusedAdamPolicy(FusedAdamPolicy):
@@ -146,18 +152,13 @@ class MultinomialCategorical(RecomputedCategorical):
 class BlockwiseLogProbPolicy(UnfusedAdamPolicy):
     """+ blockwise log-prob and entropy: still torch.multinomial, unfused Adam."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.action_dist = MultinomialCategorical(self.action_space.n)
+    distribution_class = MultinomialCategorical
 
 
 class PrefixDedupePolicy(UnfusedAdamPolicy):
     """+ prefix dedupe: SB3's own CategoricalDistribution (checked arguments, multinomial, autograd)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.action_dist = CategoricalDistribution(self.action_space.n)
-
+    distribution_class = CategoricalDistribution
     _get_action_dist_from_latent = ActorCriticPolicy._get_action_dist_from_latent
 
 
