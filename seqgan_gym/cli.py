@@ -26,6 +26,7 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -105,30 +106,41 @@ def _run_dir(args: argparse.Namespace, command: str, cfg: ExperimentConfig) -> P
     return Path("runs") / f"{command}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _start_run(args: argparse.Namespace, command: str, check=None, estimate: bool = False, **extra):
-    """Resolve the config (and run ``check(cfg)``, the command's own checks), build the setup, open
-    the run directory and record the config there. ``estimate``: print the run's estimated wall
-    time first and give the run log its ETA clock."""
+def _start_run(args: argparse.Namespace, command: str, check=None, estimate: bool = False,
+               check_setup=None, **extra):
+    """Resolve the config (and run ``check(cfg)``, the command's own checks), lock the run
+    directory, build the setup (and run ``check_setup(cfg, setup)``), and only then clear an
+    earlier run there (``--overwrite``), open the run directory and record the config there.
+    ``estimate``: print the run's estimated wall time first and give the run log its ETA clock.
+    The lock is taken before anything in the directory is read, deleted or written, and the
+    returned log holds it until it closes; a set-up that fails leaves the directory as it was."""
     from seqgan_gym.estimate import RunClock
     from seqgan_gym.experiment import build_setup
-    from seqgan_gym.runlog import RunLog
+    from seqgan_gym.runlog import RunDirLock, RunLog
 
     cfg = _resolve_config(args)
     if check is not None:
         check(cfg)
     run_dir = _run_dir(args, command, cfg)
-    replace = _check_run_dir(run_dir, args.overwrite)  # before any expensive work
-    fallback = _oracle_fallback(cfg, args.oracle_fallback)
-    print(f"[seqgan-gym] {describe_schedule(cfg)}")
-    run_estimate = None
-    if estimate:
-        line, run_estimate = _estimate_line(cfg, pretrained=bool(extra.get("generator_checkpoint")))
-        print(f"[seqgan-gym] {line}", flush=True)
-    setup = build_setup(cfg)
-    setup.oracle_fallback = fallback
-    if replace:
-        shutil.rmtree(run_dir)
-    log = RunLog(run_dir)
+    lock = RunDirLock(run_dir)  # a second process on this directory is refused here, in one line
+    try:
+        replace = _check_run_dir(run_dir, args.overwrite)  # before any expensive work
+        fallback = _oracle_fallback(cfg, args.oracle_fallback)
+        print(f"[seqgan-gym] {describe_schedule(cfg)}")
+        run_estimate = None
+        if estimate:
+            line, run_estimate = _estimate_line(cfg, pretrained=bool(extra.get("generator_checkpoint")))
+            print(f"[seqgan-gym] {line}", flush=True)
+        setup = build_setup(cfg)
+        setup.oracle_fallback = fallback
+        if check_setup is not None:
+            check_setup(cfg, setup)
+        if replace:  # the new run's set-up has succeeded: the earlier run goes
+            _clear_run_dir(run_dir)
+        log = RunLog(run_dir, lock=lock)
+    except BaseException:
+        lock.abandon()  # a directory this set-up created, and holds nothing, goes too
+        raise
     log.nll_limit = 10 * math.log(cfg.vocab_size)  # the divergence guard: uniform is ln V
     if run_estimate is not None:
         log.clock = RunClock(run_estimate, log.start)
@@ -150,6 +162,17 @@ def _start_run(args: argparse.Namespace, command: str, check=None, estimate: boo
         log.write_json("corpus_split.json", setup.data.split)
     print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; {source}")
     return cfg, setup, log
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """Delete an earlier run's files from ``run_dir``, keeping the lock file this process holds."""
+    from seqgan_gym.runlog import run_dir_contents
+
+    for path in run_dir_contents(run_dir):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _estimate_line(cfg: ExperimentConfig, pretrained: bool = False):
@@ -181,9 +204,11 @@ def _check_run_dir(run_dir: Path, overwrite: bool) -> bool:
     ended (its ``config.json`` is a seqgan-gym run's and its ``summary.json`` exists), never another
     folder or a run still being written. Returns whether to remove it; the caller removes it only
     once the new run's setup has succeeded."""
+    from seqgan_gym.runlog import run_dir_contents
+
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} is a file")
-    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+    if not run_dir_contents(run_dir):  # new, empty, or only a lock file
         return False
     if not overwrite:
         raise FileExistsError(f"run directory {run_dir} already exists and is not empty "
@@ -211,6 +236,9 @@ def _run_status(log, resumable: bool = True):
         yield
     except BaseException as e:
         interrupted = isinstance(e, KeyboardInterrupt)
+        if interrupted:  # a second Ctrl-C must not cut the summary and the hint short (main restores)
+            with contextlib.suppress(ValueError):  # ValueError: not the main thread
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
         resumable = _resume_point(log.dir) if resumable else None
         with contextlib.suppress(OSError):  # a full disk must not hide the original error
             log.write_json("summary.json", {
@@ -321,27 +349,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  "one) or a --generator-checkpoint with generator_mle_best.pt beside it "
                                  "(--set dis_form=cnn for the paper's D)")
 
-    checkpointer = None
+    def check_setup(cfg: ExperimentConfig, setup) -> None:  # once V and T are known, before any write
+        if args.generator_checkpoint:
+            _check_generator_fits(load_language_model(args.generator_checkpoint), cfg, setup)
+
     if args.resume:
         cfg, setup, log, checkpointer, generator_checkpoint = _resume_run(args)
     else:
+        from seqgan_gym.resume import Checkpointer
+
         generator_checkpoint = args.generator_checkpoint and str(Path(args.generator_checkpoint).resolve())
         cfg, setup, log = _start_run(args, "train", check, estimate=not args.no_estimate,
-                                     generator_checkpoint=generator_checkpoint)
+                                     check_setup=check_setup, generator_checkpoint=generator_checkpoint)
+        checkpointer = Checkpointer(log.dir / "checkpoints", config=cfg.to_dict())
     progress = not args.no_progress
     with _run_status(log):
         generator = None
         if generator_checkpoint:
             generator = load_language_model(generator_checkpoint, device=str(setup.device))
-            got = (generator.vocab_size, generator.seq_len, generator.emb_dim, generator.hidden_dim)
-            want = (cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
-            if got != want:
-                raise ValueError(
-                    "generator checkpoint has V={}, T={}, emb_dim={}, hidden_dim={}; this run has "
-                    "V={}, T={}, emb_dim={}, hidden_dim={}".format(*got, *want))
-            if generator.eos_token != setup.eos_token:
-                raise ValueError(f"generator checkpoint has eos_token={generator.eos_token}; "
-                                 f"this run's data has eos_token={setup.eos_token}")
+            _check_generator_fits(generator, cfg, setup)
         reference_file = None
         if cfg.reward == "discriminator" and cfg.dis_form == "density_ratio":
             reference_file = _reference_file(generator_checkpoint, log.dir)
@@ -358,13 +384,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_generator_fits(generator, cfg: ExperimentConfig, setup) -> None:
+    """A ``--generator-checkpoint`` must have this run's V, T, sizes and end-of-sequence token."""
+    got = (generator.vocab_size, generator.seq_len, generator.emb_dim, generator.hidden_dim)
+    want = (cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
+    if got != want:
+        raise ValueError(
+            "generator checkpoint has V={}, T={}, emb_dim={}, hidden_dim={}; this run has "
+            "V={}, T={}, emb_dim={}, hidden_dim={}".format(*got, *want))
+    if generator.eos_token != setup.eos_token:
+        raise ValueError(f"generator checkpoint has eos_token={generator.eos_token}; "
+                         f"this run's data has eos_token={setup.eos_token}")
+
+
 def _resume_run(args: argparse.Namespace):
     """Reopen ``args.resume``, a train run that stopped (killed, Ctrl-C, failed): its config from
     ``config.json``, its state from ``checkpoints/resume.pt``, ``metrics.csv`` cut back to that
-    state's rows. Settings other than --threads / --no-progress come from the run."""
+    state's rows. Settings other than --threads / --no-progress come from the run, and so does the
+    thread count unless --threads is given (the numbers depend on it). The directory is locked
+    before anything in it is read; every file is checked before any work."""
     from seqgan_gym.experiment import build_setup
     from seqgan_gym.resume import Checkpointer
-    from seqgan_gym.runlog import RunLog
+    from seqgan_gym.runlog import RunDirLock, RunLog
 
     names = ("preset", "data", "data_path", "oracle", "oracle_path", "oracle_seed", "seed", "run_dir",
              "algo", "reward", "generator_checkpoint", "device")
@@ -374,39 +415,91 @@ def _resume_run(args: argparse.Namespace):
         raise ValueError(f"--resume continues a run with its own settings (config.json); drop "
                          f"{', '.join(given + (['--overwrite'] if args.overwrite else []))}")
     run_dir = Path(args.resume)
+    not_a_run = (f"--resume: {run_dir} is not a seqgan-gym train run directory (no readable "
+                 "config.json of a train run)")
+    if not (run_dir / "config.json").is_file():
+        raise ValueError(not_a_run)
+    lock = RunDirLock(run_dir, create=False)  # before anything in the directory is read
     try:
-        recorded = json.loads((run_dir / "config.json").read_text())
+        return _reopen_run(args, run_dir, lock, not_a_run, build_setup, Checkpointer, RunLog)
+    except BaseException:
+        lock.close()
+        raise
+
+
+def _reopen_run(args, run_dir: Path, lock, not_a_run: str, build_setup, Checkpointer, RunLog):
+    """:func:`_resume_run`'s work once it holds the directory's lock."""
+    config_file = run_dir / "config.json"
+    recorded = _read_json_file(config_file)
+    if not (isinstance(recorded, dict) and isinstance(recorded.get("config"), dict)
+            and isinstance(recorded.get("command"), list) and recorded["command"][1:2] == ["train"]):
+        raise ValueError(not_a_run)
+    try:
         cfg = ExperimentConfig(**recorded["config"])
-        if recorded["command"][1:2] != ["train"]:
-            raise ValueError
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"--resume: {run_dir} is not a seqgan-gym train run directory (no readable "
-                         "config.json of a train run)") from None
+    except TypeError as e:
+        raise ValueError(f"{config_file}: not a config this version can read ({e})") from None
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise ValueError(f"{config_file}: {e}") from None
     summary = run_dir / "summary.json"
-    if summary.is_file() and json.loads(summary.read_text()).get("status") == "completed":
-        raise ValueError(f"--resume: the run in {run_dir} has completed; nothing to resume")
+    if summary.is_file():
+        status = _read_json_file(summary)
+        if isinstance(status, dict) and status.get("status") == "completed":
+            raise ValueError(f"--resume: the run in {run_dir} has completed; nothing to resume")
     checkpointer = Checkpointer.load(run_dir / "checkpoints")
-    here = resolve_device(cfg.device)
-    if here.type != torch.device(recorded.get("device", "cpu")).type:
-        raise ValueError(f"--resume: the run used {recorded.get('device')}, this machine's device for "
+    checkpointer.check_config(cfg.to_dict(), config_file)
+    checkpointer.config = cfg.to_dict()
+    device = recorded.get("device", "cpu")
+    try:
+        here, there = resolve_device(cfg.device), torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{config_file}: device {device!r} is not a torch device") from None
+    if here.type != there.type:
+        raise ValueError(f"--resume: the run used {device}, this machine's device for "
                          f"it is {here}; a run resumes on the device kind it started on")
     threads = recorded.get("threads")
-    if threads and threads != torch.get_num_threads():
-        print(f"[seqgan-gym] note: the run used {threads} threads, this resume {torch.get_num_threads()}; "
-              "the numbers may differ in the last digits from an uninterrupted run", flush=True)
+    if args.threads is None and type(threads) is int and threads >= 1:
+        torch.set_num_threads(threads)  # the run's own count: the numbers depend on it
+    elif threads and threads != torch.get_num_threads():
+        print(f"[seqgan-gym] note: the run used {threads} threads, this resume {torch.get_num_threads()} "
+              "(--threads); the numbers may differ in the last digits from an uninterrupted run", flush=True)
     saved = checkpointer.saved
+    generator_checkpoint = recorded.get("generator_checkpoint")
+    last = {"mle": cfg.mle_epochs, "mle_best": cfg.mle_epochs, "dis_pretrain": cfg.dis_pretrain_steps,
+            "adversarial": cfg.adv_iterations}
+    if saved["step"] > last[saved["phase"]]:
+        raise ValueError(f"{checkpointer.path}: written after {saved['phase']} step {saved['step']}, "
+                         f"which this run ({config_file}) never reaches")
     print(f"[seqgan-gym] resuming {run_dir} after {saved['phase']} step {saved['step']}: "
           f"{describe_schedule(cfg)}", flush=True)
     setup = build_setup(cfg)
     setup.oracle_fallback = recorded.get("oracle_fallback")
-    log = RunLog(run_dir, resume_rows=saved["rows"], resume_wall_s=saved["wall_s"])  # locks the folder
+    log = RunLog(run_dir, resume_rows=saved["rows"], resume_wall_s=saved["wall_s"], lock=lock,
+                 resume_last=(saved["phase"], saved["step"]), max_steps=last)
     summary.unlink(missing_ok=True)  # the run is going again
     stale = remove_stale_temporaries(run_dir) + remove_stale_temporaries(run_dir / "checkpoints")
     if stale:
         print(f"[seqgan-gym] removed {len(stale)} temporary file(s) a killed write left: "
               f"{', '.join(p.name for p in stale)}", flush=True)
     log.nll_limit = 10 * math.log(cfg.vocab_size)
-    return cfg, setup, log, checkpointer, recorded.get("generator_checkpoint")
+    return cfg, setup, log, checkpointer, generator_checkpoint
+
+
+def _recorded_config(path: Path) -> dict:
+    """The ``config`` a run's ``config.json`` recorded; anything else is a one-line error naming it."""
+    recorded = _read_json_file(path)
+    if not (isinstance(recorded, dict) and isinstance(recorded.get("config"), dict)):
+        raise ValueError(f"{path}: not a seqgan-gym run's config.json (no \"config\" object)")
+    return recorded["config"]
+
+
+def _read_json_file(path: Path):
+    """The JSON in ``path``; a file that is not JSON is a one-line error naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
 def cmd_fetch_oracle(args: argparse.Namespace) -> int:
@@ -430,8 +523,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if target.is_dir():
         candidates = [target / "checkpoints" / f"generator_{p}.pt" for p in ("adv", "mle")]
         config_path = target / "config.json"
-        recorded = json.loads(config_path.read_text()) if config_path.is_file() else {}
-        if recorded.get("config", {}).get("mle_select") == "best":  # the MLE generator it went on with
+        recorded = _recorded_config(config_path) if config_path.is_file() else {}
+        if recorded.get("mle_select") == "best":  # the MLE generator it went on with
             candidates.insert(1, target / "checkpoints" / "generator_mle_best.pt")
         checkpoint = next((c for c in candidates if c.is_file()), None)
         if checkpoint is None:
@@ -444,11 +537,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--temperature must be > 0, got {args.temperature}")
     config_file = run_dir / "config.json" if run_dir is not None else None
     if config_file is not None and config_file.is_file():
-        recorded = json.loads(config_file.read_text()).get("config", {})
+        recorded = _recorded_config(config_file)
         try:
-            cfg = ExperimentConfig(**recorded)
+            cfg = ExperimentConfig(**recorded).validate()
         except TypeError as e:
             raise ValueError(f"{config_file}: not a config this version can read ({e})") from e
+        except ValueError as e:
+            raise ValueError(f"{config_file}: {e}") from None
         device = [f"device={args.device}"] if args.device else []
         cfg = cfg.override(device + args.overrides).validate()
         source = f"the data of {config_file}"
@@ -574,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqgan-gym: error: --threads must be >= 1, got {threads}", file=sys.stderr)
         return 2
     torch.set_num_threads(threads or default_threads())
+    sigint = signal.getsignal(signal.SIGINT)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt as e:
@@ -585,6 +681,10 @@ def main(argv: list[str] | None = None) -> int:
         message = f"{e.filename}: {e.strerror}" if system else str(e)
         print(f"seqgan-gym: error: {message}", file=sys.stderr)
         return 2
+    finally:  # _run_status ignores a second Ctrl-C; a caller of main() gets its handler back
+        if sigint is not None and signal.getsignal(signal.SIGINT) != sigint:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGINT, sigint)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,9 @@ class ExperimentConfig:
     network of prefixes regressing the final reward). The last token always gets the reward's score."""
 
     def validate(self) -> ExperimentConfig:
+        """Check every field (its type, then its value), raising ValueError with one line that names
+        the field; returns the config."""
+        self._check_types()
         if self.oracle not in ("paper", "random"):
             raise ValueError(f"oracle must be 'paper' or 'random', got {self.oracle!r}")
         for name in ("n_train", "n_test", "batch_size", "eval_every", "eval_samples", "seq_len",
@@ -198,9 +201,15 @@ class ExperimentConfig:
         if self.algo == "a2c" and (self.sb3_epochs is not None or self.sb3_clip_range is not None):
             raise ValueError("sb3_epochs and sb3_clip_range are PPO's (algo ppo or maskable_ppo); "
                              "A2C takes one step per update and clips nothing")
-        for name in ("seed", "oracle_seed", "data_seed", "split_seed"):
+        for name, limit in SEED_LIMITS.items():
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            if getattr(self, name) > limit:
+                raise ValueError(f"{name} must be <= {limit} (the seeds derived from it must fit in "
+                                 f"64 bits), got {getattr(self, name)}")
+        if self.algo != "reinforce" and self.seed > SB3_SEED_LIMIT:
+            raise ValueError(f"seed must be <= {SB3_SEED_LIMIT} with algo {self.algo} (SB3 seeds numpy "
+                             f"with 1000 x seed + 4, which must be < 2**32), got {self.seed}")
         for name in ("dis_negatives", "dis_pretrain_epochs", "emb_dim", "hidden_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -229,8 +238,15 @@ class ExperimentConfig:
                                                          and self.density_ratio_alpha > 0):
             raise ValueError(f"density_ratio_alpha must be a finite number > 0 or none, "
                              f"got {self.density_ratio_alpha}")
-        if not (self.kl_coef >= 0 and self.kl_target >= 0):
-            raise ValueError(f"kl_coef and kl_target must be >= 0, got {self.kl_coef} and {self.kl_target}")
+        for name in ("kl_coef", "kl_target"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.d_signal_samples == 1:
+            raise ValueError("d_signal_samples must be 0 (off) or >= 2 (an AUC and a rank correlation "
+                             "need two sequences), got 1")
+        if self.n_test < 2:
+            raise ValueError(f"n_test must be >= 2 (D's held-out AUC and rank correlation need two "
+                             f"held-out sequences), got {self.n_test}")
         if self.kl_target > 0 and self.kl_coef == 0:
             raise ValueError("kl_target adapts kl_coef: set a starting kl_coef > 0 too")
         if self.mle_select not in ("last", "best"):
@@ -260,6 +276,22 @@ class ExperimentConfig:
             raise ValueError(f"rollout_update_rate must be in [0, 1], got {self.rollout_update_rate}")
         return self
 
+    def _check_types(self) -> None:
+        """Each field holds a value of its annotated type (``int``, ``float``, ``str``, ``bool``, or
+        None where the annotation allows it): a config read back from ``config.json`` may not."""
+        for f in fields(self):
+            value, kinds = getattr(self, f.name), [k.strip() for k in str(f.type).split("|")]
+            if value is None and "None" in kinds:
+                continue
+            ok = any((kind == "int" and type(value) is int)
+                     or (kind == "float" and type(value) in (int, float))
+                     or (kind == "bool" and type(value) is bool)
+                     or (kind == "str" and type(value) is str) for kind in kinds)
+            if not ok:
+                wanted = " or ".join("None" if k == "None" else f"a{'n' if k == 'int' else ''} {k}"
+                                     for k in kinds)
+                raise ValueError(f"{f.name} must be {wanted}, got {value!r}")
+
     def sb3_kwargs(self) -> dict:
         """The SB3 algorithm's keyword arguments this config sets (the ``sb3_*`` fields not None)."""
         names = {"sb3_epochs": "n_epochs", "sb3_clip_range": "clip_range",
@@ -279,6 +311,9 @@ class ExperimentConfig:
             name, value = item.split("=", 1)
             if name not in types:
                 raise ValueError(f"unknown config field {name!r}; fields: {sorted(types)}")
+            if name == "preset":
+                raise ValueError("preset cannot be set as a field (it would change only the label): "
+                                 f"use --preset {value} (in a sweep spec, its top-level preset key)")
             changes[name] = _convert(value, types[name], name)
         if changes.get("data", self.data) != "oracle" and "dis_form" not in changes \
                 and self.dis_form == "density_ratio" and not changes.get("corpus_valid", self.corpus_valid):
@@ -304,6 +339,14 @@ def _convert(value: str, type_name: str, name: str):
         raise ValueError(f"config field {name} expects {kind}, got {value!r}") from e
     return value
 
+
+SEED_LIMITS = {"seed": (2**63 - 1 - 8000) // 1000, "oracle_seed": 2**63 - 1,
+               "data_seed": 2**63 - 1 - 2_000_029, "split_seed": 2**63 - 1}
+"""The largest value of each seed field: the seeds derived from it (``1000 * seed + offset`` of
+:mod:`seqgan_gym.seeds`, ``data_seed + 2_000_029`` of the held-out samples) fit in a signed 64-bit
+integer, as torch's generators need."""
+SB3_SEED_LIMIT = (2**32 - 1 - 4) // 1000
+"""The largest ``seed`` of a stable-baselines3 agent (its seed ``1000 * seed + 4`` seeds numpy)."""
 
 PRESETS: dict[str, ExperimentConfig] = {
     "paper": ExperimentConfig(preset="paper"),

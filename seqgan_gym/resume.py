@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +44,48 @@ class Checkpointer:
     :param checkpoints: the run's ``checkpoints/`` folder (None: save nothing, as the phases do
         when their caller passes no checkpointer, e.g. the benchmarks).
     :param saved: the state loaded from an earlier ``resume.pt`` (None: a fresh run).
+    :param config: the run's config (``ExperimentConfig.to_dict()``), saved with every state so that
+        a resume can tell when ``config.json`` no longer describes the run (None: not saved).
     """
 
-    def __init__(self, checkpoints: str | Path | None, saved: dict | None = None) -> None:
+    def __init__(self, checkpoints: str | Path | None, saved: dict | None = None,
+                 config: dict | None = None) -> None:
         self.path = None if checkpoints is None else Path(checkpoints) / STATE_FILE
         self.saved = saved
+        self.config = config
         self.phase: str | None = None
         self.objects: dict[str, Any] = {}
 
     @classmethod
     def load(cls, checkpoints: str | Path) -> Checkpointer:
-        """The checkpointer of a run to resume; a missing or foreign file is a clear error."""
+        """The checkpointer of a run to resume; a missing, corrupt or foreign file is a one-line
+        error naming it."""
         path = Path(checkpoints) / STATE_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: the run stopped before its first checkpoint "
                                     "(the end of its first epoch or step); remove its folder and "
                                     "start it again")
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; truncated ones fail too
+            raise ValueError(f"{path}: corrupt or not a resume file (not a torch checkpoint archive)")
         saved = safe_torch_load(path)
-        if not isinstance(saved, dict) or saved.get("phase") not in PHASES:
-            raise ValueError(f"{path} is not a seqgan-gym resumable checkpoint")
-        return cls(checkpoints, saved)
+        if not (isinstance(saved, dict) and saved.get("phase") in PHASES
+                and isinstance(saved.get("step"), int) and isinstance(saved.get("rows"), int)
+                and isinstance(saved.get("objects"), dict)):
+            raise ValueError(f"{path}: corrupt or not a resume file (not a seqgan-gym resumable "
+                             "checkpoint)")
+        return cls(checkpoints, saved, saved.get("config"))
+
+    def check_config(self, config: dict, source: str | Path) -> None:
+        """Refuse ``config`` (read from ``source``, the run's ``config.json``) where it differs from
+        the config this state was saved with, in one line naming the first field that differs."""
+        saved = (self.saved or {}).get("config")
+        if not isinstance(saved, dict):  # written before states carried their config
+            return
+        for name in sorted(set(saved) | set(config)):
+            if saved.get(name, "<absent>") != config.get(name, "<absent>"):
+                raise ValueError(f"{source}: {name} is {config.get(name, '<absent>')!r}, but the run's "
+                                 f"{self.path.name} was written with {saved.get(name, '<absent>')!r} "
+                                 "(config.json was changed after the run started)")
 
     def begin(self, phase: str, **objects: Any) -> int | None:
         """Start ``phase`` with the objects whose state its checkpoints hold: anything with
@@ -87,10 +110,15 @@ class Checkpointer:
                 if state is None:
                     raise ValueError(f"{self.path} holds no state for {name!r}: it was written by "
                                      "another version or configuration of seqgan-gym")
-                if isinstance(obj, torch.Generator):
-                    obj.set_state(state)
-                else:
-                    obj.load_state_dict(state)
+                try:
+                    if isinstance(obj, torch.Generator):
+                        obj.set_state(state)
+                    else:
+                        obj.load_state_dict(state)
+                except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                    raise ValueError(f"{self.path}: the saved {name!r} does not fit this run (was its "
+                                     f"config.json changed?): {first[:200]}") from None
         if here < saved:
             return None
         _set_global_random_state(self.saved["global_random"])
@@ -104,9 +132,12 @@ class Checkpointer:
             return
         objects = {name: obj.get_state() if isinstance(obj, torch.Generator) else obj.state_dict()
                    for name, obj in self.objects.items()}
-        atomic_torch_save({"phase": self.phase, "step": int(step), "rows": len(log.rows),
-                           "wall_s": time.time() - log.start, "objects": objects,
-                           "global_random": _global_random_state()}, self.path)
+        state = {"phase": self.phase, "step": int(step), "rows": len(log.rows),
+                 "wall_s": time.time() - log.start, "objects": objects,
+                 "global_random": _global_random_state()}
+        if self.config is not None:
+            state["config"] = self.config
+        atomic_torch_save(state, self.path)
 
 
 def _global_random_state() -> dict:

@@ -14,10 +14,12 @@ Layout of a run directory::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
 import math
+import os
 import time
 from pathlib import Path
 
@@ -35,27 +37,33 @@ latest generator update; ``g_loss``: REINFORCE's surrogate loss (SB3 logs its ow
 ``nll_valid``: G's NLL on the validation samples (``cfg.n_valid``), every MLE epoch.
 ``d_heldout_auc`` / ``d_oracle_spearman``: whether D's reward carries signal (adversarial evaluations
 with a discriminator; :func:`seqgan_gym.metrics.discriminator_signal`)."""
+PHASES = ("mle", "mle_best", "dis_pretrain", "adversarial")
+"""The ``phase`` of a row, in the order a run writes them (``mle_best``: the MLE epoch it goes on
+with, after ``mle_select best``)."""
+LOCK_FILE = ".lock"
 
 
 class RunLog:
     """Writes one run directory. Rows are appended and flushed as they come, so a crash keeps them."""
 
     def __init__(self, run_dir: str | Path, tensorboard: bool = True, resume_rows: int | None = None,
-                 resume_wall_s: float = 0.0) -> None:
+                 resume_wall_s: float = 0.0, lock: RunDirLock | None = None,
+                 resume_last: tuple[str, int] | None = None, max_steps: dict[str, int] | None = None) -> None:
         """:param resume_rows: continue an existing run directory whose ``metrics.csv`` is cut back
             to its first ``resume_rows`` rows (those of its resumable checkpoint);
-        :param resume_wall_s: the run's wall time at that checkpoint (``wall_s`` continues from it).
+        :param resume_wall_s: the run's wall time at that checkpoint (``wall_s`` continues from it);
+        :param lock: the directory's lock, taken by the caller before it read or wrote anything
+            there (None: taken here); closed with the log;
+        :param resume_last: ``(phase, step)`` the last of those rows must be (the checkpoint's);
+        :param max_steps: the last step of each phase the run writes; rows beyond are refused.
         """
         self.dir = Path(run_dir)
         self.rows: list[dict] = []
-        if resume_rows is None and self.dir.exists() and any(self.dir.iterdir()):
+        if resume_rows is None and run_dir_contents(self.dir):
             raise FileExistsError(f"run directory {self.dir} already exists and is not empty")
-        self._lock = _lock(self.dir)  # one process writes a run directory at a time
+        self._lock = lock or RunDirLock(self.dir)  # one process writes a run directory at a time
         if resume_rows is not None:
-            self.rows = _read_metrics(self.dir / "metrics.csv", resume_rows)
-            if len(self.rows) != resume_rows:
-                raise ValueError(f"{self.dir / 'metrics.csv'} has {len(self.rows)} rows, fewer than the "
-                                 f"{resume_rows} its resumable checkpoint recorded")
+            self.rows = read_metrics(self.dir / "metrics.csv", resume_rows, resume_last, max_steps)
         (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.start = time.time() - resume_wall_s
         self.nll_limit: float | None = None
@@ -92,13 +100,15 @@ class RunLog:
                 raise FloatingPointError(f"{phase} step {step}: metric {name} is {v}")
         row = {"phase": phase, "step": step, "wall_s": round(time.time() - self.start, 3), **values}
         self.rows.append(row)
-        self._csv.writerow(row)
-        self._csv_file.flush()
+        with naming_path(self.dir / "metrics.csv"):
+            self._csv.writerow(row)
+            self._csv_file.flush()
         if self.tb is not None:
-            for name, v in values.items():
-                if v is not None:
-                    self.tb.add_scalar(f"{phase}/{name}", float(v), step)
-            self.tb.flush()
+            with naming_path(self.dir / "tb"):
+                for name, v in values.items():
+                    if v is not None:
+                        self.tb.add_scalar(f"{phase}/{name}", float(v), step)
+                self.tb.flush()
         limit = self.nll_limit  # checked after writing the row, so metrics.csv shows it
         diverged = [k for k, v in values.items()
                     if limit is not None and k.startswith("nll") and v is not None and v > limit]
@@ -197,36 +207,137 @@ class RunLog:
         return path
 
     def close(self) -> None:
-        self._csv_file.close()
+        with contextlib.suppress(OSError):  # a full disk: the run's own error is the one to show
+            self._csv_file.close()
         if self.tb is not None:
-            self.tb.close()
+            with contextlib.suppress(OSError):
+                self.tb.close()
         self._lock.close()
 
 
-def _read_metrics(path: Path, n: int) -> list[dict]:
+def read_metrics(path: Path, n: int, last: tuple[str, int] | None = None,
+                 max_steps: dict[str, int] | None = None) -> list[dict]:
     """The first ``n`` rows of a ``metrics.csv`` as :meth:`RunLog.log` returned them (empty cells
-    left out; rows after them, perhaps torn by the kill, are not read)."""
+    left out; rows after them, perhaps torn by the kill, are not read), checked: the header is
+    :data:`METRIC_COLUMNS`, every row has a phase of :data:`PHASES` and an integer step no later
+    than ``max_steps[phase]``, rows come in the order a run writes them, every value is a number,
+    and the last row is ``last``. Anything else is a ValueError of one line naming the file, the
+    line and what is wrong."""
     with open(path, newline="") as f:
-        rows = []
-        for raw in itertools.islice(csv.DictReader(f), n):
-            row = {"phase": raw["phase"], "step": int(raw["step"])}
-            row.update({k: float(v) for k, v in raw.items() if k not in ("phase", "step") and v != ""})
+        reader = csv.DictReader(f)
+        if reader.fieldnames != METRIC_COLUMNS:
+            got = ",".join(reader.fieldnames or [])[:60]
+            raise ValueError(f"{path}: the header is not seqgan-gym's (expected "
+                             f"{','.join(METRIC_COLUMNS[:3])},...; got {got!r})")
+        rows, previous = [], None
+        for line, raw in enumerate(itertools.islice(reader, n), start=2):
+            where = f"{path} line {line}"
+            phase, step = raw["phase"], raw["step"]
+            if phase not in PHASES:
+                raise ValueError(f"{where}: phase {phase[:40]!r} is not one a run writes "
+                                 f"({', '.join(PHASES)})")
+            if None in raw or None in raw.values():
+                raise ValueError(f"{where}: not a row of {len(METRIC_COLUMNS)} cells")
+            try:
+                step = int(step)
+            except ValueError:
+                raise ValueError(f"{where}: step {step[:40]!r} is not an integer") from None
+            limit = (max_steps or {}).get(phase)
+            if step < 0 or (limit is not None and step > limit):
+                raise ValueError(f"{where}: {phase} step {step} is not one this run writes (0 to {limit})")
+            key = (PHASES.index(phase), step)
+            if previous is not None and key <= previous:
+                raise ValueError(f"{where}: {phase} step {step} after {PHASES[previous[0]]} step "
+                                 f"{previous[1]}: rows out of order or repeated")
+            previous = key
+            row = {"phase": phase, "step": step}
+            for name, value in raw.items():
+                if name in ("phase", "step") or value == "":
+                    continue
+                try:
+                    row[name] = float(value)
+                except ValueError:
+                    raise ValueError(f"{where}: {name} {value[:40]!r} is not a number") from None
             rows.append(row)
+    if len(rows) != n:
+        raise ValueError(f"{path} has {len(rows)} rows, fewer than the {n} its resumable checkpoint "
+                         "recorded")
+    if last is not None and rows and (rows[-1]["phase"], rows[-1]["step"]) != tuple(last):
+        raise ValueError(f"{path} line {n + 1}: {rows[-1]['phase']} step {rows[-1]['step']}, but the "
+                         f"resumable checkpoint was written after {last[0]} step {last[1]}")
     return rows
 
 
-def _lock(run_dir: Path):
-    """An exclusive lock on ``run_dir/.lock`` for this process's lifetime (Linux / macOS); a run
-    directory another live process holds is refused."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "w")
+def run_dir_contents(run_dir: Path) -> list[Path]:
+    """What a run directory holds besides its lock file (nothing: ``[]``, also when it does not exist)."""
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
-        return handle
+        return [p for p in Path(run_dir).iterdir() if p.name != LOCK_FILE]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+class RunDirLock:
+    """An exclusive lock on ``run_dir/.lock`` (Linux / macOS ``flock``), held until :meth:`close`:
+    one process reads, deletes or writes a run directory at a time. A directory another live
+    process holds is refused in one line (FileExistsError).
+
+    :param run_dir: the run directory; created (with its parents) when ``create``, else it must
+        exist (FileNotFoundError).
+    """
+
+    def __init__(self, run_dir: str | Path, create: bool = True) -> None:
+        self.dir = Path(run_dir)
+        if self.dir.exists() and not self.dir.is_dir():
+            raise ValueError(f"run directory {self.dir} is a file")
+        self.created_dir = False
+        if not self.dir.is_dir():
+            if not create:
+                raise FileNotFoundError(f"run directory {self.dir} does not exist")
+            self.dir.mkdir(parents=True)
+            self.created_dir = True
+        path = self.dir / LOCK_FILE
+        self.created_file = not path.exists()
+        self._handle = open(path, "a")
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            return
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # a lock file that a failed set-up removed after we opened it locks nothing
+            same = os.path.samestat(os.fstat(self._handle.fileno()), os.stat(path))
+        except (BlockingIOError, FileNotFoundError):
+            same = False
+        if not same:
+            self._handle.close()
+            raise FileExistsError(f"run directory {self.dir} is being written by another process")
+
+    def close(self) -> None:
+        """Release the lock (the lock file stays: removing it could let two processes lock
+        different files of the same name)."""
+        self._handle.close()
+
+    def abandon(self) -> None:
+        """Release the lock after a set-up that failed before writing anything: the lock file goes
+        if this lock created it, and the directory too if this lock created it and it is empty."""
+        try:
+            if self.created_file:
+                with contextlib.suppress(OSError):
+                    (self.dir / LOCK_FILE).unlink()  # while still held: see __init__
+            if self.created_dir and not run_dir_contents(self.dir):
+                with contextlib.suppress(OSError):
+                    self.dir.rmdir()
+        finally:
+            self._handle.close()
+
+
+@contextlib.contextmanager
+def naming_path(path: Path):
+    """Re-raise an OSError that does not say which file (a write's ``[Errno 28] No space left on
+    device``, ``[Errno 27] File too large``) with ``path`` as its file name."""
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise FileExistsError(f"run directory {run_dir} is being written by another process") from None
-    return handle
+        yield
+    except OSError as e:
+        if e.filename is None and e.strerror:
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise

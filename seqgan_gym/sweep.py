@@ -120,6 +120,9 @@ def _check_values(values: dict, where: str) -> None:
                              "`seeds = [...]`")
         if key in ("preset", "name", "generator_checkpoint") and "[set]" in where:
             raise ValueError(f"{where}: {key} is a top-level key of the spec, not a training field")
+        if key == "preset":  # as a field it would change only the label; a sweep has one preset
+            raise ValueError(f"{where}: preset is the spec's top-level key (one per sweep), not a field "
+                             "a configuration sets; put configurations of other presets in another sweep")
         if isinstance(value, (dict, list)) or isinstance(value, bool):
             raise ValueError(f"{where}: {key} must be a number or a string, got {value!r}")
 

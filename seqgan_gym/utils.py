@@ -161,9 +161,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.strerror:  # a write's ENOSPC / EFBIG
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 
 
