@@ -5,7 +5,9 @@ The policy is the generator G_theta itself (an MLE-pretrained
 
 1. reset the vector environment (B sequences) and sample one episode per sequence: at each step G
    proposes the next token of all B sequences from its own LSTM state, the environment appends them
-   and returns the rewards Q(Y_1:t-1, y_t) (MC-rollout shaped, or terminal only) -> Q (B, T);
+   and returns Q(Y_1:t-1, y_t) in ``info["q_value"]`` (MC-rollout shaped, or terminal only) -> Q (B, T)
+   (the env's step *reward* is the difference Q_t - Q_{t-1}, for return-based algorithms; the
+   paper's estimator weights each token by Q_t itself);
 2. minimise  -mean_{b,t}[ log G(y_t | Y_<t) * (Q_t - b_t) ]  (Adam, lr 0.01, gradient-norm clip
    5.0 as the authors' code; the authors sum where we average, which Adam's scale invariance makes
    equivalent up to the clipping). The paper uses no baseline (b_t = 0, the default): its rewards
@@ -133,9 +135,8 @@ class Reinforce:
         """What the next updates depend on besides G's weights: the optimizer, the random number
         generators (the agent's and the environment's Monte-Carlo rollouts'), the KL anchor and
         coefficient, the counters. With :meth:`load_state_dict`, a resumed run continues exactly."""
-        env_rng = self.env.core.rng
         return {"optimizer": self.optimizer.state_dict(), "rng": self.rng.get_state(),
-                "env_rng": None if env_rng is None else env_rng.get_state(),
+                "env_rng": self.env.get_rng_state(),
                 "reset_seed": self._reset_seed, "n_updates": self.n_updates,
                 "num_timesteps": self.num_timesteps,
                 "kl": None if self.kl is None else self.kl.state_dict()}
@@ -145,8 +146,7 @@ class Reinforce:
         self.optimizer.load_state_dict(state["optimizer"])
         self.rng.set_state(state["rng"])
         if state["env_rng"] is not None:
-            self.env.core.seed(0)
-            self.env.core.rng.set_state(state["env_rng"])
+            self.env.set_rng_state(state["env_rng"])
         self._reset_seed = state["reset_seed"]
         self.n_updates, self.num_timesteps = state["n_updates"], state["num_timesteps"]
         if self.kl is not None:
@@ -158,7 +158,8 @@ class Reinforce:
 
     def collect_episodes(self, callback: BaseCallback | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Sample B sequences with G through the env: returns actions Y (B, T) and rewards Q (B, T).
+        """Sample B sequences with G through the env: returns actions Y (B, T) and their values
+        Q (B, T) (the env's ``info["q_value"]``).
 
         Returns ``None`` if ``callback`` (its ``on_step``, after every env step) asked to stop.
         """
@@ -174,8 +175,8 @@ class Reinforce:
                 logits, state = self.policy.step(tokens, state)
                 tokens = sample_categorical(logits, self.rng)  # (B,)
                 actions[:, t] = tokens
-                _, reward, terminated, _, _ = self.env.step(tokens.cpu().numpy())
-                rewards[:, t] = torch.as_tensor(np.asarray(reward), dtype=torch.float32)
+                _, _, terminated, _, info = self.env.step(tokens.cpu().numpy())
+                rewards[:, t] = torch.as_tensor(np.asarray(info["q_value"]), dtype=torch.float32)
                 self.num_timesteps += B
                 if callback is not None and not callback.on_step():
                     return None

@@ -30,15 +30,10 @@ LSTM once per distinct longest prefix of a batch (:func:`prefix_sources`), log-p
 entropy come from a blockwise pass with a closed-form backward (:class:`GeneratorCategorical`)
 that reuses the forward's probabilities, actions are drawn by inverse CDF, and Adam is fused.
 
-**Rewards.** In ``reward_mode="rollout"`` the environment returns Q_t, the Monte-Carlo estimate of
-the final score given the prefix after token t (the paper's eq. 4), at every step. REINFORCE weights
-log G(y_t | Y_<t) by Q_t directly. A return-based algorithm sums rewards, and the sum of Q_t over
-t' >= t is not a return of this MDP. The adapter therefore passes the differences
-``r_t = Q_t - Q_{t-1}`` (Q_0 = 0) by default (``rewards="q_difference"``): potential-based reward
-shaping (Ng et al. 1999) with the MC estimate as potential. The undiscounted return from step t is
-then ``D(Y) - Q_{t-1}``: the final score with a baseline that does not depend on y_t, and an
-episode's rewards sum to D(Y) exactly, so SB3's ``rollout/ep_rew_mean`` is the mean final score.
-In ``terminal`` mode the two options coincide. ``rewards="raw"`` passes Q_t unchanged.
+**Rewards.** The environment's step reward is already the potential-based difference
+r_t = Q_t - Q_{t-1} (see :class:`~seqgan_gym.envs.SeqGANEnv`), so the undiscounted return from
+step t is ``score(Y) - Q_{t-1}``: the final score with a baseline that does not depend on y_t. An
+episode's rewards sum to its score, so SB3's ``rollout/ep_rew_mean`` is the mean final score.
 """
 
 from __future__ import annotations
@@ -68,15 +63,13 @@ from seqgan_gym.lstm import LSTMLanguageModel, run_lstm
 from seqgan_gym.sampling import LOG2E, sample_categorical
 from seqgan_gym.utils import every_thread, one_thread_per_operation
 
-REWARD_TRANSFORMS = ("q_difference", "raw")
-
 
 class SeqGANSB3VecEnv(VecEnv):
     """SB3 ``VecEnv`` view of a :class:`~seqgan_gym.envs.SeqGANVectorEnv` (B = its ``num_envs``).
 
     - observations (B, T) int64, -1 where not yet written; actions (B,) token ids;
-    - rewards (B,) float32: ``Q_t - Q_{t-1}`` (``rewards="q_difference"``, default) or ``Q_t``
-      (``"raw"``); see the module docstring;
+    - rewards (B,) float32: the environment's, ``Q_t - Q_{t-1}`` (see the module docstring), and
+      ``infos[i]["q_value"]``, Q_t itself;
     - dones: all True at step T, then the next observations are the new (empty) episodes and
       ``infos[i]`` holds ``terminal_observation`` (the finished sequence), ``final_score`` (its
       reward-model score, D(Y) by default), ``TimeLimit.truncated = False`` and SB3's ``episode``
@@ -90,22 +83,17 @@ class SeqGANSB3VecEnv(VecEnv):
     is returned one (V,) row per sequence (what MaskablePPO reads).
 
     :param env: the vector env; its ``autoreset_mode`` must be ``SAME_STEP`` (the default).
-    :param rewards: ``"q_difference"`` or ``"raw"``.
     """
 
-    def __init__(self, env, rewards: str = "q_difference") -> None:
+    def __init__(self, env) -> None:
         if getattr(env, "autoreset_mode", None) != AutoresetMode.SAME_STEP:
             raise ValueError(
                 "SeqGANSB3VecEnv needs a SeqGANVectorEnv with autoreset_mode=SAME_STEP (the default), "
                 f"got {getattr(env, 'autoreset_mode', type(env).__name__)!r}"
             )
-        if rewards not in REWARD_TRANSFORMS:
-            raise ValueError(f"rewards must be one of {REWARD_TRANSFORMS}, got {rewards!r}")
         self.env = env
-        self.rewards = rewards
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
-        self._previous_q = np.zeros(self.num_envs, dtype=np.float32)
         self._episode_return = np.zeros(self.num_envs, dtype=np.float64)
         self._start = time.time()
 
@@ -114,7 +102,6 @@ class SeqGANSB3VecEnv(VecEnv):
         obs, _ = self.env.reset(seed=None if seed is None else int(seed))
         self._reset_seeds()
         self._reset_options()
-        self._previous_q[:] = 0.0
         self._episode_return[:] = 0.0
         return obs
 
@@ -125,26 +112,24 @@ class SeqGANSB3VecEnv(VecEnv):
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async(actions)")
         with every_thread():  # the reward's D and rollouts: see SB3GeneratorUpdates.update
-            obs, q, terminated, truncated, info = self.env.step(self._actions)
+            obs, rewards, terminated, truncated, info = self.env.step(self._actions)
         self._actions = None
-        q = np.asarray(q, dtype=np.float32)
-        rewards = q - self._previous_q if self.rewards == "q_difference" else q
-        self._previous_q = q.copy()
+        rewards = np.asarray(rewards, dtype=np.float32)
         self._episode_return += rewards
         dones = np.logical_or(terminated, truncated)
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        q_value = info["q_value"]
+        infos: list[dict[str, Any]] = [{"q_value": float(q)} for q in q_value]
         if dones.any():
             final_obs = info["final_obs"]
             elapsed = round(time.time() - self._start, 6)
             for i in np.flatnonzero(dones):
-                infos[i] = {
+                infos[i] |= {
                     "terminal_observation": np.asarray(final_obs[i]),
-                    "final_score": float(q[i]),
+                    "final_score": float(q_value[i]),
                     "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
-                    "episode": {"r": float(self._episode_return[i]), "l": self.env.core.seq_len,
+                    "episode": {"r": float(self._episode_return[i]), "l": self.env.single_observation_space.shape[0],
                                 "t": elapsed},
                 }
-            self._previous_q[dones] = 0.0
             self._episode_return[dones] = 0.0
         return obs, rewards.astype(np.float32), dones, infos
 
@@ -672,11 +657,10 @@ class SB3GeneratorUpdates:
         optimizer, SB3's counters and the environment's Monte-Carlo random number generator. (SB3
         samples actions and mini-batches from torch's and numpy's global random states, which the
         caller saves: :class:`seqgan_gym.resume.Checkpointer` does.)"""
-        env_rng = self.model.get_env().env.core.rng
         return {"policy": self.model.policy.state_dict(),
                 "optimizer": self.model.policy.optimizer.state_dict(),
                 "num_timesteps": self.model.num_timesteps, "n_updates": self.model._n_updates,
-                "env_rng": None if env_rng is None else env_rng.get_state(),
+                "env_rng": self.model.get_env().env.get_rng_state(),
                 "kl": None if self.kl is None else self.kl.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -689,7 +673,7 @@ class SB3GeneratorUpdates:
         model._last_obs = venv.reset()
         model._last_episode_starts = np.ones((venv.num_envs,), dtype=bool)
         if state["env_rng"] is not None:
-            venv.env.core.rng.set_state(state["env_rng"])
+            venv.env.set_rng_state(state["env_rng"])
         if self.kl is not None:
             self.kl.load_state_dict(state["kl"])
 

@@ -193,6 +193,9 @@ class SeqGANCore:
         self.ended = torch.zeros(self.batch, dtype=torch.bool, device=self.device)
         """(B,) True for the sequences that have written ``eos_token`` (always False without one)."""
         self.t = 0
+        self.q_value = np.zeros(self.batch, dtype=np.float32)
+        """(B,) Q_t of the latest step: the value of each prefix written so far (0 before the first
+        token); the step reward is its change, Q_t - Q_{t-1}."""
         self.rng: torch.Generator | None = None
         """The rollouts' random number generator (set by :meth:`seed`)."""
 
@@ -206,10 +209,15 @@ class SeqGANCore:
         self.tokens.fill_(PAD)
         self.ended.zero_()
         self.t = 0
+        self.q_value = np.zeros(self.batch, dtype=np.float32)
         self.intermediate_reward.reset(self.batch)
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Append ``actions`` (B,) int64, already validated; return rewards (B,) float32 and done.
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Append ``actions`` (B,) int64, already validated; return the rewards r_t (B,) float32, the
+        values Q_t (B,) float32 and done.
+
+        Q_t is the intermediate-reward strategy's value of the prefix Y_1:t (score(Y) at t = T); the
+        reward is its change r_t = Q_t - Q_{t-1} (Q_0 = 0), so a sequence's rewards sum to its score.
 
         With an ``eos_token``, a sequence that has already written it gets ``eos_token`` again
         whatever its action ("once EOS, always EOS"; the episode still lasts T steps, so all B
@@ -236,7 +244,10 @@ class SeqGANCore:
             raise
         self.tokens[:, t - 1] = tokens  # the step happened: commit it
         self.ended, self.t = ended, t
-        return rewards.float().cpu().numpy(), t == self.seq_len
+        q_value = rewards.float().cpu().numpy()
+        differences = q_value - self.q_value
+        self.q_value = q_value
+        return differences, q_value.copy(), t == self.seq_len
 
     def action_masks(self) -> np.ndarray:
         """(B, V) bool: the tokens each sequence may write next. Every token, except after
@@ -315,11 +326,36 @@ class CoreModels:
         each generator update."""
         return self.core.rollout_policy
 
+    def get_rng_state(self) -> torch.Tensor | None:
+        """The state of the rollouts' random stream (None before the first reset): with
+        :meth:`set_rng_state`, what an agent saves so that a resumed run draws the same rollouts."""
+        return None if self.core.rng is None else self.core.rng.get_state()
+
+    def set_rng_state(self, state: torch.Tensor | None) -> None:
+        """Restore what :meth:`get_rng_state` returned (None: leave the stream unseeded)."""
+        if state is None:
+            self.core.rng = None
+            return
+        self.core.seed(0)
+        self.core.rng.set_state(state)
+
     @property
     def intermediate_reward(self) -> IntermediateReward:
         """The strategy that rewards unfinished prefixes (e.g. a ``CriticReward``; train a
         ``PrefixDiscriminatorReward`` with ``fit`` or the D-update callback)."""
         return self.core.intermediate_reward
+
+
+class RenderModeError(TypeError, ValueError):
+    """An unsupported ``render_mode``. A ``ValueError`` (a bad value) that is also a ``TypeError``,
+    the error stable-baselines3's ``make_vec_env`` expects when its default ``render_mode="rgb_array"``
+    is not supported, so that it builds the env again without one."""
+
+
+def check_render_mode(render_mode: str | None, render_modes: list[str]) -> None:
+    """Raise :class:`RenderModeError` unless ``render_mode`` is None or one of ``render_modes``."""
+    if render_mode is not None and render_mode not in render_modes:
+        raise RenderModeError(f"render_mode must be one of {render_modes} or None, got {render_mode!r}")
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

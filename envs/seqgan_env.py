@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .core import PAD, CoreModels, EnvOptions, SeqGANCore
+from .core import PAD, CoreModels, EnvOptions, SeqGANCore, check_render_mode
 
 
 class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
@@ -42,8 +42,17 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
 
     ## Rewards
 
-    After the t-th token y_t the reward is Q(Y_1:t-1, y_t), the value of the prefix Y_1:t. At
-    t = T it is score(Y). For t < T it is what `intermediate_reward` says (`seqgan_gym.intermediate`):
+    The rewards of an episode sum to its final score, score(Y) (e.g. D(Y)), whatever the
+    intermediate reward, so any RL library that sums rewards into a return trains on the right
+    objective. After the t-th token y_t the reward is the change of the prefix's value,
+
+        r_t = Q_t - Q_{t-1}    (Q_0 = 0),
+
+    potential-based reward shaping (Ng et al., 1999) with Q as the potential, and
+    `info["q_value"]` is Q_t = Q(Y_1:t-1, y_t) itself, the paper's eq. 4: the estimator of
+    Algorithm 1 weights log G(y_t | Y_1:t-1) by Q_t, and the bundled `Reinforce` reads it there.
+    At t = T, Q_T = score(Y). For t < T, Q_t is what `intermediate_reward` says
+    (`seqgan_gym.intermediate`):
 
     - `"mc_rollout"` (default, the paper's eq. 4): the mean over N completions Y^n of score(Y^n),
       the completions sampled by the rollout policy beta continuing from the prefix's LSTM state
@@ -58,7 +67,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     `reward_mode="rollout"` / `"terminal"` is the older spelling of the first two.
 
     `score` is the reward model's (`seqgan_gym.rewards.RewardModel`), e.g. D(Y) = P(real) for
-    `DiscriminatorReward(D)`. Rewards are floats; D's lie in [0, 1].
+    `DiscriminatorReward(D)`. Q_t are floats; D's lie in [0, 1], so r_t lies in [-1, 1].
 
     ## Starting State
 
@@ -148,17 +157,13 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     ## Version History
 
     * v0: Initial version; `intermediate_reward` added (the default reproduces `reward_mode="rollout"`
-      exactly).
+      exactly). The step reward became Q_t - Q_{t-1} (Q_t moved to `info["q_value"]`) in 0.2.0.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, "
-                f"got {render_mode!r}"
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.render_mode = render_mode
         self.core = SeqGANCore(1, EnvOptions(**options))
         self.action_space = spaces.Discrete(self.core.vocab_size)
@@ -183,9 +188,9 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
         # a scalar id, or a one-element array (some agents pass those)
         shape = (1,) if np.shape(action) == (1,) else ()
         actions = self.core.check_actions(action, shape)
-        rewards, terminated = self.core.step(actions)
+        rewards, q_value, terminated = self.core.step(actions)
         self._needs_reset = terminated
-        return self.core.observation()[0], float(rewards[0]), terminated, False, {}
+        return self.core.observation()[0], float(rewards[0]), terminated, False, {"q_value": float(q_value[0])}
 
     def action_masks(self) -> np.ndarray:
         """(V,) bool: the tokens allowed next (sb3-contrib's ``MaskablePPO`` reads this); all of them,

@@ -10,7 +10,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .core import PAD, CoreModels, EnvOptions, SeqGANCore
+from .core import PAD, CoreModels, EnvOptions, SeqGANCore, check_render_mode
 
 
 class SeqGANVectorEnv(CoreModels, VectorEnv):
@@ -27,7 +27,10 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
     - ``single_action_space``: ``Discrete(V)``; ``action_space``: ``MultiDiscrete([V] * B)``.
     - ``single_observation_space``: ``Box(-1, V - 1, (T,), int64)``, -1 = not yet written;
       ``observation_space``: the same, (B, T).
-    - rewards: (B,) float32; terminations: all True at t = T, else all False; truncations: never.
+    - rewards: (B,) float32, r_t = Q_t - Q_{t-1}, so each sequence's rewards sum to its score;
+      ``infos["q_value"]``: (B,) float32, Q_t itself (the paper's eq. 4; see ``SeqGANEnv``'s
+      Rewards), with the mask ``infos["_q_value"]`` (all True); terminations: all True at t = T,
+      else all False; truncations: never.
 
     **Autoreset.** All B episodes end together, at step T. ``metadata["autoreset_mode"]`` is
     ``autoreset_mode`` (see https://farama.org/Vector-Autoreset-Mode):
@@ -61,11 +64,7 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         **options: Any,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, "
-                f"got {render_mode!r}"
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError as e:
@@ -112,17 +111,17 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
             self.core.reset()
             self._autoreset_next = False
             return (self.core.observation(), np.zeros(b, dtype=np.float32),
-                    np.zeros(b, dtype=np.bool_), truncated, {})
+                    np.zeros(b, dtype=np.bool_), truncated, _q_info(self.core.q_value))
 
-        rewards, done = self.core.step(self.core.check_actions(actions, (b,)))
+        rewards, q_value, done = self.core.step(self.core.check_actions(actions, (b,)))
         terminated = np.full(b, done, dtype=np.bool_)
-        obs, infos = self.core.observation(), {}
+        obs, infos = self.core.observation(), _q_info(q_value)
         if done:
             if self.autoreset_mode == AutoresetMode.SAME_STEP:
                 final = np.empty(b, dtype=object)
                 final[:] = list(obs)
-                infos = {"final_obs": final, "_final_obs": terminated.copy(),
-                         "final_info": {}, "_final_info": terminated.copy()}
+                infos.update({"final_obs": final, "_final_obs": terminated.copy(),
+                              "final_info": {}, "_final_info": terminated.copy()})
                 self.core.reset()
                 obs = self.core.observation()
             elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
@@ -143,3 +142,8 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
             )
             return None
         return tuple(self.core.render_rows())
+
+
+def _q_info(q_value: np.ndarray) -> dict[str, np.ndarray]:
+    """The step's Q_t (B,) as gymnasium's vector infos carry a value: the array and its mask."""
+    return {"q_value": q_value, "_q_value": np.ones(len(q_value), dtype=np.bool_)}

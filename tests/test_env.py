@@ -43,13 +43,19 @@ def policy(seed: int = 0) -> RolloutPolicy:
 
 
 def run_episode(env, actions) -> tuple[list, list]:
-    observations, rewards = [], []
+    """Step ``env`` through ``actions``; the observations and the values Q_t (``info["q_value"]``),
+    after checking that each step's reward is the change of Q_t."""
+    observations, q_values = [], []
+    previous = env.unwrapped.core.q_value.copy()  # Q_{t-1} of the step before (0 at the start)
     for a in actions:
-        obs, r, terminated, truncated, _ = env.step(a)
+        obs, r, terminated, truncated, info = env.step(a)
         observations.append(obs.copy())
-        rewards.append(r)
+        q = info["q_value"]
+        np.testing.assert_array_equal(np.reshape(r, -1), np.reshape(np.float32(q), -1) - previous)
+        q_values.append(q)
+        previous = np.reshape(np.float32(q), -1)
     assert np.all(terminated) and not np.any(truncated)
-    return observations, rewards
+    return observations, q_values
 
 
 # --------------------------------------------------------------------------- registration

@@ -73,8 +73,8 @@ def _episode(env, actions: torch.Tensor) -> np.ndarray:
     """Step the vector env through ``actions`` (B, T); the rewards as (B, T)."""
     rewards = []
     for t in range(actions.shape[1]):
-        _, r, terminated, _, _ = env.step(actions[:, t].numpy())
-        rewards.append(r)
+        _, _, terminated, _, info = env.step(actions[:, t].numpy())
+        rewards.append(info["q_value"])
     assert np.all(terminated)
     return np.stack(rewards, axis=1)
 
@@ -177,7 +177,7 @@ def test_the_single_env_gives_the_vector_envs_rewards():
     single = SeqGANEnv(vocab_size=V, seq_len=T, reward_model=reward,
                        intermediate_reward="prefix_discriminator", init_seed=2, device="cpu")
     single.reset(seed=0)
-    rewards = [single.step(int(a))[1] for a in y[1]]
+    rewards = [single.step(int(a))[4]["q_value"] for a in y[1]]
     np.testing.assert_allclose(rewards, q[1], rtol=0, atol=1e-6)
 
 

@@ -37,9 +37,9 @@ def _env(generator, oracle, num_envs=B, mode="rollout", **kw):
                            rollout_policy=beta, device="cpu", **kw)
 
 
-def _venv(generator, oracle, rewards="q_difference", **kw):
+def _venv(generator, oracle, **kw):
     env = _env(generator, oracle, **kw)
-    return SeqGANSB3VecEnv(env, rewards=rewards), env
+    return SeqGANSB3VecEnv(env), env
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def oracle():
     return random_oracle(seed=1, vocab_size=V, seq_len=T)
 
 
-def _episode(venv, seed):
+def _episode(venv, seed, q_values=None):
     venv.seed(seed)
     obs = venv.reset()
     actions = np.random.default_rng(seed).integers(0, V, (T, B))
@@ -55,6 +55,8 @@ def _episode(venv, seed):
     for t in range(T):
         assert obs.shape == (B, T) and (obs[:, t:] == -1).all() and (obs[:, :t] == actions[:t].T).all()
         obs, r, dones, infos = venv.step(actions[t])
+        if q_values is not None:
+            q_values.append([info["q_value"] for info in infos])
         rewards.append(r)
         assert r.shape == (B,) and r.dtype == np.float32
         assert dones.all() == (t == T - 1) and dones.any() == (t == T - 1)
@@ -69,23 +71,24 @@ def test_vecenv_episode_semantics(oracle):
     for i, info in enumerate(infos):
         np.testing.assert_array_equal(info["terminal_observation"], actions[:, i])
         assert info["TimeLimit.truncated"] is False and info["episode"]["l"] == T
-        # q_difference rewards telescope: an episode's rewards sum to its final score
+        # the env's rewards Q_t - Q_{t-1} telescope: an episode's rewards sum to its final score
         assert info["episode"]["r"] == pytest.approx(rewards[:, i].sum(), abs=1e-5)
         assert info["final_score"] == pytest.approx(rewards[:, i].sum(), abs=1e-5)
     final = OracleLikelihoodReward(oracle).score(torch.as_tensor(actions.T))
     np.testing.assert_allclose([info["final_score"] for info in infos], final.numpy(), rtol=1e-5)
 
 
-def test_raw_rewards_are_the_envs_q_values_and_seeding_repeats(oracle):
-    venv_d, _ = _venv(_generator(), oracle)
-    venv_r, _ = _venv(_generator(), oracle, rewards="raw")
-    _, diff, _, _ = _episode(venv_d, seed=5)
-    _, raw, _, _ = _episode(venv_r, seed=5)  # same seed: same rollouts
-    np.testing.assert_allclose(np.cumsum(diff, 0), raw, rtol=1e-5, atol=1e-5)
-    _, raw_again, _, _ = _episode(venv_r, seed=5)
-    np.testing.assert_array_equal(raw, raw_again)
-    _, raw_other, _, _ = _episode(venv_r, seed=6)
-    assert not np.array_equal(raw[:-1], raw_other[:-1])  # the rollouts depend on the seed
+def test_rewards_are_the_differences_of_the_envs_q_values_and_seeding_repeats(oracle):
+    venv, _ = _venv(_generator(), oracle)
+    q = []
+    _, diff, _, _ = _episode(venv, seed=5, q_values=q)
+    q = np.array(q, dtype=np.float32)
+    np.testing.assert_array_equal(diff, np.diff(q, axis=0, prepend=np.zeros((1, B), np.float32)))
+    np.testing.assert_allclose(np.cumsum(diff, 0), q, rtol=1e-5, atol=1e-5)
+    _, diff_again, _, _ = _episode(venv, seed=5)
+    np.testing.assert_array_equal(diff, diff_again)
+    _, diff_other, _, _ = _episode(venv, seed=6)
+    assert not np.array_equal(diff[:-1], diff_other[:-1])  # the rollouts depend on the seed
 
 
 def test_vecenv_reaches_the_underlying_env(oracle):
@@ -101,8 +104,6 @@ def test_vecenv_refuses_bad_configuration(oracle):
     env = _env(_generator(), oracle, autoreset_mode=AutoresetMode.NEXT_STEP)
     with pytest.raises(ValueError, match="SAME_STEP"):
         SeqGANSB3VecEnv(env)
-    with pytest.raises(ValueError, match="rewards must be"):
-        _venv(_generator(), oracle, rewards="sum")
     venv, _ = _venv(_generator(), oracle)
     venv.reset()
     with pytest.raises(ValueError, match="out of range"):

@@ -152,8 +152,8 @@ def test_text_env_forces_eos_after_eos_and_decodes(corpus_file):
     a, b = vocab.index["a"], vocab.index["b"]
     rewards = []
     for action in [a, b, EOS, a, b, a, b][: core.corpus.seq_len]:
-        obs, reward, terminated, truncated, _ = env.step(action)
-        rewards.append(reward)
+        obs, _, terminated, truncated, info = env.step(action)
+        rewards.append(info["q_value"])
     assert obs[:3].tolist() == [a, b, EOS] and (obs[3:7] == EOS).all()
     assert env.render().startswith("a b")
     # after EOS the sequence is finished: every step's MC reward is D of the same sequence
@@ -184,7 +184,8 @@ def test_registered_corpus_ids_and_vector_env(corpus_file):
     obs = None
     for t in range(envs.unwrapped.core.seq_len):
         obs, rewards, terminated, _, infos = envs.step(np.array([EOS if t == 1 else 2, 3, 2]))
-        assert np.all((0 <= rewards) & (rewards <= 1))
+        assert np.all((0 <= infos["q_value"]) & (infos["q_value"] <= 1))
+        assert np.all((-1 <= rewards) & (rewards <= 1))
     final = np.stack(infos["final_obs"])
     assert terminated.all() and (final[0, 1:] == EOS).all() and (final[1] == 3).all()
 
