@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from seqgan_gym.discriminator import Discriminator
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.utils import atomic_torch_save, safe_torch_load
@@ -36,14 +38,38 @@ def save_language_model(model: LSTMLanguageModel, path: str | Path, **extra) -> 
     )
 
 
+_LANGUAGE_MODEL_HPARAMS = ("vocab_size", "seq_len", "emb_dim", "hidden_dim", "start_token", "eos_token")
+
+
 def load_language_model(path: str | Path, device: str = "cpu") -> LSTMLanguageModel:
-    """Read a checkpoint written by :func:`save_language_model`; clear errors on foreign files."""
+    """Read a checkpoint written by :func:`save_language_model`; a foreign or damaged file is a
+    one-line error naming it. The hyper-parameters and every tensor's shape are checked before
+    any memory is allocated for the model (a claimed V = 10**12 allocates nothing)."""
     ckpt = safe_torch_load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.lstm":
         raise ValueError(f"{path}: not a seqgan-gym language-model checkpoint")
-    model = LSTMLanguageModel(**ckpt["hparams"])
+    hparams, state = ckpt.get("hparams"), ckpt.get("state_dict")
+    if not isinstance(hparams, dict) or set(hparams) != set(_LANGUAGE_MODEL_HPARAMS):
+        got = sorted(hparams) if isinstance(hparams, dict) else type(hparams).__name__
+        raise ValueError(f"{path}: its hparams must be exactly {', '.join(_LANGUAGE_MODEL_HPARAMS)}; "
+                         f"got {got}")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: no state_dict of tensors (a damaged or foreign checkpoint)")
+    for name in _LANGUAGE_MODEL_HPARAMS:
+        value = hparams[name]
+        if not (type(value) is int or (value is None and name == "eos_token")):
+            raise ValueError(f"{path}: hparam {name} must be an integer, got {value!r}")
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        with torch.device("meta"):  # shapes only: nothing allocated
+            shapes = {k: v.shape for k, v in LSTMLanguageModel(**hparams).state_dict().items()}
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    if {k: v.shape for k, v in state.items()} != shapes:
+        wrong = sorted(set(shapes) ^ set(state)) or [k for k in shapes if state[k].shape != shapes[k]]
+        raise ValueError(f"{path}: checkpoint does not match its own hyper-parameters (tensor {wrong[0]})")
+    model = LSTMLanguageModel(**hparams)
+    try:
+        model.load_state_dict(state)
     except RuntimeError as e:
         raise ValueError(f"{path}: checkpoint does not match its own hyper-parameters: {e}") from e
     return model.to(device)

@@ -40,7 +40,7 @@ from seqgan_gym.config import (  # noqa: E402
     describe_schedule,
     get_preset,
 )
-from seqgan_gym.corpus import CORPORA  # noqa: E402
+from seqgan_gym.corpus import CORPORA, too_long_note  # noqa: E402
 from seqgan_gym.utils import default_threads, remove_stale_temporaries, resolve_device  # noqa: E402
 
 
@@ -95,6 +95,9 @@ def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     for name in ("data_path", "oracle_path"):
         if getattr(cfg, name):
             setattr(cfg, name, str(Path(getattr(cfg, name)).resolve()))
+    module, _, agent_class = cfg.algo.rpartition(":")
+    if module.endswith(".py"):  # your own agent from a file
+        cfg.algo = f"{Path(module).resolve()}:{agent_class}"
     if cfg.data not in ("oracle", *CORPORA) and Path(cfg.data).exists():
         cfg.data = str(Path(cfg.data).resolve())
     return cfg
@@ -122,6 +125,11 @@ def _start_run(args: argparse.Namespace, command: str, check=None, estimate: boo
     if check is not None:
         check(cfg)
     run_dir = _run_dir(args, command, cfg)
+    try:
+        str(run_dir.resolve()).encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in the name: TensorBoard cannot write there
+        raise ValueError(f"run directory {str(run_dir)!a}: its path is not valid UTF-8 (TensorBoard "
+                         "cannot write there); choose another name") from None
     lock = RunDirLock(run_dir)  # a second process on this directory is refused here, in one line
     try:
         replace = _check_run_dir(run_dir, args.overwrite)  # before any expensive work
@@ -160,6 +168,9 @@ def _start_run(args: argparse.Namespace, command: str, check=None, estimate: boo
         source = (f"corpus {cfg.data} (V={cfg.vocab_size}, T={cfg.seq_len}, {cfg.n_train} train / "
                   f"{cfg.n_test} test sequences; BLEU-{cfg.eval_bleu_order} against all {cfg.n_test})")
         log.write_json("corpus_split.json", setup.data.split)
+        note = too_long_note(setup.data.split)
+        if note:
+            source += f"; {note}"
     print(f"[seqgan-gym] run directory {log.dir}; device {setup.device}; {source}")
     return cfg, setup, log
 
@@ -618,10 +629,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a train run that stopped (killed, Ctrl-C, failed) from its last "
                         "checkpoint, with its own settings; same numbers as an uninterrupted run")
-    p.add_argument("--algo", choices=list(ALGORITHMS),
+    p.add_argument("--algo", metavar="{" + ",".join(ALGORITHMS) + "} or module:Class",
                    help="the generator's RL algorithm: reinforce (default, the paper's), ppo, a2c "
                         "(stable-baselines3), maskable_ppo (sb3-contrib, with the env's action mask: "
-                        "after EOS only EOS; pip install 'seqgan-gym[contrib]')")
+                        "after EOS only EOS; pip install 'seqgan-gym[contrib]'), or your own agent "
+                        "(seqgan_gym.Agent) as package.module:Class or path/to/file.py:Class")
     p.add_argument("--reward", choices=["discriminator", "bleu", "oracle"],
                    help="discriminator (SeqGAN, default), bleu (PG-BLEU) or oracle (diagnostic ceiling)")
     p.add_argument("--no-estimate", action="store_true",

@@ -57,6 +57,9 @@ class ExperimentConfig:
     training file; the test split is never touched. On the oracle data ``n_valid`` does this."""
     eval_bleu_order: int = 4
     """n of the BLEU-n / Self-BLEU-n logged for a corpus at each evaluation."""
+    max_seq_len: int = 200
+    """A text corpus's lines of more tokens than this are left out, counted and listed in the run's
+    ``corpus_split.json`` (one stray 100,000-token line would otherwise make T = 100,001)."""
     oracle: str = "paper"
     """'paper' (the authors' oracle file, see --oracle-path) or 'random' (N(0,1), --oracle-seed)."""
     oracle_path: str | None = None
@@ -182,7 +185,12 @@ class ExperimentConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {ALGORITHMS}, got {self.algo!r}")
+            if ":" not in self.algo:
+                raise ValueError(f"algo must be one of {ALGORITHMS} or your agent's 'module:Class' / "
+                                 f"'path/to/file.py:Class', got {self.algo!r}")
+            from seqgan_gym.agents.protocol import import_agent_class
+
+            import_agent_class(self.algo)  # imports it now: a wrong path fails before any work
         if self.algo == "maskable_ppo" and importlib.util.find_spec("sb3_contrib") is None:
             raise ValueError("algo maskable_ppo needs sb3-contrib: pip install 'seqgan-gym[contrib]'")
         if self.reward not in REWARDS:
@@ -220,6 +228,8 @@ class ExperimentConfig:
                 raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {self.device!r}") from e
         if self.eval_bleu_order < 1:
             raise ValueError(f"eval_bleu_order must be >= 1, got {self.eval_bleu_order}")
+        if self.max_seq_len < 1:
+            raise ValueError(f"max_seq_len must be >= 1, got {self.max_seq_len}")
         if self.data != "oracle" and self.reward == "oracle":
             raise ValueError(f"reward 'oracle' needs the oracle data; data is {self.data!r} (a corpus)")
         if self.dis_form not in DIS_FORMS:

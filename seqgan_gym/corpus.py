@@ -41,6 +41,10 @@ from seqgan_gym.utils import atomic_write_json
 
 EOS, UNK = 0, 1
 SPECIAL_TOKENS = ("<eos>", "<unk>")
+MAX_SEQ_LEN = 200
+"""Sequences of more tokens than this are left out of a corpus by default (and counted): a stray
+line of 100,000 tokens would otherwise make T = 100,001 for every sequence. The bundled corpora's
+longest: COCO 37 tokens, the quatrains 24."""
 
 
 @dataclass
@@ -135,8 +139,10 @@ _TEXT_NOT_IDS = ("BLEU takes token ids (rows of ints), got {}; to score text, us
 def read_sequences(path: str | Path, tokenizer: Callable[[str], list[str]] | None = None) -> list[list[str]]:
     """One sequence a line (blank lines skipped), split by ``tokenizer`` (default: whitespace).
 
-    Raises :class:`CorpusFormatError` naming the file and line for text that is not UTF-8 or
-    holds control characters, and for a file with no sequence at all.
+    The text is NFC-normalised first, so a character written composed (``é``) or decomposed
+    (``e`` + combining accent) is one token. Raises :class:`CorpusFormatError` naming the file
+    and line for text that is not UTF-8 or holds control characters, and for a file with no
+    sequence at all.
     """
     return [tokens for _, tokens in _read_numbered(path, tokenizer)]
 
@@ -156,7 +162,7 @@ def _read_numbered(path: str | Path, tokenizer: Callable[[str], list[str]] | Non
         raise CorpusFormatError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from e
     split = tokenizer or str.split
     sequences = []
-    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark
+    text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))  # and a UTF-8 byte-order mark
     for number, line in enumerate(text.split("\n"), start=1):  # "\n" only: see the check below
         line = line.removesuffix("\r")
         bad = [c for c in line if unicodedata.category(c) == "Cc" and c != "\t"]
@@ -235,14 +241,22 @@ def load_text_corpus(
     seq_len: int | None = None,
     tokenizer: Callable[[str], list[str]] | None = None,
     name: str | None = None,
+    max_seq_len: int | None = MAX_SEQ_LEN,
 ) -> TextCorpus:
     """Read and encode a corpus. With ``test_path`` the split is as given; without, a seeded random
-    ``test_fraction`` of the lines is held out (the line numbers are in ``corpus.split``)."""
-    numbered = _read_numbered(train_path, tokenizer)
+    ``test_fraction`` of the lines is held out (the line numbers are in ``corpus.split``).
+    Sequences of more than ``max_seq_len`` tokens (None: no limit) are left out; how many, and
+    their line numbers, are in ``corpus.split["too_long"]`` (absent when there are none)."""
+    numbered, too_long = _at_most(_read_numbered(train_path, tokenizer), max_seq_len, train_path)
     train_seqs = [tokens for _, tokens in numbered]
     split: dict = {"train_file": str(train_path)}
+    if too_long:
+        split["too_long"] = {"max_seq_len": max_seq_len, "train_file_lines": too_long}
     if test_path is not None:
-        test_seqs = read_sequences(test_path, tokenizer)
+        test_numbered, test_too_long = _at_most(_read_numbered(test_path, tokenizer), max_seq_len, test_path)
+        test_seqs = [tokens for _, tokens in test_numbered]
+        if test_too_long:
+            split.setdefault("too_long", {"max_seq_len": max_seq_len})["test_file_lines"] = test_too_long
         split.update(test_file=str(test_path), how="as given")
     else:
         test_rows, train_rows = seeded_holdout(len(train_seqs), test_fraction, split_seed, "sequences")
@@ -264,11 +278,36 @@ def load_text_corpus(
     return TextCorpus(name or Path(train_path).stem, vocab, train, test, train_lengths, test_lengths, split)
 
 
+def _at_most(numbered: list[tuple[int, list[str]]], max_seq_len: int | None, path: str | Path,
+             ) -> tuple[list[tuple[int, list[str]]], list[int]]:
+    """The numbered sequences of at most ``max_seq_len`` tokens, and the line numbers of the others
+    (read from ``path``: none left is an error naming it)."""
+    if max_seq_len is None:
+        return numbered, []
+    kept = [(n, t) for n, t in numbered if len(t) <= max_seq_len]
+    if not kept:
+        raise CorpusFormatError(f"{path}: every sequence is longer than max_seq_len {max_seq_len} tokens")
+    return kept, [n for n, t in numbered if len(t) > max_seq_len]
+
+
+def too_long_note(split: dict) -> str | None:
+    """One line saying how many lines a corpus left out for exceeding ``max_seq_len`` (None: none)."""
+    too_long = split.get("too_long")
+    if not too_long:
+        return None
+    lines = too_long.get("train_file_lines", []) + too_long.get("test_file_lines", [])
+    first = too_long.get("train_file_lines", too_long.get("test_file_lines"))[:5]
+    return (f"{len(lines)} line(s) longer than max_seq_len {too_long['max_seq_len']} tokens left out "
+            f"(line(s) {', '.join(map(str, first))}{', ...' if len(lines) > 5 else ''}; listed in "
+            "corpus_split.json; --set max_seq_len=N changes the limit)")
+
+
 CORPORA = ("quatrains", "coco", "nottingham")
 """The bundled corpora :func:`load_corpus` knows by name (any other value is a path)."""
 
 
-def load_corpus(name_or_path: str | Path, path: str | Path | None = None, split_seed: int = 0):
+def load_corpus(name_or_path: str | Path, path: str | Path | None = None, split_seed: int = 0,
+                max_seq_len: int | None = MAX_SEQ_LEN):
     """A corpus by name or path: :class:`TextCorpus` or :class:`~seqgan_gym.music.MelodyCorpus`.
 
     * ``"quatrains"``, ``"coco"``: the bundled text sets (:func:`load_quatrains`, :func:`load_coco`),
@@ -279,12 +318,14 @@ def load_corpus(name_or_path: str | Path, path: str | Path | None = None, split_
     * anything else: a text file, one sequence a line, tokens separated by spaces, with a seeded
       10% held out (``split_seed``); or a folder holding ``train.txt`` and ``test.txt`` (split as
       given).
+
+    Text sequences of more than ``max_seq_len`` tokens are left out (:func:`load_text_corpus`).
     """
     name = str(name_or_path)
     if name == "quatrains":
-        return load_quatrains(path, split_seed=split_seed)
+        return load_quatrains(path, split_seed=split_seed, max_seq_len=max_seq_len)
     if name == "coco":
-        return load_coco(path)
+        return load_coco(path, max_seq_len=max_seq_len)
     if name == "nottingham":
         cache = os.environ.get("SEQGAN_GYM_CACHE", str(Path.home() / ".cache" / "seqgan_gym"))
         return load_nottingham(path, split_seed=split_seed, cache_dir=cache)
@@ -294,10 +335,11 @@ def load_corpus(name_or_path: str | Path, path: str | Path | None = None, split_
     if target.is_dir():
         if not (target / "train.txt").is_file() or not (target / "test.txt").is_file():
             raise FileNotFoundError(f"corpus folder {target} must hold train.txt and test.txt")
-        return load_text_corpus(target / "train.txt", target / "test.txt", name=target.name)
+        return load_text_corpus(target / "train.txt", target / "test.txt", name=target.name,
+                                max_seq_len=max_seq_len)
     if not target.is_file():
         raise FileNotFoundError(f"corpus {name!r} is neither a bundled corpus {CORPORA} nor a file or folder")
-    return load_text_corpus(target, split_seed=split_seed)
+    return load_text_corpus(target, split_seed=split_seed, max_seq_len=max_seq_len)
 
 
 BUNDLED = Path(__file__).resolve().parent / "datasets"
@@ -318,15 +360,15 @@ def _bundled(relative: str, path: str | Path | None) -> Path:
 
 
 def load_quatrains(path: str | Path | None = None, split_seed: int = 0, test_fraction: float = 0.1,
-                   ) -> TextCorpus:
+                   max_seq_len: int | None = MAX_SEQ_LEN) -> TextCorpus:
     """Chinese five-character quatrains (16,394 poems of 24 tokens; Texygen's ``shi.txt``, MIT):
     a seeded split (default 10% held out, recorded in ``corpus.split``)."""
     return load_text_corpus(_bundled("chinese_poems/shi.txt", path), test_fraction=test_fraction,
-                            split_seed=split_seed, name="quatrains")
+                            split_seed=split_seed, name="quatrains", max_seq_len=max_seq_len)
 
 
-def load_coco(folder: str | Path | None = None) -> TextCorpus:
+def load_coco(folder: str | Path | None = None, max_seq_len: int | None = MAX_SEQ_LEN) -> TextCorpus:
     """COCO image captions, tokenised (10,000 train + 10,000 test as given; TextBox's copy of the
     "Language GANs Falling Short" data, MIT)."""
     root = _bundled("image_coco_tokenized", folder)
-    return load_text_corpus(root / "train.txt", root / "test.txt", name="coco")
+    return load_text_corpus(root / "train.txt", root / "test.txt", name="coco", max_seq_len=max_seq_len)

@@ -93,7 +93,7 @@ def build_setup(cfg: ExperimentConfig) -> Setup:
     torch.manual_seed(stream_seed(cfg.seed, "torch_global"))
     device = resolve_device(cfg.device)
     if cfg.data != "oracle":
-        corpus = load_corpus(cfg.data, cfg.data_path, split_seed=cfg.split_seed)
+        corpus = load_corpus(cfg.data, cfg.data_path, split_seed=cfg.split_seed, max_seq_len=cfg.max_seq_len)
         if cfg.corpus_valid:
             corpus = carve_validation(corpus, cfg.corpus_valid, cfg.split_seed)
         cfg.vocab_size, cfg.seq_len = corpus.vocab_size, corpus.seq_len

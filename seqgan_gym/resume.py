@@ -81,10 +81,10 @@ class Checkpointer:
         saved = (self.saved or {}).get("config")
         if not isinstance(saved, dict):  # written before states carried their config
             return
-        for name in sorted(set(saved) | set(config)):
-            if saved.get(name, "<absent>") != config.get(name, "<absent>"):
+        for name in sorted(saved):  # a field this version added and the state lacks: its default
+            if saved[name] != config.get(name, "<absent>"):
                 raise ValueError(f"{source}: {name} is {config.get(name, '<absent>')!r}, but the run's "
-                                 f"{self.path.name} was written with {saved.get(name, '<absent>')!r} "
+                                 f"{self.path.name} was written with {saved[name]!r} "
                                  "(config.json was changed after the run started)")
 
     def begin(self, phase: str, **objects: Any) -> int | None:

@@ -382,3 +382,76 @@ def test_a_write_past_the_file_size_limit_names_its_file_and_leaves_a_resumable_
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["resume_from"] == "mle step 2"
     assert summary["reason"] == f"OSError: [Errno 27] File too large: '{run}/checkpoints/resume.pt'"
+
+
+def test_a_run_directory_name_that_is_not_utf8_is_refused_before_it_exists(tmp_path, capsys):
+    run = Path(os.fsdecode(bytes(tmp_path) + b"/run\xff"))
+    assert main(["train", "--preset", "smoke", "--threads", "1", "--run-dir", str(run)]) == 2
+    assert capsys.readouterr().err == (f"seqgan-gym: error: run directory {str(run)!a}: its path is not "
+                                       "valid UTF-8 (TensorBoard cannot write there); choose another name\n")
+    assert not run.exists()
+
+
+# --------------------------------------------------------------------------- damaged checkpoints
+@pytest.mark.parametrize("change, line", [
+    (lambda c: c.pop("state_dict"), "no state_dict of tensors (a damaged or foreign checkpoint)"),
+    (lambda c: c["hparams"].update(dropout=0.1), "its hparams must be exactly vocab_size, seq_len, emb_dim, "
+     "hidden_dim, start_token, eos_token; got ['dropout', 'emb_dim', 'eos_token', 'hidden_dim', 'seq_len', "
+     "'start_token', 'vocab_size']"),
+    (lambda c: c["hparams"].update(vocab_size=10**12), "checkpoint does not match its own hyper-parameters "
+                                                       "(tensor embedding.weight)"),
+    (lambda c: c["hparams"].update(seq_len="10"), "hparam seq_len must be an integer, got '10'"),
+])
+def test_eval_of_a_damaged_generator_checkpoint_is_one_line(tmp_path, capsys, change, line):
+    import torch
+
+    from seqgan_gym.checkpoints import save_language_model
+    from seqgan_gym.lstm import LSTMLanguageModel
+
+    path = tmp_path / "g.pt"
+    save_language_model(LSTMLanguageModel(200, 10), path)
+    checkpoint = torch.load(path, weights_only=True)
+    change(checkpoint)
+    torch.save(checkpoint, path)
+    assert main(["eval", str(path), "--preset", "smoke", "--threads", "1"]) == 2
+    assert capsys.readouterr().err == f"seqgan-gym: error: {path}: {line}\n"
+
+
+# ------------------------------------------------------------------------- corpora: length and NFC
+def test_a_corpus_leaves_out_lines_longer_than_max_seq_len_and_says_how_many(tmp_path, capsys):
+    from seqgan_gym.corpus import load_text_corpus
+
+    lines = [f"w{i % 7} w{i % 5} w{i % 3}" for i in range(40)]
+    lines[9] = " ".join(["x"] * 100_000)
+    lines[20] = " ".join(["y"] * 201)
+    corpus_file = tmp_path / "corpus.txt"
+    corpus_file.write_text("\n".join(lines) + "\n")
+    corpus = load_text_corpus(corpus_file)
+    assert corpus.seq_len == 4 and len(corpus.train) + len(corpus.test) == 38
+    assert corpus.split["too_long"] == {"max_seq_len": 200, "train_file_lines": [10, 21]}
+    assert load_text_corpus(corpus_file, max_seq_len=None).seq_len == 100_001
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--data", str(corpus_file), "--threads", "1", "--no-estimate",
+                 "--set", "mle_epochs=0", "--set", "adv_iterations=0", "--set", "dis_pretrain_steps=0",
+                 "--set", "n_valid=0", "--run-dir", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert ("2 line(s) longer than max_seq_len 200 tokens left out (line(s) 10, 21; listed in "
+            "corpus_split.json; --set max_seq_len=N changes the limit)") in out
+    assert main(["train", "--preset", "smoke", "--data", str(corpus_file), "--set", "max_seq_len=0",
+                 "--run-dir", str(tmp_path / "other")]) == 2
+    assert capsys.readouterr().err == "seqgan-gym: error: max_seq_len must be >= 1, got 0\n"
+
+
+def test_text_in_nfc_and_nfd_scores_and_reads_as_the_same_tokens(tmp_path, capsys):
+    import unicodedata
+
+    from seqgan_gym.corpus import read_sequences
+
+    text = "le café était très animé ce soir\nune pâtisserie crémeuse à la fenêtre\n"
+    composed, decomposed = tmp_path / "nfc.txt", tmp_path / "nfd.txt"
+    composed.write_text(unicodedata.normalize("NFC", text))
+    decomposed.write_text(unicodedata.normalize("NFD", text))
+    assert composed.read_bytes() != decomposed.read_bytes()
+    assert read_sequences(decomposed) == read_sequences(composed)
+    assert main(["score", "--hyp", str(decomposed), "--ref", str(composed), "--n", "4"]) == 0
+    assert "| 4 | 1.000 | - |" in capsys.readouterr().out
