@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from tqdm.auto import tqdm
 
 from seqgan_gym.intermediate import IntermediateReward, train_with_negatives
 
@@ -90,10 +91,16 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
     :param real_data: (N, T) long, the real sequences (the paper: 10,000 oracle samples).
     :param sample_negatives: ``n -> (n, T) long`` sequences from the *current* policy. For an
         :class:`~seqgan_gym.lstm.LSTMLanguageModel` generator use :meth:`for_generator`.
-    :param g_steps: generator updates between D updates (the paper's default schedule: 1).
-    :param d_steps: D updates each time, each with fresh negatives (the paper: 5).
-    :param k: epochs over real + negatives per D update (the paper: 3).
-    :param n_negatives: negatives per D update (the authors: as many as real sequences).
+    The default schedule is the ``cpu`` preset's (one D update of one epoch on 5,000 fresh negatives
+    after every generator update); the paper's is ``d_steps=5, k=3, n_negatives=10_000``, about 15
+    times the work. With ``verbose >= 1`` (the default) the callback prints its schedule when
+    training starts, and a D update that runs for more than a few seconds shows a progress bar.
+
+    :param g_steps: generator updates between D updates (the paper: 1).
+    :param d_steps: D updates each time, each with fresh negatives (the paper: 5; default 1).
+    :param k: epochs over real + negatives per D update (the paper: 3; default 1).
+    :param n_negatives: negatives per D update (the authors: 10,000, as many as real sequences;
+        default 5,000).
     :param batch_size: D's mini-batch (the paper: 64).
     :param seed: seed of D's shuffling stream.
     :param intermediate_reward: a trainable :class:`~seqgan_gym.intermediate.IntermediateReward` to
@@ -107,12 +114,12 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
         real_data: torch.Tensor,
         sample_negatives: Callable[[int], torch.Tensor],
         g_steps: int = 1,
-        d_steps: int = 5,
-        k: int = 3,
-        n_negatives: int = 10_000,
+        d_steps: int = 1,
+        k: int = 1,
+        n_negatives: int = 5_000,
         batch_size: int = 64,
         seed: int = 0,
-        verbose: int = 0,
+        verbose: int = 1,
         intermediate_reward: IntermediateReward | None = None,
     ) -> None:
         super().__init__(g_steps, verbose)
@@ -147,6 +154,16 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
 
         return cls(*args, sample_negatives=sample, seed=seed, **kwargs)
 
+    @property
+    def schedule(self) -> str:
+        """The schedule in words, as printed when training starts."""
+        return (f"every {self.g_steps} generator update(s): {self.d_steps} x ({self.n_negatives} fresh "
+                f"negatives, {self.k} epoch(s) of D over them and {len(self.real_data)} real sequences)")
+
+    def _on_training_start(self) -> None:
+        if self.verbose >= 1:
+            print(f"DiscriminatorUpdateCallback: {self.schedule}")
+
     def _on_every_n_updates(self) -> None:
         self.update_discriminator()
 
@@ -154,18 +171,26 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
         """Run the D update now (also callable by hand); returns and logs its statistics."""
         if self.d_steps == 0:
             return {}
-        stats, i_stats = train_with_negatives(
-            self.discriminator,
-            self.optimizer,
-            self.intermediate_reward,
-            self.real_data,
-            self.sample_negatives,
-            n_negatives=self.n_negatives,
-            d_steps=self.d_steps,
-            k=self.k,
-            batch_size=self.batch_size,
-            shuffle_rng=self.shuffle_rng,
-        )
+        with tqdm(total=self.d_steps, desc="D update (negative sets drawn)", delay=5, leave=False,
+                  disable=self.verbose < 1) as bar:
+
+            def sample_negatives(n: int) -> torch.Tensor:
+                negatives = self.sample_negatives(n)
+                bar.update(1)
+                return negatives
+
+            stats, i_stats = train_with_negatives(
+                self.discriminator,
+                self.optimizer,
+                self.intermediate_reward,
+                self.real_data,
+                sample_negatives,
+                n_negatives=self.n_negatives,
+                d_steps=self.d_steps,
+                k=self.k,
+                batch_size=self.batch_size,
+                shuffle_rng=self.shuffle_rng,
+            )
         self.d_updates += self.d_steps
         if "loss" in i_stats:
             stats = {**stats, "intermediate_loss": i_stats["loss"]}

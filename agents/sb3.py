@@ -271,7 +271,15 @@ class _GeneratorActor:
     """What makes an SB3 actor-critic policy's actor an LSTM generator (see the module docstring);
     mixed into :class:`GeneratorPolicy` and :class:`MaskableGeneratorPolicy`."""
 
-    def __init__(self, observation_space, action_space, lr_schedule, **kwargs) -> None:
+    def __init__(self, observation_space, action_space, lr_schedule,
+                 generator: LSTMLanguageModel | None = None, **kwargs) -> None:
+        if generator is not None:  # SB3's own constructors: policy_kwargs=dict(generator=G)
+            sizes = {"emb_dim": generator.emb_dim, "hidden_dim": generator.hidden_dim,
+                     "start_token": generator.start_token}
+            given = kwargs.get("features_extractor_kwargs") or {}
+            if any(given.get(key, value) != value for key, value in sizes.items()):
+                raise ValueError(f"features_extractor_kwargs {given} contradict the generator's sizes {sizes}")
+            kwargs["features_extractor_kwargs"] = {**given, **sizes}
         kwargs.setdefault("features_extractor_class", PrefixLSTMExtractor)
         kwargs.setdefault("share_features_extractor", False)
         kwargs.setdefault("net_arch", {"pi": [], "vf": [64]})
@@ -283,6 +291,8 @@ class _GeneratorActor:
         if not issubclass(kwargs["features_extractor_class"], PrefixLSTMExtractor):
             raise ValueError(f"{type(self).__name__} needs features_extractor_class=PrefixLSTMExtractor")
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        if generator is not None:
+            self.load_generator(generator)
 
     def _build(self, lr_schedule) -> None:
         super()._build(lr_schedule)
@@ -545,6 +555,13 @@ class GeneratorCategorical(CategoricalDistribution):
 class GeneratorPolicy(_GeneratorActor, ActorCriticPolicy):
     """Actor-critic policy whose actor is an LSTM generator (see the module docstring), for PPO and A2C.
 
+    ``generator``: the LSTM generator the actor starts from (its sizes set the extractors'), so
+    that SB3's own constructor works: ``A2C(GeneratorPolicy, venv, policy_kwargs=dict(generator=G))``
+    (:func:`make_sb3_agent` does this for you). The policy needs a discrete action space of
+    token ids and the prefix observations of the SeqGAN envs; SB3 algorithms without an
+    actor-critic policy (DQN) and sb3-contrib's TRPO (whose line search needs every policy
+    parameter in its graph) are refused by :func:`make_sb3_agent`.
+
     Defaults: a separate critic extractor, ``net_arch=dict(pi=[], vf=[64])`` (the actor's logits
     are the generator's output layer on h_t, nothing in between), no orthogonal initialisation.
     Extra keyword arguments go to :class:`ActorCriticPolicy`; ``features_extractor_kwargs`` to
@@ -552,8 +569,9 @@ class GeneratorPolicy(_GeneratorActor, ActorCriticPolicy):
     distribution is a :class:`GeneratorCategorical`.
     """
 
-    def __init__(self, observation_space, action_space, lr_schedule, **kwargs) -> None:
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+    def __init__(self, observation_space, action_space, lr_schedule,
+                 generator: LSTMLanguageModel | None = None, **kwargs) -> None:
+        super().__init__(observation_space, action_space, lr_schedule, generator=generator, **kwargs)
         self.action_dist = GeneratorCategorical(self.action_space.n)
 
     def _get_action_dist_from_latent(self, latent_pi: torch.Tensor) -> GeneratorCategorical:
@@ -603,29 +621,20 @@ def make_sb3_agent(
     ``model.policy.generator``.
     """
     if algo not in SB3_ALGORITHMS:
-        raise ValueError(f"algo must be one of {SB3_ALGORITHMS}, got {algo!r}")
+        raise ValueError(f"algo must be one of {SB3_ALGORITHMS}, got {algo!r} (DQN has no actor to start "
+                         "from the generator; sb3-contrib's TRPO differentiates the critic's extractor too)")
     t = venv.observation_space.shape[0]
     kwargs: dict[str, Any] = {"n_steps": t, "gamma": 1.0, "learning_rate": learning_rate,
                               "max_grad_norm": max_grad_norm, "seed": seed, "device": device}
     if algo in ("ppo", "maskable_ppo"):
         kwargs.update(n_epochs=4, batch_size=min(256, t * venv.num_envs))
     kwargs.update(algo_kwargs)
-    policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
-    sizes = {"emb_dim": generator.emb_dim, "hidden_dim": generator.hidden_dim,
-             "start_token": generator.start_token}
-    given = policy_kwargs.get("features_extractor_kwargs", {})
-    if any(given.get(key, value) != value for key, value in sizes.items()):
-        raise ValueError(f"features_extractor_kwargs {given} contradict the generator's sizes {sizes}")
-    policy_kwargs["features_extractor_kwargs"] = {**given, **sizes}
-    kwargs["policy_kwargs"] = policy_kwargs
+    kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), "generator": generator}
     if algo == "maskable_ppo":
         from sb3_contrib import MaskablePPO  # optional: maskable_generator_policy() says how to install
 
-        model = MaskablePPO(policy or maskable_generator_policy(), venv, **kwargs)
-    else:
-        model = (PPO if algo == "ppo" else A2C)(policy or GeneratorPolicy, venv, **kwargs)
-    model.policy.load_generator(generator)
-    return model
+        return MaskablePPO(policy or maskable_generator_policy(), venv, **kwargs)
+    return (PPO if algo == "ppo" else A2C)(policy or GeneratorPolicy, venv, **kwargs)
 
 
 class SB3GeneratorUpdates:

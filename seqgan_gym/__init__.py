@@ -1,9 +1,19 @@
 """seqgan-gym: SeqGAN (Yu et al., AAAI 2017) as a Gymnasium environment plus RL agents.
 
 ``import seqgan_gym`` registers the environments with gymnasium (``SeqGAN-Oracle-v0``,
-``SeqGAN-Text-v0``, ...) and is cheap: torch and the models load on first use of a name below
-(``seqgan_gym.LSTMLanguageModel``, ...). The command line relies on this to set
-``OMP_WAIT_POLICY`` before torch starts (see :mod:`seqgan_gym.cli`).
+``SeqGAN-Text-v0``, ...) and is cheap: torch and the models load on first use of a name below.
+The command line relies on this to set ``OMP_WAIT_POLICY`` before torch starts (see
+:mod:`seqgan_gym.cli`).
+
+The public API, everything the three uses need (make the env; plug in an algorithm; compare
+rewards)::
+
+    from seqgan_gym import (SeqGANEnv, SeqGANVectorEnv,                      # the environments
+                            LSTMLanguageModel, Discriminator, RolloutPolicy,  # G / oracle, D, beta
+                            DiscriminatorReward, BleuReward, OracleLikelihoodReward, RewardModel,
+                            Reinforce, Agent, DiscriminatorUpdateCallback, RolloutPolicyUpdateCallback,
+                            SeqGANSB3VecEnv, make_sb3_agent,                  # agents
+                            random_oracle, load_oracle, load_corpus, load_run, nll_oracle, nll_test)
 """
 
 from importlib import import_module
@@ -12,13 +22,43 @@ import seqgan_gym.envs  # noqa: F401  (registers the environment ids; loads no m
 
 __version__ = "0.1.0"
 
-_LAZY = {"LSTMLanguageModel": "seqgan_gym.lstm", "load_corpus": "seqgan_gym.corpus",
-         "load_oracle": "seqgan_gym.oracle", "random_oracle": "seqgan_gym.oracle"}
+_LAZY = {
+    # the environments
+    "SeqGANEnv": "seqgan_gym.envs.seqgan_env",
+    "SeqGANVectorEnv": "seqgan_gym.envs.vector_env",
+    # the models: G_theta and the oracle, D_phi, beta
+    "LSTMLanguageModel": "seqgan_gym.lstm",
+    "Discriminator": "seqgan_gym.discriminator",
+    "RolloutPolicy": "seqgan_gym.rollout",
+    # the rewards: a finished sequence's score
+    "RewardModel": "seqgan_gym.rewards",
+    "DiscriminatorReward": "seqgan_gym.rewards",
+    "BleuReward": "seqgan_gym.rewards",
+    "OracleLikelihoodReward": "seqgan_gym.rewards",
+    # the agents and what plugs them in
+    "Agent": "seqgan_gym.agents.protocol",
+    "Reinforce": "seqgan_gym.agents.reinforce",
+    "DiscriminatorUpdateCallback": "seqgan_gym.agents.callbacks",
+    "RolloutPolicyUpdateCallback": "seqgan_gym.agents.callbacks",
+    "SeqGANSB3VecEnv": "seqgan_gym.agents.sb3",
+    "make_sb3_agent": "seqgan_gym.agents.sb3",
+    # data, saved runs and the metrics
+    "random_oracle": "seqgan_gym.oracle",
+    "load_oracle": "seqgan_gym.oracle",
+    "load_corpus": "seqgan_gym.corpus",
+    "load_run": "seqgan_gym.saved_run",
+    "nll_oracle": "seqgan_gym.metrics",
+    "nll_test": "seqgan_gym.metrics",
+}
 
-__all__ = [*sorted(_LAZY), "__version__"]
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'seqgan_gym' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
