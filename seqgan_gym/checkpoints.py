@@ -6,6 +6,7 @@ and read with ``torch.load(weights_only=True)``: loading never runs code from th
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
@@ -38,6 +39,14 @@ def save_language_model(model: LSTMLanguageModel, path: str | Path, **extra) -> 
     )
 
 
+def _load(path: str | Path):
+    """:func:`~seqgan_gym.utils.safe_torch_load`, after checking that the file is a torch archive at all
+    (a random or truncated file: one line saying so)."""
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: corrupt, or not a loadable checkpoint (not a torch checkpoint archive)")
+    return safe_torch_load(path)
+
+
 _LANGUAGE_MODEL_HPARAMS = ("vocab_size", "seq_len", "emb_dim", "hidden_dim", "start_token", "eos_token")
 
 
@@ -45,7 +54,7 @@ def load_language_model(path: str | Path, device: str = "cpu") -> LSTMLanguageMo
     """Read a checkpoint written by :func:`save_language_model`; a foreign or damaged file is a
     one-line error naming it. The hyper-parameters and every tensor's shape are checked before
     any memory is allocated for the model (a claimed V = 10**12 allocates nothing)."""
-    ckpt = safe_torch_load(path)
+    ckpt = _load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.lstm":
         raise ValueError(f"{path}: not a seqgan-gym language-model checkpoint")
     hparams, state = ckpt.get("hparams"), ckpt.get("state_dict")
@@ -97,7 +106,7 @@ def save_discriminator(discriminator, path: str | Path, **extra) -> None:
 
 def load_discriminator(path: str | Path, device: str = "cpu"):
     """Read a checkpoint written by :func:`save_discriminator`."""
-    ckpt = safe_torch_load(path)
+    ckpt = _load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.discriminator":
         raise ValueError(f"{path}: not a seqgan-gym discriminator checkpoint")
     hp = dict(ckpt["hparams"])

@@ -7,6 +7,7 @@
     seqgan-gym score --hyp FILE --ref FILE [--n 2 3 4 5] [--self-bleu] [--tokenize space|nltk]
     seqgan-gym fetch-oracle [--from FILE]                   the paper's oracle into the user cache
     seqgan-gym sweep SPEC [--out DIR] [--cpus-per-trial N] [--address ADDR]   many runs on Ray Tune
+    seqgan-gym compare --rewards discriminator bleu --seeds 0 1 2 [--workers N | --ray]   rewards side by side
 
 Before torch loads, the command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless you set it): with
 OpenMP's default spin-waiting, 2 torch threads beside one other busy process ran the cpu preset's
@@ -61,7 +62,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field, e.g. --set mle_epochs=10 (repeatable)")
     p.add_argument("--threads", type=int,
-                   help="torch CPU threads (default: the CPUs this process may use, at most 16)")
+                   help="torch CPU threads (default: the CPUs this process may use, at most 16; with "
+                        "--resume, the run's own count, which its numbers depend on)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -347,18 +349,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from seqgan_gym.checkpoints import load_language_model
 
     def check(cfg: ExperimentConfig) -> None:  # the checks that need train's own options
-        if args.generator_checkpoint:  # readable before the setup's minutes of work
-            load_language_model(args.generator_checkpoint)
-        if args.generator_checkpoint and cfg.mle_select == "best":
-            raise ValueError("mle_select=best picks an epoch of this run's MLE; with "
-                             "--generator-checkpoint there is none (pass the best checkpoint itself)")
-        if cfg.dis_form == "density_ratio" and cfg.reward == "discriminator":
-            if args.generator_checkpoint:
-                _reference_file(args.generator_checkpoint, None)  # raises if it is not beside it
-            elif cfg.mle_epochs < 1:
-                raise ValueError("dis_form density_ratio needs MLE epochs (its reference is the best "
-                                 "one) or a --generator-checkpoint with generator_mle_best.pt beside it "
-                                 "(--set dis_form=cnn for the paper's D)")
+        _check_train(cfg, args.generator_checkpoint)
 
     def check_setup(cfg: ExperimentConfig, setup) -> None:  # once V and T are known, before any write
         if args.generator_checkpoint:
@@ -393,6 +384,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         })
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _check_train(cfg: ExperimentConfig, generator_checkpoint: str | None) -> None:
+    """The checks of a train run that need its own options, before any work (also a sweep's)."""
+    from seqgan_gym.checkpoints import load_language_model
+
+    if generator_checkpoint:  # readable before the setup's minutes of work
+        load_language_model(generator_checkpoint)
+    if generator_checkpoint and cfg.mle_select == "best":
+        raise ValueError("mle_select=best picks an epoch of this run's MLE; with "
+                         "--generator-checkpoint there is none (pass the best checkpoint itself)")
+    if cfg.dis_form == "density_ratio" and cfg.reward == "discriminator":
+        if generator_checkpoint:
+            _reference_file(generator_checkpoint, None)  # raises if it is not beside it
+        elif cfg.mle_epochs < 1:
+            raise ValueError("dis_form density_ratio needs MLE epochs (its reference is the best "
+                             "one) or a --generator-checkpoint with generator_mle_best.pt beside it "
+                             "(--set dis_form=cnn for the paper's D)")
 
 
 def _check_generator_fits(generator, cfg: ExperimentConfig, setup) -> None:
@@ -594,12 +603,37 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Configurations x seeds of ``train`` runs on Ray Tune, then one table (``seqgan_gym.sweep``)."""
+    from seqgan_gym.corpus import load_corpus
     from seqgan_gym.sweep import command
 
+    corpora: set[tuple] = set()
+
     def check_trial(argv: list[str]) -> ExperimentConfig:  # a trial's settings, checked as train checks them
-        return _resolve_config(build_parser().parse_args(["train", *argv]))
+        trial = build_parser().parse_args(["train", *argv])
+        cfg = _resolve_config(trial)
+        if trial.generator_checkpoint and not Path(trial.generator_checkpoint).is_file():
+            raise FileNotFoundError(f"generator_checkpoint {trial.generator_checkpoint} not found")
+        _check_train(cfg, trial.generator_checkpoint)
+        corpus = (cfg.data, cfg.data_path, cfg.split_seed, cfg.max_seq_len)
+        if cfg.data not in ("oracle", *CORPORA) and corpus not in corpora:  # a file: it reads, once
+            load_corpus(*corpus[:2], split_seed=cfg.split_seed, max_seq_len=cfg.max_seq_len)
+            corpora.add(corpus)
+        return cfg
 
     return command(args, check_trial)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Rewards x seeds of ``train`` runs, here or on Ray Tune, then one table (``seqgan_gym.compare``)."""
+    from seqgan_gym.compare import command
+
+    def check_run(argv: list[str]) -> ExperimentConfig:  # a run's settings, checked as train checks them
+        run = build_parser().parse_args(["train", *argv])
+        cfg = _resolve_config(run)
+        _check_train(cfg, run.generator_checkpoint)
+        return cfg
+
+    return command(args, check_run, cmd_sweep)
 
 
 def _reference_file(generator_checkpoint: str | None, run_dir: Path | None) -> Path:
@@ -664,6 +698,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("compare", help="rewards side by side: rewards x seeds of train runs, here (in "
+                                       "turn or --workers at a time) or on Ray (--ray), then mean ± std "
+                                       "and curves")
+    from seqgan_gym.compare import add_arguments as add_compare_arguments
+
+    add_compare_arguments(p)
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("presets", help="print every preset's schedule against the paper's and its "
                                        "estimated wall time on this machine")
     p.add_argument("--no-estimate", action="store_true", help="the schedules only (no calibration)")

@@ -11,7 +11,10 @@ written atomically (a kill mid-write leaves the previous one) and read with
 Resuming (``seqgan-gym train --resume RUN_DIR``) rebuilds the run from its ``config.json``, cuts
 ``metrics.csv`` back to the checkpoint's rows, skips the phases already done and restores the
 tracked objects of the phase in progress, so the rows that follow are the ones the uninterrupted
-run writes (on the same machine, with the same threads). TensorBoard's events are appended: steps
+run writes (on the same machine, with the run's own thread count, which ``--resume`` takes from
+``config.json`` unless ``--threads`` says otherwise: a matrix product split over another number of
+threads rounds differently). ``resume.pt`` also holds the run's config, and a ``config.json``
+changed since is refused, naming the field. TensorBoard's events are appended: steps
 between the checkpoint and the kill appear twice there; SB3's ``sb3/progress.csv`` of the stopped
 part is kept as ``sb3/progress.<n>.csv``. A completed run deletes ``resume.pt``.
 """

@@ -60,16 +60,37 @@ TOP_KEYS = {"name", "description", "preset", "seeds", "metric", "mode", "baselin
             "generator_checkpoint", "set", "configs", "grid"}
 METRICS = ("nll_oracle", "nll_test", "bleu", "self_bleu", "d_heldout_auc", "d_oracle_spearman")
 NAME = re.compile(r"^[A-Za-z0-9._=,+-]+$")
+BUNDLED = Path(__file__).with_name("sweeps")  # the specs installed with the package (package data)
 
 
 # ----------------------------------------------------------------------------------------- the spec
+def bundled_specs() -> list[str]:
+    """The names of the specs installed with the package, as ``seqgan-gym sweep NAME`` takes them."""
+    return sorted(p.stem.replace("_", "-") for p in BUNDLED.glob("*.toml"))
+
+
+def spec_path(spec: str | Path) -> Path:
+    """A spec's file: ``spec`` itself where it exists, else the bundled spec of that name
+    (``compare-rewards`` or ``compare_rewards``, with or without ``.toml``)."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    name = path.name.removesuffix(".toml").replace("-", "_")
+    bundled = BUNDLED / f"{name}.toml"
+    if path.parent == Path(".") and bundled.is_file():
+        return bundled
+    raise FileNotFoundError(f"sweep spec {spec}: no such file, and no bundled spec of that name "
+                            f"(bundled: {', '.join(bundled_specs())})")
+
+
 def load_spec(path: str | Path) -> dict:
-    """Read a sweep spec (TOML) and check its shape; values are checked per trial by the caller."""
+    """Read a sweep spec (TOML; a file, or a bundled spec's name) and check its shape; values are
+    checked per trial by the caller."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10: the ray extra installs tomli
         import tomli as tomllib
-    path = Path(path)
+    path = spec_path(path)
     try:
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -184,22 +205,53 @@ def expand_trials(spec: dict, out: Path) -> list[dict]:
 
 # --------------------------------------------------------------------------- one trial, in a worker
 def run_trial(config: dict) -> None:
-    """A Ray Tune trainable: one trial, run as ``seqgan-gym train`` in a child process that dies with
-    this worker. Reports every evaluation row of the run's ``metrics.csv`` to Tune as it appears.
-    Started again after a failure, it resumes the run from ``checkpoints/resume.pt``."""
+    """A Ray Tune trainable: one trial (:func:`run_attempt`), run as ``seqgan-gym train`` in a child
+    process that dies with this worker. Reports every evaluation row of the run's ``metrics.csv`` to
+    Tune as it appears. Started again after a failure, it resumes the run from ``checkpoints/resume.pt``."""
     from ray import tune
 
     trial = config["trial"]
-    run_dir, status_file = Path(trial["run_dir"]), Path(trial["status_file"])
-    status = _read_json(status_file) or {"name": trial["name"], "attempts": []}
-    attempts = status["attempts"]
-    if attempts and "end" not in attempts[-1]:
-        attempts[-1]["end"] = "did not end: its process or Ray worker was killed or stopped"
+    run_dir = Path(trial["run_dir"])
     reported = 0  # rows of metrics.csv already reported to Tune (a restarted trial skips them)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             reported = json.loads((Path(folder) / "progress.json").read_text())["rows"]
+
+    def report(restarts: int) -> None:  # the rows metrics.csv has gained since the last call
+        nonlocal reported
+        reported = _report_rows(tune, run_dir, reported, trial["name"], restarts)
+
+    outcome, detail = run_attempt(trial, report)
+    if outcome == "exited 0":  # e.g. the package's files were being rewritten as the process started
+        raise RuntimeError(f"{trial['name']}: seqgan-gym train exited 0 but {run_dir}/summary.json does "
+                           f"not say completed (see {trial['log']}); Tune starts the trial again")
+    if outcome == "killed":  # fail, so that Tune starts the trial again (and it resumes)
+        raise RuntimeError(f"{trial['name']}: the training process was killed by signal {detail}; Tune "
+                           "restarts the trial, which resumes from checkpoints/resume.pt")
+    if outcome == "failed":  # the run stopped by itself (bad input, divergence): again would repeat that
+        tune.report({"trial_failed": 1, "phase": "failed", "step": -1})
+        print(f"[sweep] {trial['name']} failed: {detail}", flush=True)
+
+
+def run_attempt(trial: dict, poll=None) -> tuple[str, str]:
+    """One attempt at a trial of :func:`expand_trials` (with ``threads``, ``status_file`` and ``log``
+    added), on Ray (:func:`run_trial`) or without (``seqgan-gym compare``): a run that completed
+    earlier is not run again; one with ``checkpoints/resume.pt`` continues (``train --resume``); one
+    stopped before its first checkpoint starts again from scratch. The run is ``seqgan-gym train`` in
+    a child process that dies with the thread that started it, its output appended to the trial's
+    log; the attempt is recorded in its status file. ``poll(restarts)`` is called every half second
+    while the run goes and once after it (``restarts``: the trial's earlier attempts).
+
+    Returns ``(outcome, detail)``: ``("completed", how)``; ``("exited 0", "")`` without a completed
+    ``summary.json``; ``("killed", signal number)`` (worth resuming); ``("failed", reason)``: the run
+    stopped by itself, and running it again would repeat that."""
+    poll = poll or (lambda restarts: None)
+    run_dir, status_file = Path(trial["run_dir"]), Path(trial["status_file"])
+    status = _read_json(status_file) or {"name": trial["name"], "attempts": []}
+    attempts = status["attempts"]
+    if attempts and "end" not in attempts[-1]:
+        attempts[-1]["end"] = "did not end: its process or Ray worker was killed or stopped"
     threads = str(trial["threads"])
     base = [sys.executable, "-m", "seqgan_gym.cli", "train"]
     summary = _read_json(run_dir / "summary.json")
@@ -217,12 +269,13 @@ def run_trial(config: dict) -> None:
     attempt = {"attempt": len(attempts) + 1, "how": how, "host": socket.gethostname(),
                "worker_pid": os.getpid(), "start": time.strftime("%Y-%m-%d %H:%M:%S")}
     attempts.append(attempt)
-    print(f"[sweep] {trial['name']} attempt {attempt['attempt']}: {how}", flush=True)
+    restarts = len(attempts) - 1
+    print(f"[sweep] {trial['name']} attempt {attempt['attempt']}: {how}\n", end="", flush=True)  # one write
     if command is None:
-        _report_rows(tune, run_dir, reported, trial["name"], len(attempts) - 1)
+        poll(restarts)
         attempt["end"] = "completed"
         _write_json(status_file, status)
-        return
+        return "completed", how
     log_path = Path(trial["log"])
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": threads}
@@ -236,33 +289,24 @@ def run_trial(config: dict) -> None:
         _write_json(status_file, status)
         while process.poll() is None:
             time.sleep(0.5)
-            reported = _report_rows(tune, run_dir, reported, trial["name"], len(attempts) - 1)
-    reported = _report_rows(tune, run_dir, reported, trial["name"], len(attempts) - 1)
+            poll(restarts)
+    poll(restarts)
     code = process.returncode
     resumed_from = _resume_line(log_path) if how.startswith("resumed") else None
     if resumed_from:
         attempt["resumed_after"] = resumed_from
     completed = (_read_json(run_dir / "summary.json") or {}).get("status") == "completed"
     if code == 0 and completed:
-        attempt["end"] = "completed"
-        _write_json(status_file, status)
-        return
-    if code == 0:  # e.g. the package's files were being rewritten as the process started
-        attempt["end"] = "exited 0 without a completed summary.json"
-        _write_json(status_file, status)
-        raise RuntimeError(f"{trial['name']}: seqgan-gym train exited 0 but {run_dir}/summary.json does "
-                           f"not say completed (see {log_path}); Tune starts the trial again")
-    if code < 0:  # killed by a signal: fail, so that Tune starts the trial again (and it resumes)
-        attempt["end"] = f"killed by signal {-code}"
-        _write_json(status_file, status)
-        raise RuntimeError(f"{trial['name']}: the training process was killed by signal {-code}; Tune "
-                           "restarts the trial, which resumes from checkpoints/resume.pt")
-    # the run stopped by itself (bad input, divergence): starting it again would repeat that
-    reason = (_read_json(run_dir / "summary.json") or {}).get("reason") or _last_line(log_path)
-    attempt["end"] = f"failed (exit {code}): {reason}"
+        outcome, detail, attempt["end"] = "completed", how, "completed"
+    elif code == 0:
+        outcome, detail, attempt["end"] = "exited 0", "", "exited 0 without a completed summary.json"
+    elif code < 0:
+        outcome, detail, attempt["end"] = "killed", str(-code), f"killed by signal {-code}"
+    else:
+        reason = (_read_json(run_dir / "summary.json") or {}).get("reason") or _last_line(log_path)
+        outcome, detail, attempt["end"] = "failed", reason, f"failed (exit {code}): {reason}"
     _write_json(status_file, status)
-    tune.report({"trial_failed": 1, "phase": "failed", "step": -1})
-    print(f"[sweep] {trial['name']} failed: {reason}", flush=True)
+    return outcome, detail
 
 
 def _report_rows(tune, run_dir: Path, reported: int, name: str, restarts: int) -> int:
@@ -342,7 +386,8 @@ def _write_json(path: Path, obj, sort_keys: bool = True) -> None:
 
 # ---------------------------------------------------------------------------------- the command
 def add_arguments(p) -> None:
-    p.add_argument("spec", help="the sweep: a TOML file (see `seqgan_gym.sweep`, benchmarks/sweeps/)")
+    p.add_argument("spec", help="the sweep: a TOML file (see `seqgan_gym.sweep`), or a bundled spec's "
+                                f"name: {', '.join(bundled_specs())}")
     p.add_argument("--out", help="the sweep's folder (default runs/sweep-<name>-<time>)")
     p.add_argument("--cpus-per-trial", type=int, default=1,
                    help="CPUs Ray reserves for each trial, and its torch threads (default 1: as many "
@@ -385,7 +430,7 @@ def command(args, check_trial) -> int:
     for trial in trials:  # every trial's settings checked before anything starts
         try:
             configs[trial["name"]] = check_trial(trial["argv"])
-        except ValueError as e:
+        except (ValueError, OSError) as e:  # OSError: a data file or checkpoint that is not there
             raise ValueError(f"sweep spec {args.spec}, configuration {trial['config']!r}: {e}") from None
         checkpoint = trial["argv"][trial["argv"].index("--generator-checkpoint") + 1] \
             if "--generator-checkpoint" in trial["argv"] else None

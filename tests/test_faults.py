@@ -455,3 +455,25 @@ def test_text_in_nfc_and_nfd_scores_and_reads_as_the_same_tokens(tmp_path, capsy
     assert read_sequences(decomposed) == read_sequences(composed)
     assert main(["score", "--hyp", str(decomposed), "--ref", str(composed), "--n", "4"]) == 0
     assert "| 4 | 1.000 | - |" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------ a sweep checks as train does
+@pytest.mark.parametrize("spec, line", [
+    ('[[configs]]\nname = "a"\ndata = "{tmp}/empty.txt"\n',
+     "sweep spec {spec}, configuration 'a': {tmp}/empty.txt holds no sequence (one sequence a line "
+     "expected)"),
+    ('generator_checkpoint = "{tmp}/empty.txt"\n[[configs]]\nname = "a"\nk = 1\n',
+     "sweep spec {spec}, configuration 'a': {tmp}/empty.txt: corrupt, or not a loadable checkpoint (not a "
+     "torch checkpoint archive)"),
+    ('[[configs]]\nname = "a"\ndis_form = "density_ratio"\n[set]\nmle_epochs = 0\n',
+     "sweep spec {spec}, configuration 'a': dis_form density_ratio needs MLE epochs (its reference is the "
+     "best one) or a --generator-checkpoint with generator_mle_best.pt beside it (--set dis_form=cnn for the "
+     "paper's D)"),
+])
+def test_a_sweep_checks_data_files_and_checkpoints_before_ray(tmp_path, capsys, spec, line):
+    (tmp_path / "empty.txt").write_text("")
+    path = tmp_path / "spec.toml"
+    path.write_text('preset = "smoke"\n' + spec.format(tmp=tmp_path))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == "seqgan-gym: error: " + line.format(spec=path, tmp=tmp_path) + "\n"
+    assert not (tmp_path / "out").exists()
