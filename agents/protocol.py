@@ -23,14 +23,14 @@ from seqgan_gym.lstm import LSTMLanguageModel
 class Agent(Protocol):
     """An RL algorithm that trains the generator G_theta on a :class:`~seqgan_gym.envs.SeqGANVectorEnv`.
 
-    The loop builds it as ``Class(generator, env, seed=seed, config=cfg)``:
+    The loop builds it as ``Class(generator, env, seed=seed, config=cfg)``, with
 
-    :param generator: G_theta, MLE-pretrained (an :class:`~seqgan_gym.lstm.LSTMLanguageModel`).
-    :param env: the vector env of B = ``cfg.num_envs`` sequences; its step reward is
-        Q_t - Q_{t-1} (so rewards sum to the score) and ``info["q_value"]`` is Q_t.
-    :param seed: the seed of the agent's own sampling (and of the env's first reset).
-    :param config: the run's :class:`~seqgan_gym.config.ExperimentConfig` (``gen_lr``,
-        ``grad_clip``, ... for the agent to read what it needs).
+    - ``generator``: G_theta, MLE-pretrained (an :class:`~seqgan_gym.lstm.LSTMLanguageModel`);
+    - ``env``: the vector env of B = ``cfg.num_envs`` sequences; its step reward is
+      Q_t - Q_{t-1} (so rewards sum to the score) and ``info["q_value"]`` is Q_t;
+    - ``seed``: the seed of the agent's own sampling (and of the env's first reset);
+    - ``config``: the run's :class:`~seqgan_gym.config.ExperimentConfig` (``gen_lr``,
+      ``grad_clip``, ... for the agent to read what it needs).
     """
 
     @property

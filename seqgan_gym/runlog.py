@@ -40,6 +40,10 @@ with a discriminator; :func:`seqgan_gym.metrics.discriminator_signal`)."""
 PHASES = ("mle", "mle_best", "dis_pretrain", "adversarial")
 """The ``phase`` of a row, in the order a run writes them (``mle_best``: the MLE epoch it goes on
 with, after ``mle_select best``)."""
+#: Tests only: ``"<phase>,<step>"`` makes the run stop right after writing that row of metrics.csv,
+#: create ``paused`` in the run directory and wait there for a signal, so that a test kills or
+#: interrupts it at a known point (not after a guessed delay).
+PAUSE_ENV_VAR = "SEQGAN_GYM_PAUSE_AT"
 LOCK_FILE = ".lock"
 
 
@@ -103,6 +107,10 @@ class RunLog:
         with naming_path(self.dir / "metrics.csv"):
             self._csv.writerow(row)
             self._csv_file.flush()
+        if os.environ.get(PAUSE_ENV_VAR) == f"{phase},{step}":
+            (self.dir / "paused").touch()
+            while True:  # until a signal ends the process (SIGKILL) or raises here (SIGINT)
+                time.sleep(60)
         if self.tb is not None:
             with naming_path(self.dir / "tb"):
                 for name, v in values.items():

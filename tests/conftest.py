@@ -19,7 +19,17 @@ os.environ[URL_ENV_VAR] = "http://127.0.0.1:9/target_params_py3.pkl"  # port 9: 
 os.environ[HOME_ENV_VAR] = tempfile.mkdtemp(prefix="seqgan_gym_test_home_")
 os.environ.pop("SEQGAN_GYM_ORACLE", None)
 
-torch.set_num_threads(2)
+# under pytest-xdist each worker has a core of its own: one torch thread each, no oversubscription
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``shared`` every test that reads the paper's oracle (the ``paper_oracle_path`` and
+    ``authors_file`` fixtures; the others that read shared/ data are marked where they are):
+    .ci/run runs the ``shared`` tests once more as a bare clone sees them (no shared/ data)."""
+    for item in items:
+        if {"paper_oracle_path", "authors_file"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(script: str, *args: str) -> str:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--threads", "2",
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--threads", "1",
                            *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -121,7 +121,7 @@ def test_real_data_quick(tmp_path):
                                 for i in range(120)) + "\n")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--corpus", str(corpus),
-                           "--budget", "quick", "--samples", "50", "--threads", "2",
+                           "--budget", "quick", "--samples", "50", "--threads", "1",
                            "--methods", "seqgan", "pg_bleu", "maskable_ppo", "--out", str(tmp_path / "rd")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -136,7 +136,7 @@ def test_real_data_quick(tmp_path):
     # a second seed, then the mean ± std table over both
     first = tmp_path / "rd" / "lines_quick" / "real_data_lines.json"
     args = [sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--corpus", str(corpus), "--budget",
-            "quick", "--samples", "50", "--seed", "1", "--threads", "2", "--out", str(tmp_path / "rd1")]
+            "quick", "--samples", "50", "--seed", "1", "--threads", "1", "--out", str(tmp_path / "rd1")]
     assert subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=600).returncode == 0
     second = tmp_path / "rd1" / "lines_quick" / "real_data_lines.json"
     refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data.py"), "--combine",

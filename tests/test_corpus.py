@@ -91,6 +91,7 @@ def test_bad_corpus_files_are_refused_with_the_line(tmp_path):
         load_text_corpus(_write(tmp_path, "tr.txt", "a b\n"), _write(tmp_path, "te.txt", "a <unk>\n"))
 
 
+@pytest.mark.shared
 def test_bundled_corpora_load():
     from seqgan_gym.data import find_shared_data
 

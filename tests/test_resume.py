@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from seqgan_gym.runlog import PAUSE_ENV_VAR
+
 # a smoke run long enough to be caught in each phase; one thread, so the numbers repeat exactly
-ARGS = ["--preset", "smoke", "--seed", "5", "--threads", "1", "--no-progress",
-        "--set", "dis_pretrain_steps=3", "--set", "adv_iterations=6", "--set", "eval_every=2"]
+ARGS = ["--preset", "smoke", "--seed", "5", "--threads", "1", "--no-progress", "--no-estimate",
+        "--set", "dis_pretrain_steps=3", "--set", "adv_iterations=4", "--set", "eval_every=2",
+        "--set", "n_train=256", "--set", "dis_negatives=128", "--set", "num_envs=8"]
 FINAL_FILES = ["generator_mle.pt", "discriminator_pretrained.pt", "generator_adv.pt", "discriminator_adv.pt"]
 
 
@@ -45,22 +48,23 @@ def _rows(run_dir: Path) -> list[str]:
         return []
 
 
-def _stop_at(run_dir: Path, phase: str, step: int, sig: int) -> subprocess.Popen:
-    """Start a run and send ``sig`` once it has logged ``phase`` at ``step``."""
-    process = subprocess.Popen(_command(*ARGS, "--run-dir", str(run_dir)), env=_env(),
+def _stop_at(run_dir: Path, phase: str, step: int, sig: int, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start a run that pauses right after logging ``phase`` at ``step`` (``SEQGAN_GYM_PAUSE_AT``),
+    wait for it to get there, and send ``sig``: the signal lands at that point, whatever the load."""
+    env = {**_env(), PAUSE_ENV_VAR: f"{phase},{step}"}
+    process = subprocess.Popen(_command(*ARGS, *extra, "--run-dir", str(run_dir)), env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not any(row.startswith(f"{phase},{step},") for row in _rows(run_dir)):
+    while not (run_dir / "paused").exists():
         assert process.poll() is None, f"the run ended before {phase} {step}: {process.stderr.read()}"
-        assert time.time() < deadline, "the run was too slow"
         time.sleep(0.02)
     process.send_signal(sig)
-    process.stdout_text, process.stderr_text = process.communicate(timeout=60)
+    process.stdout_text, process.stderr_text = process.communicate(timeout=120)
+    (run_dir / "paused").unlink()
     return process
 
 
 def _resume(run_dir: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run(_command("--resume", str(run_dir), "--threads", "1", "--no-progress"),
+    done = subprocess.run(_command("--resume", str(run_dir), "--threads", "1", "--no-progress", "--no-estimate"),
                           env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done
@@ -97,9 +101,9 @@ def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path, uninterru
     message = stopped.stderr_text.strip().splitlines()
     assert len(message) == 1 and f"--resume {run_dir}" in message[0], stopped.stderr_text
     summary = json.loads((run_dir / "summary.json").read_text())
-    # the signal came after iteration 2's row: during its checkpoint (which it then drops) or after
+    # the signal came right after iteration 2's row, before its checkpoint: it resumes from step 1
     assert summary["status"] == "interrupted"
-    assert summary["resume_from"] in ("adversarial step 1", "adversarial step 2"), summary
+    assert summary["resume_from"] == "adversarial step 1", summary
     _resume(run_dir)
     assert _outcome(run_dir) == uninterrupted
 
@@ -119,20 +123,14 @@ def test_resume_refuses_other_settings_and_a_completed_run(tmp_path):
 
 
 def _killed_and_resumed(tmp_path: Path, extra: list[str], phase: str, step: int) -> tuple[dict, dict]:
-    """Run ``ARGS + extra`` whole, and again killed (SIGKILL) once it has logged ``phase`` ``step``
+    """Run ``ARGS + extra`` whole, and again killed (SIGKILL) right after it logged ``phase`` ``step``
     and resumed: the two outcomes."""
     whole = tmp_path / "whole"
     subprocess.run(_command(*ARGS, *extra, "--run-dir", str(whole)), env=_env(), check=True,
                    capture_output=True)
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(_command(*ARGS, *extra, "--run-dir", str(run_dir)), env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not any(row.startswith(f"{phase},{step},") for row in _rows(run_dir)):
-        assert process.poll() is None and time.time() < deadline
-        time.sleep(0.02)
-    process.kill()
-    process.wait()
+    killed = _stop_at(run_dir, phase, step, signal.SIGKILL, tuple(extra))
+    assert killed.returncode == -signal.SIGKILL
     _resume(run_dir)
     return _outcome(run_dir), _outcome(whole)
 

@@ -76,6 +76,7 @@ def test_nltk_tokenizer_equals_nltk_on_random_strings():
         assert nltk_word_tokenize(line) == tokenize(line), repr(line)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("relative", ["image_coco/train.txt", "image_coco/test.txt", "emnlp_news/test.txt"])
 def test_nltk_tokenizer_equals_nltk_on_every_line_of_the_raw_corpora(relative):
     path = find_shared_data(Path("shared") / "data" / relative)
