@@ -1,7 +1,7 @@
 """A sweep that loses workers: SIGKILL the Ray worker of one trial and the training process of
 another mid-run, let Ray Tune restart them, and compare each with the same run uninterrupted.
 
-    .venv/bin/python benchmarks/sweep_kill.py --spec benchmarks/sweeps/schedules.toml \\
+    .venv/bin/python benchmarks/sweep_kill.py --spec schedules \\
         --kill-worker g1-d5-k3-seed0:adversarial:3 --kill-train g1-d1-k10-seed1:adversarial:5 \\
         --reference runs/sweep-schedules-cpt1          # an uninterrupted sweep of the same spec
     # flags: --cpus-per-trial N (must match the reference's), --out PATH, --timeout S

@@ -24,6 +24,9 @@ from seqgan_gym.utils import atomic_write_json, atomic_write_text, cpu_model
 CURVE_METRICS = ("nll_oracle", "nll_test", "bleu", "self_bleu")
 LABELS = {"nll_oracle": "NLL_oracle", "nll_test": "NLL_test", "bleu": "BLEU", "self_bleu": "Self-BLEU",
           "d_heldout_auc": "d_heldout_auc", "d_oracle_spearman": "d_oracle_spearman"}
+# what a figure's axis measures, beside its name
+MEANINGS = {"nll_oracle": "quality, lower is better", "nll_test": "diversity / coverage, lower is better",
+            "bleu": "quality, higher is better", "self_bleu": "lower is more diverse"}
 
 
 def load_run(run_dir: str | Path, x_axis: str = "iteration") -> dict | None:
@@ -117,9 +120,19 @@ def varying_fields(spec: dict) -> list[str]:
     return [k for k in keys if len({repr(m.get(k)) for m in merged}) > 1]
 
 
+def _have_scipy() -> bool:
+    try:
+        import scipy.stats  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def markdown_table(spec: dict, summary: dict, failed: dict[str, list[str]] | None = None) -> str:
     """The sweep's table: one row per configuration."""
     metric, baseline = spec["metric"], spec["baseline"]
+    p_note = (f"p: Welch's t-test of the end {LABELS[metric]} against `{baseline}`'s ({spec['mode']} is "
+              "better)" if _have_scipy() else "p: omitted, scipy is not installed (pip install scipy)")
     fields = varying_fields(spec)
     shown = [m for m in CURVE_METRICS if any(m in e["metrics"] for e in summary.values())]
     shown = [metric] + [m for m in shown if m != metric] if metric in LABELS else shown
@@ -127,8 +140,7 @@ def markdown_table(spec: dict, summary: dict, failed: dict[str, list[str]] | Non
     lines = [
         f"Sweep `{spec['name']}`: {spec['preset']} preset, seeds {seeds}, {len(spec['configurations'])} "
         f"configurations. Mean ± std over seeds (std with ddof 1); start: the first adversarial "
-        f"evaluation, end: the last; p: Welch's t-test of the end {LABELS[metric]} against "
-        f"`{baseline}`'s ({spec['mode']} is better).", "",
+        f"evaluation, end: the last; {p_note}.", "",
         "| configuration | " + "".join(f"{f} | " for f in fields)
         + "".join(f"{LABELS[m]} start → end | " + (f"{LABELS[m]} change | " if m == metric else "")
                   for m in shown)
@@ -191,7 +203,7 @@ def plot_curves(spec: dict, runs: dict[str, list[dict]], path: Path) -> Path:
             if len(rs) > 1:
                 ax.fill_between(xs, np.nanmin(ys, 0), np.nanmax(ys, 0), color=color, alpha=0.15)
         ax.set_xlabel("adversarial iteration" if spec["x_axis"] == "iteration" else "generator updates")
-        ax.set_ylabel(LABELS[m])
+        ax.set_ylabel(f"{LABELS[m]} ({MEANINGS[m]})" if m in MEANINGS else LABELS[m])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"sweep {spec['name']} ({spec['preset']} preset): mean over seeds {spec['seeds']}, "
@@ -226,13 +238,15 @@ def write_report(out: str | Path, spec: dict, trials: list[dict], run_info: dict
     table = markdown_table(spec, summary, failed)
     resumed = [f"{t['name']} (attempt {a['attempt']}: {a['how']}"
                + (f", after {a['resumed_after']}" if a.get("resumed_after") else "") + ")"
-               for t in trial_records for a in t["attempts"][1:]]
+               for t in trial_records for a in t["attempts"][1:]
+               if not a["how"].startswith("completed earlier")]  # a finished run reported again
     if resumed:
         table += "\n\nRestarted trials: " + "; ".join(resumed) + "."
     if run_info:
+        where = f"Ray {run_info['ray']}" if run_info.get("ray") else "local processes (no Ray)"
         table += (f"\n\nWall time {run_info['wall_s']:.0f} s for {len(trials)} trials, "
                   f"{run_info['concurrent']} at a time ({run_info['cpus_per_trial']} CPU(s) and torch "
-                  f"thread(s) each), Ray {run_info['ray']}.")
+                  f"thread(s) each), {where}.")
     out.mkdir(parents=True, exist_ok=True)
     if runs:
         plot_curves(spec, runs, out / "sweep.png")
