@@ -205,3 +205,19 @@ def test_a_folder_with_another_comparison_or_other_files_is_refused(tmp_path, ca
         f"seqgan-gym: error: {files} already exists and holds no comparison (no sweep_spec.json); "
         "pass another --out")
     assert sorted(p.name for p in files.iterdir()) == ["notes.txt"]  # nothing written there
+
+
+def test_the_bundled_sweep_specs_load_by_name(tmp_path, capsys, monkeypatch):
+    from seqgan_gym.sweep import BUNDLED, bundled_specs, load_spec
+
+    assert bundled_specs() == ["compare-algorithms", "compare-rewards", "compare-rewards-quick", "schedules"]
+    monkeypatch.chdir(tmp_path)  # by name from any folder: the package's own files
+    for name in bundled_specs():
+        spec = load_spec(name)
+        assert spec["name"] == name.replace("-", "_") and spec["configurations"]
+    assert load_spec("compare_rewards_quick.toml")["baseline"] == "seqgan"
+    assert BUNDLED == Path(__import__("seqgan_gym").__file__).parent / "sweeps"
+    assert main(["sweep", "compare-reward", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "seqgan-gym: error: sweep spec compare-reward: no such file, and no bundled spec of that name "
+        "(bundled: compare-algorithms, compare-rewards, compare-rewards-quick, schedules)")
