@@ -217,7 +217,7 @@ def run_method(setup: Setup, start: CommonStart, run_dir: Path, strategy=None, *
               if evals and evals[0].get(k) is not None}
     return {
         "algo": cfg.algo, "reinforce_baseline": cfg.reinforce_baseline, "reward": cfg.reward,
-        "kl_coef": cfg.kl_coef, "seed": cfg.seed, "wall_s": round(wall, 1), "eval_s": round(evaluating[0], 1),
+        "kl_coef": cfg.kl_coef, "seed": cfg.seed, "wall_s": round(wall, 2), "eval_s": round(evaluating[0], 2),
         "updates": [r["step"] * cfg.g_steps for r in evals], "train_s": train_s, **curves,
         "final_score": next((x for x in reversed(scores) if x is not None), None),
         "score_curve": scores, "kl_curve": [r.get("kl") for r in updates],

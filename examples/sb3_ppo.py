@@ -29,7 +29,7 @@ real_data = oracle.sample(512, rng=torch.Generator().manual_seed(1))  # the "rea
 G = LSTMLanguageModel(V, T).init_normal_(0.1, torch.Generator().manual_seed(0))  # (MLE-pretrain it first)
 D = Discriminator(V, T)
 beta = RolloutPolicy(G, update_rate=0.8)
-envs = SeqGANVectorEnv(B, vocab_size=V, seq_len=T, n_rollouts=4, reward_model=DiscriminatorReward(D),
+envs = SeqGANVectorEnv(B, vocab_size=V, seq_len=T, n_rollouts=2, reward_model=DiscriminatorReward(D),
                        rollout_policy=beta, device="cpu")
 model = make_sb3_agent("ppo", SeqGANSB3VecEnv(envs), G, learning_rate=1e-3, seed=0, device="cpu", batch_size=64)
 actor = model.policy.generator  # G as trained by PPO (the same parameters as the policy's actor)
@@ -40,6 +40,6 @@ callbacks = [
 ]
 rng = torch.Generator().manual_seed(0)
 print(f"NLL_oracle before: {nll_oracle(actor, oracle, 1000, rng=rng):.3f}")
-model.learn(total_timesteps=10 * B * T, callback=callbacks)  # 10 generator updates of B sequences
-print(f"NLL_oracle after 10 PPO updates: {nll_oracle(actor, oracle, 1000, rng=rng):.3f}; "
+model.learn(total_timesteps=6 * B * T, callback=callbacks)  # 6 generator updates of B sequences
+print(f"NLL_oracle after 6 PPO updates: {nll_oracle(actor, oracle, 1000, rng=rng):.3f}; "
       f"D's last update: {callbacks[0].last_stats}")
