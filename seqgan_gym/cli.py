@@ -10,10 +10,10 @@
     seqgan-gym compare --rewards discriminator bleu --seeds 0 1 2 [--workers N | --ray]   rewards side by side
 
 Before torch loads, the command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless you set it): with
-OpenMP's default spin-waiting, 2 torch threads beside one other busy process ran the cpu preset's
-MLE epoch 2.6x and an adversarial iteration 3.0x slower than idle, against 1.6x and 1.9x with
-PASSIVE (benchmarks/busy_machine.py). ``import seqgan_gym`` loads no torch, so this module's first
-lines run first.
+OpenMP's default spin-waiting, torch's idle threads keep their cores busy and slow a run that
+shares the CPU with another busy process far more than the lost core alone would
+(benchmarks/busy_machine.py; docs/results/speed.md). ``import seqgan_gym`` loads no torch, so this
+module's first lines run first.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def _run_status(log, resumable: bool = True):
         interrupted = isinstance(e, KeyboardInterrupt)
         if interrupted:  # a second Ctrl-C must not cut the summary and the hint short (main restores)
             with contextlib.suppress(ValueError):  # ValueError: not the main thread
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, _LaterCtrlC())
         resumable = _resume_point(log.dir) if resumable else None
         with contextlib.suppress(OSError):  # a full disk must not hide the original error
             log.write_json("summary.json", {
@@ -266,6 +266,19 @@ def _run_status(log, resumable: bool = True):
         raise
     finally:
         log.close()
+
+
+class _LaterCtrlC:
+    """The SIGINT handler while a run writes its summary after a Ctrl-C: the second Ctrl-C is
+    ignored, a third stops the process at once (exit status 130), should the clean-up hang."""
+
+    def __init__(self) -> None:
+        self.presses = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.presses += 1
+        if self.presses >= 2:
+            os._exit(130)
 
 
 def _resume_point(run_dir: Path) -> str | None:
@@ -390,7 +403,7 @@ def _check_train(cfg: ExperimentConfig, generator_checkpoint: str | None) -> Non
     """The checks of a train run that need its own options, before any work (also a sweep's)."""
     from seqgan_gym.checkpoints import load_language_model
 
-    if generator_checkpoint:  # readable before the setup's minutes of work
+    if generator_checkpoint:  # readable, checked before the setup's work
         load_language_model(generator_checkpoint)
     if generator_checkpoint and cfg.mle_select == "best":
         raise ValueError("mle_select=best picks an epoch of this run's MLE; with "

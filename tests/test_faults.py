@@ -135,7 +135,8 @@ def test_overwrite_while_another_overwrite_runs_is_refused_and_nothing_mixes(tmp
     shutil.copytree(completed_run, run)
     a = subprocess.Popen(_train(*SMALL, "--seed", "2", "--set", "adv_iterations=1000", "--threads", "1",
                                 "--run-dir", str(run), "--overwrite"),
-                         env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                         env={**_env(), "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
 
     def a_wrote_its_config() -> bool:
         try:
@@ -155,7 +156,11 @@ def test_overwrite_while_another_overwrite_runs_is_refused_and_nothing_mixes(tmp
         _wait_for(a, lambda: len(_rows(run)) >= 1, "A's first row")
     finally:
         a.send_signal(signal.SIGINT)
-        _, err = a.communicate(timeout=60)
+        try:
+            _, err = a.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # where it hangs: faulthandler's stacks on SIGABRT
+            a.send_signal(signal.SIGABRT)
+            pytest.fail(f"A did not exit within 60 s of Ctrl-C: {a.communicate(timeout=60)[1][-4000:]}")
     assert a.returncode == 130, err
     assert json.loads((run / "config.json").read_text())["config"]["seed"] == 2
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
@@ -365,6 +370,19 @@ def test_a_second_ctrl_c_still_leaves_summary_json_and_the_resume_hint(tmp_path,
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["resume_from"] == "mle step 2"
     assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_after_a_ctrl_c_a_second_is_ignored_and_a_third_stops_at_once(monkeypatch):
+    """Should the clean-up after a Ctrl-C hang, the user still has a way out."""
+    import seqgan_gym.cli as cli
+
+    exits = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    handler = cli._LaterCtrlC()
+    handler(signal.SIGINT, None)
+    assert exits == []
+    handler(signal.SIGINT, None)
+    assert exits == [130]
 
 
 def test_a_write_past_the_file_size_limit_names_its_file_and_leaves_a_resumable_run(tmp_path):
