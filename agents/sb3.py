@@ -241,7 +241,7 @@ def prefix_sources(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _unique_rows(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``torch.unique(tokens, dim=0, return_inverse=True)`` for ids >= -1, three times faster.
+    """``torch.unique(tokens, dim=0, return_inverse=True)`` for ids >= -1, by a radix sort.
 
     torch's row-wise unique compares rows one pair at a time. Here each row's ids + 1 are packed,
     ``63 // bits`` to an int64 word, most significant first, so that the words' lexicographic order
@@ -285,8 +285,8 @@ class _GeneratorActor:
         kwargs.setdefault("net_arch", {"pi": [], "vf": [64]})
         kwargs.setdefault("ortho_init", False)
         if kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
-            # SB3's Adam (eps 1e-5), fused: one pass per tensor instead of a dozen small ops, 12% of
-            # a PPO update at V = 5000 (benchmarks/ppo_speed.py); the same update up to rounding
+            # SB3's Adam (eps 1e-5), fused: one pass per tensor instead of a dozen small ops
+            # (benchmarks/ppo_speed.py times it); the same update up to rounding
             kwargs.setdefault("optimizer_kwargs", {"eps": 1e-5, "fused": True})
         if not issubclass(kwargs["features_extractor_class"], PrefixLSTMExtractor):
             raise ValueError(f"{type(self).__name__} needs features_extractor_class=PrefixLSTMExtractor")
@@ -344,8 +344,8 @@ class _GeneratorActor:
 
 def _chunk_buffers(rows: int, like: torch.Tensor, n: int = 2) -> list[torch.Tensor]:
     """``n`` scratch (rows, V) tensors kept between calls (per shape, dtype and device): a fresh
-    V-wide tensor per call costs a page fault per 4 KiB on first touch, which on the development
-    machine made every elementwise pass over a (256, 5000) tensor 5x slower than the pass itself.
+    V-wide tensor per call costs a page fault per 4 KiB on first touch, which can cost more than
+    the elementwise pass over it.
     One set per thread: two threads never share a buffer."""
     key = (threading.get_ident(), rows, like.shape[1], like.dtype, like.device, n)
     buffers = _BUFFERS.get(key)
@@ -398,11 +398,11 @@ class _LogProbEntropy(torch.autograd.Function):
     ``ent_coef``) and the kept values are still there; otherwise it recomputes each block's logits
     and ``p = exp(z - lse)`` (and ``l`` for the entropy term). Keeping ``e`` saves a quarter of the
     output layer's products in training and an exponential pass (``keep_probabilities=False``
-    always recomputes, as before; both are tested against autograd). Then it accumulates
+    always recomputes; both are tested against autograd). Then it accumulates
     ``dW = G^T [h, 1]`` and ``dh = G [W^T; b]^T``. Autograd through
     ``torch.distributions.Categorical`` made some twenty passes over freshly allocated (M, V)
     tensors (logsumexp, softmax, clamp, their backward) for the same numbers. The V-wide
-    exponentials are taken in base 2 (``exp2`` of the logits times log2(e)), about 3x faster than
+    exponentials are taken in base 2 (``exp2`` of the logits times log2(e)), cheaper than
     ``exp`` on CPU (:data:`seqgan_gym.sampling.LOG2E`); the row-wise results are converted back to
     natural logarithms.
     """
@@ -488,8 +488,7 @@ class GeneratorCategorical(CategoricalDistribution):
       :meth:`log_prob` of those actions returns instead of a second pass through the output layer.
 
     ``keep_probabilities``: whether :class:`_LogProbEntropy` keeps its forward's probabilities for
-    the backward (True) or recomputes them (False, the earlier form; ``benchmarks/ppo_speed.py``
-    times both).
+    the backward (True) or recomputes them (False; ``benchmarks/ppo_speed.py`` times both).
     """
 
     keep_probabilities = True
@@ -691,9 +690,9 @@ class SB3GeneratorUpdates:
         steps = self.model.n_steps * self.model.get_env().num_envs
         # On a CPU the policy's work (collecting: a 64-row LSTM step and output layer per token;
         # training: PPO's epochs of minibatches) runs on one torch thread per operation: its many
-        # small operations ran slower on two OpenMP threads than on one (paper sizes, 4 PPO
-        # epochs: 0.77 s against 0.42 s of training per update, benchmarks/ppo_speed.py,
-        # 2026-12-02). The environment's step, where the reward's discriminator may run
+        # small operations run slower on several OpenMP threads than on one, each paying their
+        # start-up and wake-ups (benchmarks/ppo_speed.py; docs/results/speed.md). The
+        # environment's step, where the reward's discriminator may run
         # Monte-Carlo rollouts, gets every thread per operation (SeqGANSB3VecEnv.step_wait).
         on_cpu = self.model.device.type == "cpu"
         with one_thread_per_operation(torch.get_num_threads()) if on_cpu else nullcontext():

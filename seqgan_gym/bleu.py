@@ -327,8 +327,8 @@ def sacrebleu_sentence_scores(
     """The slow, obviously right path: sacrebleu's own ``sentence_score`` per hypothesis, / 100.
 
     Token ids are joined by spaces and scored with ``tokenize="none"``. Used by the tests and the
-    benchmark to check :class:`SentenceBleu`; about half a second per hypothesis for 10,000
-    references.
+    benchmark to check :class:`SentenceBleu`; it reads every reference again for each hypothesis,
+    so it is slow with many references.
     """
     from sacrebleu.metrics import BLEU
 

@@ -3,8 +3,8 @@
 * ``paper``: the authors' schedule exactly (their code, github.com/LantaoYu/SeqGAN,
   ``sequence_gan.py``): 120 MLE epochs, 50 x (10,000 negatives, 3 D epochs) of D pre-training,
   200 adversarial iterations of (1 generator step on 64 sequences with N = 16 rollouts;
-  5 x (10,000 negatives, 3 D epochs)). Many hours on a CPU.
-* ``cpu`` (the default): sized for a 2-core CPU (about 15 minutes); every change against ``paper``
+  5 x (10,000 negatives, 3 D epochs)). By far the longest; ``seqgan-gym presets`` estimates it.
+* ``cpu`` (the default): a shortened schedule sized for a small CPU; every change against ``paper``
   is listed by :func:`describe_schedule` and printed with the run.
 * ``smoke``: a tiny random oracle, seconds; for tests and for checking an installation.
 
@@ -119,8 +119,8 @@ class ExperimentConfig:
     run at its best validation NLL, fitted on the ``n_valid`` validation samples; on a corpus, on its
     ``corpus_valid`` validation split, which it then needs).
     The ``paper`` and ``smoke`` presets use the CNN; the ``cpu`` preset the tempered density ratio
-    (alpha 0.5), the form whose reward ranks G's samples by quality (README, *Does D's reward carry
-    signal?*). A config moved to a corpus by :meth:`override` without a ``dis_form`` or a
+    (alpha 0.5), the form whose reward ranks G's samples by quality (docs/results/d-signal.md).
+    A config moved to a corpus by :meth:`override` without a ``dis_form`` or a
     ``corpus_valid`` of its own gets the CNN: the paper's setting for real text, and the density
     ratio needs ``corpus_valid``."""
     density_ratio_alpha: float | None = None
@@ -360,11 +360,10 @@ SB3_SEED_LIMIT = (2**32 - 1 - 4) // 1000
 
 PRESETS: dict[str, ExperimentConfig] = {
     "paper": ExperimentConfig(preset="paper"),
-    # Sized for a 2-core CPU (about 15 minutes): D gets 16 pre-training epochs instead of 150 and one
-    # epoch per iteration instead of 15, so its learning rate is raised to 1e-3 to make up for it.
-    # D is the tempered density ratio (alpha 0.5): on this preset it meets held-out AUC >= 0.7 and
-    # Spearman >= 0.3 against the oracle in seeds 0-2, where the paper's CNN scores ~0.55 and ~0
-    # (README, Does D's reward carry signal?); corpora get the CNN (see dis_form).
+    # Sized for a small CPU: D gets 16 pre-training epochs instead of 150 and one epoch per
+    # iteration instead of 15, so its learning rate is raised to 1e-3 to make up for it.
+    # D is the tempered density ratio (alpha 0.5), whose reward ranks G's samples by quality where
+    # the paper's CNN's does not (docs/results/d-signal.md); corpora get the CNN (see dis_form).
     "cpu": ExperimentConfig(
         preset="cpu",
         mle_epochs=50,

@@ -24,12 +24,12 @@ the scale ``w_ref`` and the bias, which change D's calibration but not its ranki
 
 Why: fitted freely, the weights settle on telling real from generated, which the ``-log G`` term does
 almost perfectly because G overfits its 10,000 training sequences; but ``-log G`` ranks G's own
-samples *against* their quality, while ``log p_ref`` ranks them with it. ``alpha`` sets that trade
-(``benchmarks/d_signal.py``, the cpu preset's G, seed 0: alpha 0 gives held-out AUC 0.23 and
-Spearman +0.57 against the oracle's log-likelihood; alpha 0.5 gives 0.99 and +0.45; alpha 1 gives
-1.00 and +0.16; fitted freely, +0.06). As a reward, maximising ``E_G[log p_ref - alpha log G]`` is
-maximising ``E_G[log p_ref] + alpha H(G)``, whose optimum is ``G ~ p_ref^(1/alpha)``: p_ref at
-temperature ``alpha``. So alpha 1 pursues ``p_ref`` itself and alpha < 1 a sharpened ``p_ref``.
+samples *against* their quality, while ``log p_ref`` ranks them with it. ``alpha`` sets that trade:
+small alpha ranks by quality but separates poorly, alpha 1 separates but hardly ranks
+(``benchmarks/d_signal.py`` sweeps it; docs/results/d-signal.md). As a reward, maximising
+``E_G[log p_ref - alpha log G]`` is maximising ``E_G[log p_ref] + alpha H(G)``, whose optimum is
+``G ~ p_ref^(1/alpha)``: p_ref at temperature ``alpha``. So alpha 1 pursues ``p_ref`` itself and
+alpha < 1 a sharpened ``p_ref``.
 
 The reward ``D(Y)`` then prefers sequences that ``p_ref`` finds likelier than G does: maximising it
 moves G toward ``p_ref``; how far is what the adversarial phase measures.

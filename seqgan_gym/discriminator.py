@@ -33,14 +33,11 @@ copy), the max over time is ``amax`` over the leading axis, and the backward pas
 (matrix products again). The bias and ReLU come after the max-pool, on (B, n) instead of
 (B, T - w + 1, n): the bias is the same at every position and ReLU is monotone, so
 ``max_t relu(conv_t + b) = relu(max_t conv_t + b)``, values and gradients alike. The tests check
-values and gradients against a literal ``F.conv2d`` + ``F.max_pool2d`` port.
-
-Measured (paper sizes, V = 5000, T = 20, batch 64, forward + backward + fused Adam step, in
-one core's CPU time on a shared 2-core Xeon): 12 ``nn.Conv2d`` as the TF graph 136 ms per step,
-12 ``nn.Conv1d`` 85 ms, unfold + ``nn.Linear`` per width 80 ms, this module 70-73 ms (~9 ms of
-it Adam over 7.0M parameters), so a 20,000-sequence epoch is ~23 s of one core.
-:meth:`Discriminator.prob_real` on 20,480 sequences (one MC-rollout reward batch) takes ~5.2 s
-of one core at chunk sizes 256 to 1024 (unfold + ``nn.Linear``: ~7.1 s).
+values and gradients against a literal ``F.conv2d`` + ``F.max_pool2d`` port. This layout does
+less work per step than 12 ``nn.Conv2d`` as in the TF graph, 12 ``nn.Conv1d``, or unfold +
+``nn.Linear`` per width: one window buffer for all widths, views instead of copies, and no
+(B, T - w + 1, n) bias and ReLU. ``benchmarks/foundation_speed.py`` times a D epoch against a
+plain PyTorch D (docs/results/speed.md).
 
 Layout convention: token tensors are ``(batch, T)`` of dtype ``torch.long``.
 """
@@ -94,9 +91,9 @@ def discriminator_flops(
 # A width with at least this many positions gets its weight gradient as a weighted sum of the
 # windows at its maxima (F.embedding_bag, B * n multiply-adds of a window each; on CPU in float32 it
 # first copies the strided slice of the window matrix it reads); below, as the dense product over all
-# positions, P times the multiply-adds at the matmul rate. Measured (paper sizes, 1 thread): the
-# embedding bag runs at ~1/5 of the matmul rate, so it wins from P ~ 4 (P = 6 for width 15: 0.8 ms
-# against ~1.5 ms) and loses at P = 1 (width 20).
+# positions, P times the multiply-adds at the matmul rate. The embedding bag runs at a fraction of
+# the matmul rate, so it wins only where P is large enough to outweigh that: from this many
+# positions up, and not at P = 1 (width 20 at T = 20).
 _MIN_POSITIONS_FOR_SPARSE_GRAD = 4
 
 
@@ -178,8 +175,7 @@ class _ConvMaxPool(torch.autograd.Function):
     the (P, B, n) scores). So filter j's weight gradient is a weighted sum of B windows, one per
     sequence: ``dW[j] = sum_b dY[b, j] * X[argmax[b, j] * B + b]``. It is computed as exactly that,
     a weighted :func:`F.embedding_bag` over the window matrix's rows (``B * n`` rows summed), not as
-    the dense ``dY^T X`` over all P positions, which multiplies P - 1 zeros for every term (measured
-    side by side, paper sizes, 1 thread: 4.6 ms against 11 ms per step for the 12 widths; widths
+    the dense ``dY^T X`` over all P positions, which multiplies P - 1 zeros for every term (widths
     with fewer than ``_MIN_POSITIONS_FOR_SPARSE_GRAD`` positions keep the dense product). The
     windows' gradient stays a dense product, ``dY W`` with dY scattered to its positions (grouping
     the terms by window needs a sort that cost more than it saved), each window's slots summed
@@ -189,7 +185,7 @@ class _ConvMaxPool(torch.autograd.Function):
     With several torch threads on CPU the widths run side by side, one thread each
     (:func:`seqgan_gym.utils.side_by_side`; width i on thread i mod N, each thread summing its own
     embedding gradient, added in a fixed order): each width is a few short products that N-thread
-    operations split badly (paper sizes, batch 64, 2 threads: a D training step 85 -> 71 ms).
+    operations split badly, each paying OpenMP's start-up and wake-ups.
     """
 
     @staticmethod
@@ -410,8 +406,8 @@ class Discriminator(nn.Module):
 
         Runs in eval mode (no dropout, as the authors' reward uses keep_prob 1.0) and without
         gradients, in chunks of ``batch_size`` sequences; restores the previous train/eval mode.
-        This is the reward the generator sees. On CPU, chunks of 256 to 1024 are equally fast for
-        T = 20 (peak memory grows by ~100 MB at 512 per chunk, ~280 MB at 2048).
+        This is the reward the generator sees. ``batch_size`` bounds the rows per forward pass,
+        and with it the peak memory of the window buffer.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -444,8 +440,7 @@ class Discriminator(nn.Module):
         positions are computed for every completion. Averaged over the prefix lengths of one
         Monte-Carlo search (t = 1 .. 19, N = 16, the paper's filters) this skips 31% of the
         convolutions' multiply-adds (17% of D's); the highway and output layers still run on every
-        row. One paper-size reward batch: 6.1 s -> 4.3 s of D, with the smaller chunks of
-        :class:`seqgan_gym.rewards.DiscriminatorReward` (benchmarks/rollout_speed.py, 1 thread).
+        row (``benchmarks/rollout_speed.py`` times a whole reward batch; docs/results/speed.md).
         ``batch_size`` bounds the rows per forward pass (rounded down to whole groups of N).
         """
         self.check_tokens(completed)

@@ -35,7 +35,7 @@ plot, a few small checkpoints), TensorBoard and CSV writing, Python start-up and
 whatever else the machine is doing (the calibration sees the load of its few seconds, not the
 run's). Trained models cost what untrained ones do, with one exception: a corpus with an EOS token
 ends sequences early (not modelled; corpora are not estimated at all, since their BLEU evaluations
-are not modelled). The README compares estimates with measured runs.
+are not modelled). docs/results/speed.md compares estimates with measured runs.
 
 Calibration takes a few seconds per distinct set of sizes and is cached for the process (the
 ``paper`` and ``cpu`` presets share theirs). :class:`RunClock` turns an estimate into the ETA a run
@@ -264,7 +264,7 @@ def _calibrate(cfg: ExperimentConfig, slice_rows: int, slice_envs: int) -> UnitC
     from seqgan_gym.rollout import RolloutPolicy
     from seqgan_gym.utils import atomic_torch_save, make_adam, resolve_device
 
-    torch.optim.Adam([torch.zeros(1)])  # torch's one-time import behind the first optimizer (~2 s)
+    torch.optim.Adam([torch.zeros(1)])  # torch's one-time import behind the first optimizer, untimed
     start = time.perf_counter()
     # a random oracle of the run's sizes; a density-ratio D reads a copy of G as its p_ref (a run
     # reads a file), which costs the same

@@ -238,10 +238,9 @@ def discriminator_real_data(setup: Setup) -> torch.Tensor:
 
     Why the density ratio differs: its ranking is fixed (log p_ref - alpha log G) and its update fits
     only its calibration, which must say how well that ranking tells G's samples from real text G
-    has *not* seen. On the training set it cannot: G has memorised those 10,000 sequences, so they
-    score like G's own samples (cpu preset, seed 0, per token: log G -5.86 on training sequences,
-    -5.97 on G's samples, -8.78 on validation ones), and a fit there shrank the ratio's weight to
-    0.09, leaving a reward D(Y) ~ 0.7 +- 0.01 for every sequence. The test set is never used."""
+    has *not* seen. On the training set it cannot: G has memorised those sequences, so they score
+    like G's own samples under G, and a fit there shrinks the ratio's weight until the reward is
+    nearly the same for every sequence (docs/results/d-signal.md). The test set is never used."""
     data = setup.data.valid if setup.cfg.dis_form == "density_ratio" else setup.data.train
     return data.to(setup.device)
 

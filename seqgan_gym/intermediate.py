@@ -30,9 +30,10 @@ not an advantage (the SB3 adapter's ``q_difference`` rewards turn any Q_t into p
 shaping, whose return from t is D(Y) - Q_{t-1}).
 
 **Cost per generator update** (B sequences of length T): ``mc_rollout`` scores B x N x (T - 1)
-completed sequences with the reward model (76% of a paper-size reward batch is D's time,
-``benchmarks/rollout_speed.py``); ``prefix_discriminator`` and ``critic`` run one small LSTM
-over each prefix; ``terminal`` nothing. The trainable two add their own training to the d-steps.
+completed sequences with the reward model (with the paper's D, most of a reward batch's time;
+``benchmarks/rollout_speed.py``, docs/results/speed.md); ``prefix_discriminator`` and ``critic``
+run one small LSTM over each prefix; ``terminal`` nothing. The trainable two add their own
+training to the d-steps.
 
 **Your own strategy.** Subclass :class:`IntermediateReward` and implement
 :meth:`IntermediateReward._prefix_rewards` (the reward of each newest token for t < T; t = T is

@@ -32,11 +32,12 @@ from seqgan_gym.utils import side_by_side, side_by_side_workers, torch_threads
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden_dim)
 
-# nn.LSTM in training on a CPU runs oneDNN's RNN kernel, whose small per-step products are 4-5x
-# slower on two OpenMP threads than on one at these sizes (64 sequences x 20 steps x 32 units,
-# forward with gradients and backward: 2.0 ms on one thread, 10.5 ms on two; AMD EPYC, 2026-12-02).
-# :func:`run_lstm` therefore runs it on one thread when it trains on at most this many sequences; the
-# rest of a step (the 5000-way output layer) keeps every thread. At 4096 sequences two threads win.
+# nn.LSTM in training on a CPU runs oneDNN's RNN kernel, whose small per-step products run slower
+# on several OpenMP threads than on one at these sizes (a mini-batch of sequences x 20 steps x 32
+# units): each product is too short to pay for waking the threads. :func:`run_lstm` therefore runs
+# it on one thread when it trains on at most this many sequences; the rest of a step (the 5000-way
+# output layer) keeps every thread. With several thousand sequences the products are long enough
+# for several threads.
 _ONE_THREAD_MAX_ROWS = 1024
 # :meth:`LSTMLanguageModel.complete` draws chunks side by side (one thread each) only with at least
 # this many rows per chunk: below, a thread pool's hand-off costs more than the draw (an env's 64 rows).

@@ -174,7 +174,7 @@ def tune_grids(folder: str | Path, step_seconds: float = 0.4, quarter_bpm: float
                cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
     """Every tune of every ``*.abc`` file under ``folder`` as a pitch grid, by tune id.
 
-    Parsing all 1,034 Nottingham tunes takes minutes; with ``cache_dir`` the grids are kept in an
+    Parsing all 1,034 Nottingham tunes is slow; with ``cache_dir`` the grids are kept in an
     ``.npz`` named after the files' contents and the grid settings, and read back from there.
     """
     folder = Path(folder)

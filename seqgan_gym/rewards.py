@@ -141,8 +141,7 @@ class DiscriminatorReward(RewardModel):
         Its ``vocab_size`` / ``seq_len`` attributes, when present, are checked by the envs.
     :param batch_size: sequences per forward pass of D (bounds memory; not a result change).
         256 keeps the paper's CNN's window buffer (20 x 256 x 1280 floats, 26 MB) near the
-        caches: one paper-size reward batch took ~23% less CPU time than with 2048 (1 thread,
-        side by side; 128, 512 and 1024 in between).
+        caches; larger chunks spill it to memory.
     """
 
     def __init__(self, discriminator: nn.Module, batch_size: int = 256) -> None:
@@ -179,9 +178,9 @@ class BleuReward(RewardModel):
 
     Computed by :class:`seqgan_gym.bleu.SentenceBleu`, which equals sacrebleu's
     ``BLEU(tokenize="none").sentence_score`` (token ids joined by spaces; to floating-point
-    rounding) but reads the references
-    once: about 16 ms for 1,024 sequences against 10,000 references, where sacrebleu takes about
-    0.5 s per sequence. Defaults: BLEU-4, "floor" smoothing 0.1 (method 1), no effective order.
+    rounding) but reads the references once, not once per hypothesis, and scores a batch of
+    hypotheses vectorised (``benchmarks/bleu_speed.py``; docs/results/speed.md). Defaults: BLEU-4,
+    "floor" smoothing 0.1 (method 1), no effective order.
 
     :param references: (R, T) long tensor / array, or a list of sequences (e.g. the 10,000 real
         training sequences).

@@ -23,36 +23,35 @@ from seqgan_gym.utils import side_by_side, side_by_side_workers
 # Why sampling and NLL evaluation are fast. Sampling sequences and scoring them (NLL_oracle) cost
 # little in the LSTM cell and almost everything in the output layer: per token a (1, H+1) x (H+1, V)
 # product whose V = 5000 outputs are then exponentiated, summed and searched. With K = 33 that is
-# bound by memory traffic and per-op overhead on a CPU, not by FLOPs. On the shared 2-core
-# development machine (10,000 sequences, V = 5000, 2 threads, best of 7 side by side at load
-# average ~4) this took sampling from 2.8 s to 0.94 s and the oracle's NLL of them (the scoring
-# half of NLL_oracle) from 3.4 s to 0.76 s (process CPU time: 3.7 -> 1.6 s and 5.8 -> 1.2 s), by
+# bound by memory traffic and per-op overhead on a CPU, not by FLOPs. So the kernels below cut
+# passes over V-wide memory and the number of operations per token (timed against the plain
+# PyTorch form in benchmarks/foundation_speed.py; docs/results/speed.md), by
 #
 # 1. folding the bias into the matmul (:meth:`seqgan_gym.lstm.LSTMLanguageModel.output_matrix`: a
 #    row ``b`` under ``W^T`` and a column of ones beside ``h``): ``addmm`` first writes the broadcast
-#    bias over the whole (rows, V) output, an extra pass that cost ~70% of the matmul itself;
+#    bias over the whole (rows, V) output, an extra pass over it;
 # 2. running the output layer on chunks of ``CPU_CHUNK_ROWS`` rows into one reused buffer, never a
 #    fresh (batch, V) tensor (page faults and DRAM traffic every step);
 # 3. never normalising, and subtracting the row max only where needed (:func:`exp_logits_`);
 # 4. a two-level inverse CDF (:func:`_draw`): a cumulative sum over V is a sequential scan, so the
 #    block of the draw is found among ~40 block sums (a vectorised reduction) and only that block
 #    of <= 128 entries is scanned.
-# 5. exponentials in base 2 (``LOG2E`` below): exp2 is ~3x faster than exp in torch on CPU.
-# ``torch.multinomial`` is ~4x slower than a plain inverse CDF and is not used.
-# Rows per output-layer chunk on CPU (1024 x 5000 floats = 20 MB). 256-2048 tried: 512-1024 best; the
-# larger also halves the number of OpenMP regions, each of which costs a time slice on a busy machine.
+# 5. exponentials in base 2 (``LOG2E`` below): exp2 is cheaper than exp in torch on CPU.
+# ``torch.multinomial`` is slower than a plain inverse CDF and is not used.
+# Rows per output-layer chunk on CPU (1024 x 5000 floats = 20 MB): large enough that the per-op
+# overhead is paid rarely, and fewer chunks mean fewer OpenMP regions, each of which costs a time
+# slice when other processes share the CPU.
 CPU_CHUNK_ROWS = 1024
 _BLOCK = 128  # entries per block of the two-level inverse CDF (at most)
 # exp(logits) needs no shift when a row's sum lies in this range: no term overflows, and the terms
 # lost to underflow (< 1.2e-38 each) sum to < V * 1.2e-18 of the row's sum (6e-15 for V = 5000)
 _SAFE_SUM_RANGE = (1e-20, 1e30)
-# exp(x) = 2 ** (x log2 e): torch's vectorised exp2 is ~3x faster than its exp on CPU (AVX-512:
-# 0.41 against 1.24 ms for 256 x 5000 floats, one thread), so :func:`exp_logits_` scales the
-# (rows, H + 1) inputs by log2 e, a few thousand multiplies, and takes exp2 of the product. The
-# rounding of the scaled logits costs < 2e-6 relative (x up to 40; ~1e-7 typical), inside float32
-# rounding of a sum over V terms.
+# exp(x) = 2 ** (x log2 e): torch's vectorised exp2 is cheaper than its exp on CPU, so
+# :func:`exp_logits_` scales the (rows, H + 1) inputs by log2 e, a few thousand multiplies, and
+# takes exp2 of the product. The rounding of the scaled logits costs < 2e-6 relative (x up to 40;
+# ~1e-7 typical), inside float32 rounding of a sum over V terms.
 LOG2E = 1.0 / math.log(2.0)
-_EXP_IN_BASE_2 = True  # False: exp of the logits, as before 2026-12-02 (tests/test_sampling.py compares)
+_EXP_IN_BASE_2 = True  # False: exp of the logits, the plain form (tests/test_sampling.py compares)
 
 
 def _block_layout(n: int) -> tuple[int, int]:
@@ -153,7 +152,7 @@ def output_cross_entropy(
     hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
     chunk: int = 256,
 ) -> torch.Tensor:
-    """``F.cross_entropy(F.linear(hidden, weight, bias), targets)``, about 2.5x faster on CPU.
+    """``F.cross_entropy(F.linear(hidden, weight, bias), targets)`` without the (rows, V) logits.
 
     :param hidden: (rows, H) inputs of the output layer (e.g. teacher-forced LSTM outputs).
     :param weight: (V, H) and ``bias`` (V,): the output layer (``nn.Linear(H, V)``).
@@ -167,8 +166,7 @@ def output_cross_entropy(
     and at once the gradients ``dh = G W`` and ``dW += G^T h`` while the chunk is still in cache;
     backward only multiplies the two stored gradients by the incoming scalar. The (rows, V)
     logits, log-softmax and their gradients are never materialised, which is where
-    ``F.cross_entropy`` spends most of an MLE step at V = 5000 (paper sizes, 1,280 rows, one
-    thread: 16 ms against 40 ms, forward and backward). Values and gradients equal the
+    ``F.cross_entropy`` spends most of an MLE step at V = 5000. Values and gradients equal the
     ``F.cross_entropy`` form within float32 rounding (tests/test_sampling.py). Only first-order
     gradients (no double backward).
 
@@ -176,8 +174,7 @@ def output_cross_entropy(
     by side (chunk k on thread k mod N; each thread sums its own ``dW``, added up in a fixed order,
     so a run repeats), instead of one chunk at a time with N threads per operation. Each chunk is
     a handful of short operations on a few MB, and N-thread operations that short pay OpenMP's
-    start-up and wake-ups for every one (paper sizes, 1,280 rows, 2 threads, forward and backward
-    side by side: 25.7 ms one chunk at a time, 19.3 ms side by side; 29.2 ms on one thread).
+    start-up and wake-ups for every one.
     """
     if hidden.dim() != 2 or targets.shape != hidden.shape[:1]:
         raise ValueError(f"expected hidden (rows, H) and targets (rows,), got {tuple(hidden.shape)} "
@@ -216,7 +213,7 @@ def sample_categorical(
     """Draw one index per row of ``logits`` (batch, V) by inverse-CDF sampling.
 
     Equivalent in distribution to ``torch.multinomial(softmax(logits), 1)`` (up to float32
-    rounding) but several times faster on CPU for V = 5000: one uniform per row from
+    rounding) but cheaper on CPU for V = 5000: one uniform per row from
     ``rng``, located among the unnormalised cumulative probabilities by the two-level
     search of :func:`_draw`. ``logits`` is not modified. Returns ``(batch,)`` long; with
     ``return_log_prob``, also the draws' log-probabilities ``log_softmax(logits)[row, draw]``

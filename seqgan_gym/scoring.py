@@ -9,8 +9,7 @@ other with :func:`seqgan_gym.metrics.self_bleu`, for several n. ``seqgan-gym sco
 The tokens are mapped to ids through ONE vocabulary of every file scored, so two tokens share an id
 exactly when they are the same string: nothing collapses to an unknown-word id. (With a vocabulary
 of the training split only, every word unknown to it becomes ``<unk>``, and two unrelated unknown
-words then "match": Self-BLEU-2 of the bundled COCO test captions reads 0.937 with the vocabulary
-of the training captions, 0.908 with one of all the files.)
+words then "match", which inflates BLEU and Self-BLEU; docs/results/real-data.md gives an example.)
 
 Tokenisers (:data:`TOKENIZERS`): ``"space"`` splits on whitespace (for text already tokenised, e.g.
 the bundled COCO captions or samples decoded by this package); ``"nltk"`` is NLTK's word tokeniser

@@ -42,8 +42,8 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, pool): a fork makes its own
-# False: side_by_side_workers says 1 everywhere, every chunk in turn with all of torch's threads (as
-# before 2026-12-02's third session; benchmarks/foundation_speed.py's "ours before" of the MLE and D)
+# False: side_by_side_workers says 1 everywhere, every chunk in turn with all of torch's threads
+# (the form before side-by-side chunks; benchmarks/foundation_speed.py's "ours before" of the MLE and D)
 _SIDE_BY_SIDE = True
 # .threads: inside one_thread_per_operation(n) on this thread, n; per thread, so that the
 # side-by-side workers themselves (one torch thread each) never split their work again
