@@ -23,7 +23,7 @@ run: install
 	$(VENV)/bin/seqgan-gym train --oracle-fallback random $(ARGS)
 
 test: install
-	$(VENV)/bin/ruff check seqgan_gym envs agents benchmarks tests
+	$(VENV)/bin/ruff check seqgan_gym envs agents benchmarks tests examples
 	$(VENV)/bin/pytest -q
 
 bench: install

@@ -127,7 +127,8 @@ class SeqGANSB3VecEnv(VecEnv):
                     "terminal_observation": np.asarray(final_obs[i]),
                     "final_score": float(q_value[i]),
                     "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
-                    "episode": {"r": float(self._episode_return[i]), "l": self.env.single_observation_space.shape[0],
+                    "episode": {"r": float(self._episode_return[i]),
+                                "l": self.env.single_observation_space.shape[0],
                                 "t": elapsed},
                 }
             self._episode_return[dones] = 0.0
@@ -278,7 +279,8 @@ class _GeneratorActor:
                      "start_token": generator.start_token}
             given = kwargs.get("features_extractor_kwargs") or {}
             if any(given.get(key, value) != value for key, value in sizes.items()):
-                raise ValueError(f"features_extractor_kwargs {given} contradict the generator's sizes {sizes}")
+                raise ValueError(f"features_extractor_kwargs {given} contradict the generator's sizes "
+                                 f"{sizes}")
             kwargs["features_extractor_kwargs"] = {**given, **sizes}
         kwargs.setdefault("features_extractor_class", PrefixLSTMExtractor)
         kwargs.setdefault("share_features_extractor", False)

@@ -6,13 +6,12 @@ clip 0.2, GAE lambda 0.95, gamma 1), and report NLL_oracle (2,000 samples) befor
 Prints a markdown table and writes JSON.
 
     pip install -e '.[torchrl]'
-    python benchmarks/second_library.py [--seeds 0 1 2] [--updates 30] [--out benchmarks/results/second_library]
+    python benchmarks/second_library.py [--seeds 0 1 2] [--updates 30] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqgan_gym import LSTMLanguageModel, SeqGANSB3VecEnv, SeqGANVectorEnv, make_sb3_agent, nll_oracle, random_oracle
+from seqgan_gym import (
+    LSTMLanguageModel,
+    SeqGANSB3VecEnv,
+    SeqGANVectorEnv,
+    make_sb3_agent,
+    nll_oracle,
+    random_oracle,
+)
 from seqgan_gym.utils import atomic_write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +75,8 @@ def main() -> int:
     for name, rows in runs.items():
         start = np.array([r["nll_oracle_start"] for r in rows])
         end = np.array([r["nll_oracle_end"] for r in rows])
-        lines.append(f"| {name} | {start.mean():.3f} | {end.mean():.3f} ± {end.std(ddof=1) if len(end) > 1 else 0:.3f} "
+        spread = end.std(ddof=1) if len(end) > 1 else 0.0
+        lines.append(f"| {name} | {start.mean():.3f} | {end.mean():.3f} ± {spread:.3f} "
                      f"| {', '.join(f'{s:.3f} → {e:.3f}' for s, e in zip(start, end))} "
                      f"| {np.mean([r['wall_s'] for r in rows]):.1f} |")
     print("\n".join(lines))

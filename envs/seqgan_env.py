@@ -190,7 +190,8 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
         actions = self.core.check_actions(action, shape)
         rewards, q_value, terminated = self.core.step(actions)
         self._needs_reset = terminated
-        return self.core.observation()[0], float(rewards[0]), terminated, False, {"q_value": float(q_value[0])}
+        info = {"q_value": float(q_value[0])}
+        return self.core.observation()[0], float(rewards[0]), terminated, False, info
 
     def action_masks(self) -> np.ndarray:
         """(V,) bool: the tokens allowed next (sb3-contrib's ``MaskablePPO`` reads this); all of them,

@@ -32,7 +32,8 @@ print(f"sum of rewards {total:+.4f} = the final score Q_T {info['q_value']:+.4f}
 envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=16, **kwargs)  # B=16 sequences, rollouts as one batch
 obs, _ = envs.reset(seed=0)
 returns = np.zeros(16)
-for t in range(8):
+for _ in range(8):
     obs, rewards, terminated, truncated, infos = envs.step(envs.action_space.sample())
     returns += rewards
-print(f"vector env: {envs.num_envs} sequences, mean return {returns.mean():+.3f}, all done: {terminated.all()}")
+print(f"vector env: {envs.num_envs} sequences, mean return {returns.mean():+.3f}, "
+      f"all done: {terminated.all()}")

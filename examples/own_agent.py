@@ -8,7 +8,7 @@ The run is otherwise the paper's loop: MLE pre-training, D, beta, evaluations, c
 The agent below is REINFORCE on returns: the env's rewards (Q_t - Q_{t-1}) summed from step t to
 the end, minus the batch's mean return (a baseline), as any return-based algorithm reads them.
 
-    python examples/own_agent.py            # runs: seqgan-gym train --preset smoke --algo examples/own_agent.py:ReturnsPG
+    python examples/own_agent.py   # = seqgan-gym train --preset smoke --algo examples/own_agent.py:ReturnsPG
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ envs.reset(seed=0)
 for update in range(40):
     state, tokens = G.initial_state(B), G.start_tokens(B)
     log_probs, returns = [], torch.zeros(B)
-    for t in range(T):
+    for _ in range(T):
         logits, state = G.step(tokens, state)  # (B, V): G's next-token logits from its own state
         tokens = torch.distributions.Categorical(logits=logits).sample()
         log_probs.append(torch.log_softmax(logits, -1).gather(1, tokens[:, None])[:, 0])

@@ -31,7 +31,8 @@ D = Discriminator(V, T)
 beta = RolloutPolicy(G, update_rate=0.8)
 envs = SeqGANVectorEnv(B, vocab_size=V, seq_len=T, n_rollouts=2, reward_model=DiscriminatorReward(D),
                        rollout_policy=beta, device="cpu")
-model = make_sb3_agent("ppo", SeqGANSB3VecEnv(envs), G, learning_rate=1e-3, seed=0, device="cpu", batch_size=64)
+model = make_sb3_agent("ppo", SeqGANSB3VecEnv(envs), G, learning_rate=1e-3, seed=0, device="cpu",
+                       batch_size=64)
 actor = model.policy.generator  # G as trained by PPO (the same parameters as the policy's actor)
 callbacks = [
     DiscriminatorUpdateCallback.for_generator(actor, D, torch.optim.Adam(D.parameters(), 1e-4), real_data,

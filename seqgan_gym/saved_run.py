@@ -86,7 +86,8 @@ def load_run(run_dir: str | Path, generator: str = "latest", device: str = "cpu"
     checkpoints = run_dir / "checkpoints"
     if generator == "latest":
         names = ["adversarial", "mle_best" if cfg.mle_select == "best" else "mle", "mle"]
-        found = [checkpoints / GENERATORS[name] for name in names if (checkpoints / GENERATORS[name]).is_file()]
+        found = [checkpoints / GENERATORS[name] for name in names
+                 if (checkpoints / GENERATORS[name]).is_file()]
         if not found:
             raise FileNotFoundError(f"{checkpoints} holds no generator checkpoint")
         generator_file = found[0]

@@ -21,7 +21,8 @@ SMOKE = ["--preset", "smoke", "--threads", "1", "--no-progress", "--no-estimate"
 def test_every_public_name_resolves_and_import_stays_light():
     code = ("import sys, seqgan_gym; assert 'torch' not in sys.modules; "
             "[getattr(seqgan_gym, n) for n in seqgan_gym.__all__]; print(len(seqgan_gym.__all__))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         timeout=120)
     assert int(out.stdout) == len(seqgan_gym.__all__) >= 15
     assert {"SeqGANEnv", "Reinforce", "Agent", "load_run", "DiscriminatorReward", "BleuReward"} <= set(
         seqgan_gym.__all__)
@@ -47,7 +48,8 @@ def test_load_run_gives_the_models_data_and_env_arguments(smoke_run):
     assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG is left as it was
     assert run.generator_file.name == "generator_adv.pt"
     saved = load_language_model(smoke_run / "checkpoints" / "generator_adv.pt")
-    assert all(torch.equal(a, b) for a, b in zip(run.generator.state_dict().values(), saved.state_dict().values()))
+    pairs = zip(run.generator.state_dict().values(), saved.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in pairs)
     assert run.discriminator is not None and run.oracle is not None and run.corpus is None
     assert run.real_data.shape == (run.config.n_train, run.config.seq_len)
     assert run.env_kwargs["vocab_size"] == run.oracle.vocab_size == run.generator.vocab_size
@@ -74,7 +76,8 @@ def test_your_own_agent_trains_repeats_and_is_recorded(tmp_path):
     assert cli_main(_own_agent_args(tmp_path / "a")) == 0
     assert cli_main(_own_agent_args(tmp_path / "b")) == 0
     config = json.loads((tmp_path / "a" / "config.json").read_text())["config"]
-    assert config["algo"].endswith("own_agent.py:ReturnsPG") and Path(config["algo"].split(":")[0]).is_absolute()
+    assert config["algo"].endswith("own_agent.py:ReturnsPG")
+    assert Path(config["algo"].split(":")[0]).is_absolute()
     rows = [(tmp_path / d / "metrics.csv").read_text().splitlines() for d in "ab"]
     strip = [[",".join(r.split(",")[:2] + r.split(",")[3:]) for r in run] for run in rows]  # without wall_s
     assert strip[0] == strip[1]
@@ -131,7 +134,8 @@ def test_the_d_callback_defaults_to_the_cpu_schedule_and_states_it(capsys):
 
     cpu = PRESETS["cpu"]
     d = Discriminator(30, 5, filter_sizes=(2,), num_filters=(4,))
-    callback = DiscriminatorUpdateCallback(d, torch.optim.Adam(d.parameters()), torch.zeros(8, 5, dtype=torch.long),
+    real = torch.zeros(8, 5, dtype=torch.long)
+    callback = DiscriminatorUpdateCallback(d, torch.optim.Adam(d.parameters()), real,
                                            lambda n: torch.ones(n, 5, dtype=torch.long))
     assert (callback.d_steps, callback.k, callback.n_negatives) == (cpu.d_steps, cpu.k, cpu.dis_negatives)
 
@@ -143,7 +147,8 @@ def test_the_d_callback_defaults_to_the_cpu_schedule_and_states_it(capsys):
 
     callback.init_callback(Model())
     callback.on_training_start({}, {})
-    assert "every 1 generator update(s): 1 x (5000 fresh negatives, 1 epoch(s) of D" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "every 1 generator update(s): 1 x (5000 fresh negatives, 1 epoch(s) of D" in printed
 
 
 @pytest.mark.parametrize("script", ["env_basics.py", "own_pg_loop.py", "sb3_ppo.py"])

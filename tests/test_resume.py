@@ -64,7 +64,8 @@ def _stop_at(run_dir: Path, phase: str, step: int, sig: int, extra: tuple[str, .
 
 
 def _resume(run_dir: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run(_command("--resume", str(run_dir), "--threads", "1", "--no-progress", "--no-estimate"),
+    args = ("--resume", str(run_dir), "--threads", "1", "--no-progress", "--no-estimate")
+    done = subprocess.run(_command(*args),
                           env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done
