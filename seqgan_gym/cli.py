@@ -196,7 +196,7 @@ def _estimate_line(cfg: ExperimentConfig, pretrained: bool = False):
     where = f"{resolve_device(cfg.device)}, {torch.get_num_threads()} thread(s)"
     try:
         run_estimate = estimate(cfg, pretrained=pretrained)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # OSError: its timed writes failed (a full disk, ulimit -f)
         return f"no time estimate: {e}", None
     return (f"estimated wall time on this machine ({where}) {run_estimate.describe()}; calibrated in "
             f"{run_estimate.units.calibration_s:.1f} s", run_estimate)

@@ -386,16 +386,19 @@ def test_after_a_ctrl_c_a_second_is_ignored_and_a_third_stops_at_once(monkeypatc
 
 
 def test_a_write_past_the_file_size_limit_names_its_file_and_leaves_a_resumable_run(tmp_path):
-    """``ulimit -f`` (1 MB): D's first resumable state (~17 MB) cannot be written."""
+    """``ulimit -f`` (1 MB): D's first resumable state (~17 MB) cannot be written. The estimate's
+    own timed writes fail first: the run goes on without an estimate."""
     import resource
 
     def one_megabyte() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
 
     run = tmp_path / "run"
-    done = subprocess.run(_train(*SMALL, "--threads", "1", "--run-dir", str(run)), env=_env(),
+    with_estimate = [arg for arg in SMALL if arg != "--no-estimate"]
+    done = subprocess.run(_train(*with_estimate, "--threads", "1", "--run-dir", str(run)), env=_env(),
                           capture_output=True, text=True, preexec_fn=one_megabyte)
     assert done.returncode == 2
+    assert "[seqgan-gym] no time estimate: " in done.stdout and "File too large" in done.stdout
     assert done.stderr.splitlines()[-1] == f"seqgan-gym: error: {run}/checkpoints/resume.pt: File too large"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["resume_from"] == "mle step 2"
