@@ -402,6 +402,15 @@ def add_arguments(p) -> None:
                    help="continue the sweep in --out: completed trials are kept, stopped ones resume")
     p.add_argument("--report-only", action="store_true",
                    help="only (re)write the table, JSON and figure of the sweep in --out; no Ray")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the spec as a sweep does, then print the trials, the estimated CPU- and "
+                        "GPU-hours and the wall time on --nodes; no Ray, nothing started or written")
+    p.add_argument("--nodes", type=int, nargs="+", metavar="N",
+                   help="--dry-run: the wall time on clusters of these many nodes (default 1)")
+    p.add_argument("--cpus-per-node", type=int,
+                   help="--dry-run: CPUs per node (default: the CPUs this process may use)")
+    p.add_argument("--gpus-per-node", type=float,
+                   help="--dry-run: GPUs per node (default 1 with --gpus-per-trial, else 0)")
 
 
 def command(args, check_trial) -> int:
@@ -416,6 +425,9 @@ def command(args, check_trial) -> int:
         raise ValueError(f"--cpus-per-trial must be >= 1, got {args.cpus_per_trial}")
     if args.gpus_per_trial < 0 or args.max_failures < 0:
         raise ValueError("--gpus-per-trial and --max-failures must be >= 0")
+    from seqgan_gym.sweep_plan import check_arguments, dry_run
+
+    check_arguments(args)  # --dry-run's own options
     out = Path(args.out or Path("runs") / f"sweep-{spec['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.report_only:
         recorded = _read_json(out / "sweep_spec.json")
@@ -443,6 +455,8 @@ def command(args, check_trial) -> int:
     if corpus and spec["metric"] == "nll_oracle":
         raise ValueError(f"sweep spec {args.spec}: metric nll_oracle needs the oracle data; a corpus "
                          "reports bleu, self_bleu, nll_test")
+    if getattr(args, "dry_run", False):  # checked as a real sweep is; now the plan, and nothing starts
+        return dry_run(args, spec, trials, configs)
     # Tune warns when trials checkpoint often; ours are a few bytes each (rows reported so far)
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     try:

@@ -210,7 +210,8 @@ def test_a_folder_with_another_comparison_or_other_files_is_refused(tmp_path, ca
 def test_the_bundled_sweep_specs_load_by_name(tmp_path, capsys, monkeypatch):
     from seqgan_gym.sweep import BUNDLED, bundled_specs, load_spec
 
-    assert bundled_specs() == ["compare-algorithms", "compare-rewards", "compare-rewards-quick", "schedules"]
+    assert bundled_specs() == ["compare-algorithms", "compare-rewards", "compare-rewards-quick",
+                               "paper-study", "schedules"]
     monkeypatch.chdir(tmp_path)  # by name from any folder: the package's own files
     for name in bundled_specs():
         spec = load_spec(name)
@@ -220,4 +221,4 @@ def test_the_bundled_sweep_specs_load_by_name(tmp_path, capsys, monkeypatch):
     assert main(["sweep", "compare-reward", "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == (
         "seqgan-gym: error: sweep spec compare-reward: no such file, and no bundled spec of that name "
-        "(bundled: compare-algorithms, compare-rewards, compare-rewards-quick, schedules)")
+        "(bundled: compare-algorithms, compare-rewards, compare-rewards-quick, paper-study, schedules)")

@@ -26,7 +26,8 @@ def test_wheel_installs_only_the_seqgan_gym_package(tmp_path):
         assert f"seqgan_gym/datasets/{data}" in names
     assert not any(n.endswith(".abc") for n in names)
     # the bundled sweep specs (seqgan-gym sweep compare-rewards, ...)
-    for spec in ("compare_rewards", "compare_rewards_quick", "compare_algorithms", "schedules"):
+    for spec in ("compare_rewards", "compare_rewards_quick", "compare_algorithms", "schedules",
+                 "paper_study"):
         assert f"seqgan_gym/sweeps/{spec}.toml" in names
     assert not any(n.startswith(("envs/", "agents/", "tests/", "benchmarks/")) for n in names)
 
