@@ -42,7 +42,12 @@ from seqgan_gym.config import (  # noqa: E402
     get_preset,
 )
 from seqgan_gym.corpus import CORPORA, too_long_note  # noqa: E402
-from seqgan_gym.utils import default_threads, remove_stale_temporaries, resolve_device  # noqa: E402
+from seqgan_gym.utils import (  # noqa: E402
+    default_threads,
+    remove_stale_temporaries,
+    resolve_device,
+    usable_cpus,
+)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -494,6 +499,9 @@ def _reopen_run(args, run_dir: Path, lock, not_a_run: str, build_setup, Checkpoi
     threads = recorded.get("threads")
     if args.threads is None and type(threads) is int and threads >= 1:
         torch.set_num_threads(threads)  # the run's own count: the numbers depend on it
+        if threads > usable_cpus():
+            print(f"[seqgan-gym] note: resuming with the run's {threads} threads on {usable_cpus()} CPU(s), "
+                  "for the same numbers; --threads N runs faster, but may change the last digits", flush=True)
     elif threads and threads != torch.get_num_threads():
         print(f"[seqgan-gym] note: the run used {threads} threads, this resume {torch.get_num_threads()} "
               "(--threads); the numbers may differ in the last digits from an uninterrupted run", flush=True)

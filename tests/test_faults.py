@@ -96,6 +96,7 @@ def test_a_run_killed_twice_resumes_with_its_own_thread_count_to_the_same_bytes(
     assert done.returncode == 0, done.stderr
     assert _outcome(run) == _outcome(whole)
     assert "note: the run used" not in done.stdout
+    assert "[seqgan-gym] note: resuming with the run's 2 threads on 1 CPU(s)" in done.stdout
 
 
 # ------------------------------------------------------------------------------------- --overwrite
