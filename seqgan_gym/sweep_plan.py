@@ -79,9 +79,11 @@ def _hours(seconds: float) -> str:
 
 
 def _wall(seconds: float) -> str:
-    days, rest = divmod(seconds, 86400)
-    text = estimate_module.format_seconds(rest)
-    return f"{int(days)} d {text}" if days else text
+    """``h:mm:ss`` (``m:ss`` under an hour), from a day on ``D d hh:mm:ss``."""
+    days, rest = divmod(int(round(seconds)), 86400)
+    if not days:
+        return estimate_module.format_seconds(rest)
+    return f"{days} d {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
 
 
 def trial_estimates(trials: list[dict], configs: dict, device: str, threads: int) -> tuple[list, float]:

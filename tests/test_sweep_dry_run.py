@@ -12,15 +12,15 @@ import torch
 
 from seqgan_gym import estimate
 from seqgan_gym.cli import main
-from seqgan_gym.sweep_plan import lower_bound, pack, trials_per_node
+from seqgan_gym.sweep_plan import _wall, lower_bound, pack, trials_per_node
 
 # fixed unit costs: the dry run's arithmetic, not this machine's speed
 UNITS = estimate.UnitCosts(sample=2e-4, score=1e-4, mle_batch=0.02, g_update=3.0, d_batch=0.05,
                            d_score=1e-4, loglik=1e-4, checkpoint_per_mb=0.01,
                            checkpoint_mb={"mle": 1.0, "dis_pretrain": 2.0, "adversarial": 3.0},
                            calibration_s=0.5)
-PAPER_STUDY = [f"{config}-seed{seed}" for config in ("random", "mle", "pg_bleu", "g100-d1-k10", "g30-d1-k30",
-                                                     "g1-d1-k10", "g1-d5-k3") for seed in (0, 1, 2)]
+PAPER_STUDY = [f"{config}-seed{seed}" for config in ("g1-d5-k3", "g1-d1-k10", "g30-d1-k30", "g100-d1-k10",
+                                                     "pg_bleu", "mle", "random") for seed in (0, 1, 2)]
 WALL = re.compile(r"(?:(\d+) d )?(?:(\d+):)?(\d+):(\d\d)")
 
 
@@ -54,7 +54,8 @@ def _table(output: str) -> dict[int, tuple[int, int, int, int]]:
 
 
 def test_the_paper_study_dry_run_lists_its_trials_hours_and_wall_times(calibrations, capsys, tmp_path):
-    assert main(["sweep", "paper-study", "--dry-run", "--nodes", "1", "4", "16", "--cpus-per-node", "2"]) == 0
+    assert main(["sweep", "paper-study", "--dry-run", "--nodes", "1", "2", "4", "16", "--cpus-per-node",
+                 "2"]) == 0
     output = capsys.readouterr().out
     assert output.startswith("[dry run] sweep paper_study: 7 configurations x 3 seeds = 21 trials, paper "
                              "preset;")
@@ -71,10 +72,13 @@ def test_the_paper_study_dry_run_lists_its_trials_hours_and_wall_times(calibrati
     assert "GPU-hours: 0 (--gpus-per-trial 0" in output
     assert "Ray is not installed here" in output
     table = _table(output)
-    assert list(table) == [1, 4, 16]
-    assert [table[n][0] for n in (1, 4, 16)] == [2, 8, 21]  # 2 CPUs per node, 1 per trial
-    walls = [table[n][1] for n in (1, 4, 16)]
-    assert walls[0] > walls[1] > walls[2] == max(times.values())  # 16 nodes: every trial at once
+    assert list(table) == [1, 2, 4, 16]
+    assert [table[n][0] for n in (1, 2, 4, 16)] == [2, 4, 8, 21]  # 2 CPUs per node, 1 per trial
+    walls = [table[n][1] for n in (1, 2, 4, 16)]
+    # more nodes, less wall time, down to the longest trial (16 nodes: every trial at once)
+    longest = max(times.values())
+    assert all(more < fewer or more == fewer == longest for fewer, more in zip(walls, walls[1:])), walls
+    assert walls[0] > walls[1] and walls[-1] == longest
     for _, wall, longest_first, bound in table.values():
         assert wall >= longest_first >= bound - 1
     assert table[1][3] == pytest.approx(sum(times.values()) / 2, abs=11)
@@ -136,3 +140,5 @@ def test_packing_in_order_longest_first_and_the_lower_bound():
     assert pack([1, 1, 1, 3], 2) == 4  # the long trial starts last
     assert pack(sorted([1, 1, 1, 3], reverse=True), 2) == 3 == lower_bound([1, 1, 1, 3], 2)
     assert pack([5, 5], 8) == 5 and lower_bound([2, 2, 2, 2], 2) == 4
+    assert [_wall(s) for s in (59, 3600, 86400 + 44 * 60 + 25, 3 * 86400 + 8 * 3600)] == [
+        "0:59", "1:00:00", "1 d 00:44:25", "3 d 08:00:00"]
