@@ -168,3 +168,12 @@ def test_torchrl_example_lowers_nll_oracle():
         sys.path.pop(0)
     result = torchrl_ppo.main(seed=0, updates=4)
     assert result["nll_oracle_end"] < result["nll_oracle_start"] - 0.05
+
+
+def test_the_readme_lists_the_public_api():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sentence = readme[readme.index("`from seqgan_gym import ...`:"):readme.index("([API reference]")]
+    listed = re.findall(r"`(\w+)`", sentence)
+    assert sorted(listed) == sorted(n for n in seqgan_gym.__all__ if n != "__version__")
