@@ -211,6 +211,7 @@ def run_trial(config: dict) -> None:
     from ray import tune
 
     trial = config["trial"]
+    hide_unreserved_gpus()
     run_dir = Path(trial["run_dir"])
     reported = 0  # rows of metrics.csv already reported to Tune (a restarted trial skips them)
     checkpoint = tune.get_checkpoint()
@@ -232,6 +233,17 @@ def run_trial(config: dict) -> None:
     if outcome == "failed":  # the run stopped by itself (bad input, divergence): again would repeat that
         tune.report({"trial_failed": 1, "phase": "failed", "step": -1})
         print(f"[sweep] {trial['name']} failed: {detail}", flush=True)
+
+
+def hide_unreserved_gpus() -> None:
+    """In a Ray worker that was given no GPU, hide the node's GPUs from the training process it
+    starts (``CUDA_VISIBLE_DEVICES=""``). Ray sets the variable to the GPUs it assigned a worker that
+    reserved some, but leaves it as the node's for one that reserved none, where ``train``'s device
+    ``auto`` would take GPU 0 beside the trials that reserved it."""
+    import ray
+
+    if not ray.get_gpu_ids():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
 def run_attempt(trial: dict, poll=None) -> tuple[str, str]:
@@ -267,7 +279,9 @@ def run_attempt(trial: dict, poll=None) -> tuple[str, str]:
             shutil.rmtree(run_dir)
         command = base + [*trial["argv"], "--run-dir", str(run_dir), "--threads", threads, "--no-progress"]
     attempt = {"attempt": len(attempts) + 1, "how": how, "host": socket.gethostname(),
-               "worker_pid": os.getpid(), "start": time.strftime("%Y-%m-%d %H:%M:%S")}
+               "worker_pid": os.getpid(), "start": time.strftime("%Y-%m-%d %H:%M:%S"),
+               # the GPU(s) Ray gave this trial ("" for none), which the training process inherits
+               "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     attempts.append(attempt)
     restarts = len(attempts) - 1
     print(f"[sweep] {trial['name']} attempt {attempt['attempt']}: {how}\n", end="", flush=True)  # one write
@@ -505,13 +519,20 @@ def command(args, check_trial) -> int:
         cluster_cpus = ray.cluster_resources().get("CPU", 0)
         concurrent = min(len(trials), int(cluster_cpus // args.cpus_per_trial))
         resources = {"cpu": args.cpus_per_trial}
+        gpus = per_trial = ""
         if args.gpus_per_trial:
             resources["gpu"] = args.gpus_per_trial
+            cluster_gpus = ray.cluster_resources().get("GPU", 0)
+            if cluster_gpus < args.gpus_per_trial:  # no trial could ever start
+                raise ValueError(f"--gpus-per-trial {args.gpus_per_trial:g}: the Ray cluster has "
+                                 f"{cluster_gpus:g} GPU(s), so no trial ran (--resume continues in {out})")
+            concurrent = min(concurrent, int(cluster_gpus / args.gpus_per_trial + 1e-9))
+            gpus, per_trial = f" and {cluster_gpus:g} GPUs", f", {args.gpus_per_trial:g} GPU(s)"
         print(f"[sweep] {spec['name']}: {len(spec['configurations'])} configurations x {len(spec['seeds'])} "
               f"seeds = {len(trials)} trials on Ray {ray.__version__} "
-              f"({'cluster ' + args.address if args.address else 'local'}: {cluster_cpus:g} CPUs; "
-              f"{args.cpus_per_trial} CPU(s) and torch thread(s) per trial, so {concurrent} at a time); "
-              f"folder {out}", flush=True)
+              f"({'cluster ' + args.address if args.address else 'local'}: {cluster_cpus:g} CPUs{gpus}; "
+              f"{args.cpus_per_trial} CPU(s) and torch thread(s){per_trial} per trial, so {concurrent} at a "
+              f"time); folder {out}", flush=True)
         tuner = tune.Tuner(
             tune.with_resources(run_trial, resources),
             param_space={"trial": tune.grid_search(trials)},

@@ -13,7 +13,7 @@ Each trial's time is :func:`seqgan_gym.estimate.estimate_run` at unit costs cali
 machine (:func:`seqgan_gym.estimate.calibrate`, a few seconds per distinct set of sizes, algorithm
 and reward; the seeds of one configuration share theirs), at the trial's torch threads
 (``--cpus-per-trial``) and on the device the trial would use: the CPU without ``--gpus-per-trial``
-(Ray hides the GPUs from a trial that reserved none), CUDA with it. A GPU can only be timed on a
+(the sweep hides the GPUs from a trial that reserved none), CUDA with it. A GPU can only be timed on a
 machine that has one; elsewhere the dry run says there is no GPU estimate rather than guess one.
 """
 
