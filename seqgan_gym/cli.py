@@ -441,9 +441,7 @@ def _resume_run(args: argparse.Namespace):
     state's rows. Settings other than --threads / --no-progress come from the run, and so does the
     thread count unless --threads is given (the numbers depend on it). The directory is locked
     before anything in it is read; every file is checked before any work."""
-    from seqgan_gym.experiment import build_setup
-    from seqgan_gym.resume import Checkpointer
-    from seqgan_gym.runlog import RunDirLock, RunLog
+    from seqgan_gym.runlog import RunDirLock
 
     names = ("preset", "data", "data_path", "oracle", "oracle_path", "oracle_seed", "seed", "run_dir",
              "algo", "reward", "generator_checkpoint", "device")
@@ -459,14 +457,18 @@ def _resume_run(args: argparse.Namespace):
         raise ValueError(not_a_run)
     lock = RunDirLock(run_dir, create=False)  # before anything in the directory is read
     try:
-        return _reopen_run(args, run_dir, lock, not_a_run, build_setup, Checkpointer, RunLog)
+        return _reopen_run(args, run_dir, lock, not_a_run)
     except BaseException:
         lock.close()
         raise
 
 
-def _reopen_run(args, run_dir: Path, lock, not_a_run: str, build_setup, Checkpointer, RunLog):
-    """:func:`_resume_run`'s work once it holds the directory's lock."""
+def _reopen_run(args: argparse.Namespace, run_dir: Path, lock, not_a_run: str):
+    """:func:`_resume_run`'s work once it holds the directory's ``lock``."""
+    from seqgan_gym.experiment import build_setup
+    from seqgan_gym.resume import Checkpointer
+    from seqgan_gym.runlog import RunLog
+
     config_file = run_dir / "config.json"
     recorded = _read_json_file(config_file)
     if not (isinstance(recorded, dict) and isinstance(recorded.get("config"), dict)
