@@ -4,8 +4,11 @@
 * ``--overwrite`` only under the run directory's lock, after the new set-up succeeded;
 * ``preset`` is not a field;
 * bad fields, up front and in ``config.json`` read back on resume, in one line naming the field;
-* damaged run files (``metrics.csv``, ``summary.json``, ``resume.pt``) in one line naming the file;
-* a second Ctrl-C, and OS errors that name their path.
+* damaged run files (``metrics.csv``, ``summary.json``, ``resume.pt``, a generator checkpoint) in
+  one line naming the file;
+* a second Ctrl-C, and OS errors that name their path;
+* a corpus's lines longer than ``max_seq_len`` left out and counted; NFC and NFD text alike;
+* a sweep checks each trial as ``train`` does, data files and checkpoints included, before Ray.
 
 Signals and kills land at points the test waits for (a row written, a file present), never after
 a sleep. The slow part (real processes, killed and resumed) is the first test; the rest run
