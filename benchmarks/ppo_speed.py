@@ -1,7 +1,7 @@
 """How fast is a whole SB3 PPO ``learn()`` on the SeqGAN environment? Environment steps per second.
 
 Everything is included: the batched environment (``SeqGANVectorEnv`` behind the SB3 adapter
-:class:`seqgan_gym.agents.SeqGANSB3VecEnv`, ``reward_mode="terminal"``: the paper's CNN D scores
+:class:`seqgan_gym.agents.SeqGANSB3VecEnv`, ``intermediate_reward="terminal"``: the paper's CNN D scores
 the B finished sequences at t = T), the policy's forward pass while collecting, SB3's rollout
 buffer, and PPO's 4 epochs of minibatches of 256. The agent is built as ``seqgan-gym train --algo
 ppo`` builds it (:func:`seqgan_gym.agents.make_agent` on the preset's config: n_steps = T, B =
@@ -189,7 +189,7 @@ def build_agent(cfg: ExperimentConfig, policy: type | None, seed: int = 0) -> SB
     generator.init_normal_(cfg.gen_init_std, rng=torch.Generator().manual_seed(seed))
     reward = DiscriminatorReward(paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=seed))
     env = SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
-                          reward_mode="terminal", reward_model=reward, device="cpu")
+                          intermediate_reward="terminal", reward_model=reward, device="cpu")
     logger = Logger(None, [])
     if policy is None:
         return make_agent(cfg, env, generator, seed, logger)

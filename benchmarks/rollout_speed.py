@@ -349,9 +349,9 @@ def main() -> None:
     before = WholeSequences(DiscriminatorReward(disc, batch_size=2048))
     beta = policy.model
     envs = {mode: SeqGANVectorEnv(num_envs=B, vocab_size=s.vocab_size, seq_len=T, n_rollouts=N,
-                                  reward_mode=mode, reward_model=reward, rollout_policy=policy,
+                                  intermediate_reward=mode, reward_model=reward, rollout_policy=policy,
                                   device="cpu")
-            for mode in ("terminal", "rollout")}
+            for mode in ("terminal", "mc_rollout")}
     mm_a, mm_b = torch.randn(s.matmul_n, s.matmul_n), torch.randn(s.matmul_n, s.matmul_n)
     mm_out = torch.empty(s.matmul_n, s.matmul_n)
 
@@ -465,7 +465,7 @@ def main() -> None:
     print(f"| SeqGANVectorEnv, num_envs={B} | steps/s (median) |")
     print("|---|---:|")
     for mode, values in env_sps.items():
-        print(f"| reward_mode={mode} | {statistics.median(values):,.0f} |")
+        print(f"| intermediate_reward={mode} | {statistics.median(values):,.0f} |")
     print(f"\nOracle: {oracle_name}. Steps/s = env.step calls x num_envs / seconds over full episodes "
           f"of T steps, random actions.\n")
     print("Reference numbers (NOT measured by this run; earlier measurements on this machine):")

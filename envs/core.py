@@ -19,10 +19,8 @@ import torch
 
 from seqgan_gym.config import INTERMEDIATE_REWARDS
 from seqgan_gym.intermediate import (
-    REWARD_MODE_STRATEGIES,
     IntermediateReward,
     make_intermediate_reward,
-    strategy_name,
 )
 from seqgan_gym.lstm import LSTMLanguageModel
 from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
@@ -32,7 +30,6 @@ from seqgan_gym.utils import resolve_device
 
 #: The value of observation positions not yet written (token 0 is a real token id).
 PAD = -1
-REWARD_MODES = ("rollout", "terminal")
 #: What ``rollout_policy`` / ``reward_model`` take for a fresh, untrained model (smoke tests only).
 UNTRAINED = "untrained"
 
@@ -52,15 +49,12 @@ class EnvOptions:
     a string gets its one ingredient here (``oracle`` for ``"oracle"``, ``references`` for
     ``"bleu"``), which no other reward takes; rollout mode needs a ``rollout_policy``
     (``"untrained"`` supplies a random one, as ``reward_model="untrained"`` does when none is given).
-    ``intermediate_reward`` names the strategy (default ``"mc_rollout"``); ``reward_mode``, its older
-    spelling (``"rollout"`` = ``"mc_rollout"``, ``"terminal"`` = ``"terminal"``), still works, and
-    the two given together must agree.
+    ``intermediate_reward`` names the strategy (default ``"mc_rollout"``).
     """
 
     vocab_size: int = PAPER_VOCAB_SIZE
     seq_len: int = PAPER_SEQ_LEN
     n_rollouts: int = 16
-    reward_mode: str | None = None
     intermediate_reward: IntermediateReward | str | None = None
     reward_model: RewardModel | str | None = None
     rollout_policy: RolloutPolicy | str | None = None
@@ -73,18 +67,11 @@ class EnvOptions:
     def __post_init__(self) -> None:
         for name, low in (("vocab_size", 2), ("seq_len", 1), ("n_rollouts", 1)):
             _check_int(name, getattr(self, name), low)
-        if self.reward_mode is not None and self.reward_mode not in REWARD_MODES:
-            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {self.reward_mode!r}")
         strategy = self.intermediate_reward
         if strategy is not None and not isinstance(strategy, IntermediateReward) and (
                 not isinstance(strategy, str) or strategy not in INTERMEDIATE_REWARDS):
             raise ValueError(f"intermediate_reward must be one of {INTERMEDIATE_REWARDS} or an "
                              f"IntermediateReward, got {strategy!r}")
-        if strategy is not None and self.reward_mode is not None and (
-                strategy_name(strategy) != REWARD_MODE_STRATEGIES[self.reward_mode]):
-            raise ValueError(f"reward_mode={self.reward_mode!r} and intermediate_reward="
-                             f"{strategy_name(strategy)!r} disagree; reward_mode is the older spelling of "
-                             "intermediate_reward ('rollout' = 'mc_rollout'): pass intermediate_reward alone")
         if self.eos_token is not None and not 0 <= self.eos_token < self.vocab_size:
             raise ValueError(f"eos_token {self.eos_token} is outside [0, {self.vocab_size})")
         reward = self.reward_model
@@ -116,18 +103,16 @@ class EnvOptions:
                 "wrap the generator: RolloutPolicy(generator, update_rate=0.8)"
             )
         if policy is None and self.needs_rollout_policy and name != UNTRAINED:
-            raise ValueError("intermediate_reward 'mc_rollout' (the default; reward_mode='rollout') needs "
+            raise ValueError("intermediate_reward 'mc_rollout' (the default) needs "
                              "rollout_policy=RolloutPolicy(G) (beta, following your generator G; "
                              "'untrained' for a random one, smoke tests only), or use intermediate_reward="
                              "'terminal', 'prefix_discriminator' or 'critic'")
 
     @property
     def strategy(self) -> IntermediateReward | str:
-        """The intermediate reward, by name or as given: ``intermediate_reward``, else the one
-        ``reward_mode`` names, else ``"mc_rollout"``."""
-        if self.intermediate_reward is not None:
-            return self.intermediate_reward
-        return REWARD_MODE_STRATEGIES[self.reward_mode or "rollout"]
+        """The intermediate reward, by name or as given (``intermediate_reward``, default
+        ``"mc_rollout"``)."""
+        return self.intermediate_reward if self.intermediate_reward is not None else "mc_rollout"
 
     @property
     def needs_rollout_policy(self) -> bool:

@@ -64,8 +64,6 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
       finished episode's score;
     - your own `IntermediateReward` subclass.
 
-    `reward_mode="rollout"` / `"terminal"` is the older spelling of the first two.
-
     `score` is the reward model's (`seqgan_gym.rewards.RewardModel`), e.g. D(Y) = P(real) for
     `DiscriminatorReward(D)`. Q_t are floats; D's lie in [0, 1], so r_t lies in [-1, 1].
 
@@ -90,7 +88,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     >>> env = gym.make("SeqGAN-Oracle-v0", reward_model=DiscriminatorReward(D),  # the paper's setup:
     ...                rollout_policy=RolloutPolicy(G, update_rate=0.8))          # V=5000, T=20, N=16
     >>> env = gym.make("SeqGAN-Oracle-v0", reward_model="untrained")  # smoke test only
-    >>> env = gym.make("SeqGAN-Oracle-v0", vocab_size=500, seq_len=8, reward_mode="terminal",
+    >>> env = gym.make("SeqGAN-Oracle-v0", vocab_size=500, seq_len=8, intermediate_reward="terminal",
     ...                reward_model="oracle", oracle="random", render_mode="ansi")
 
     ```
@@ -105,8 +103,6 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
       `IntermediateReward`; `"mc_rollout"`): the reward of unfinished prefixes, see Rewards. By
       name, the learned two start untrained (seeded by `init_seed`); pass a trained one as an object
       (`seqgan_gym.intermediate.make_intermediate_reward`).
-    - `reward_mode` (`"rollout"` or `"terminal"`; None): the older spelling of `intermediate_reward`
-      (`"mc_rollout"` / `"terminal"`); given with it, the two must agree.
     - `reward_model` (**required**): the reward source, a `RewardModel` (used as it is, never
       copied: e.g. `DiscriminatorReward(D)` with the D that the discriminator-update callback keeps
       training, `BleuReward(real_data)`, or your own) or a name that
@@ -156,8 +152,9 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
 
     ## Version History
 
-    * v0: Initial version; `intermediate_reward` added (the default reproduces `reward_mode="rollout"`
-      exactly). The step reward became Q_t - Q_{t-1} (Q_t moved to `info["q_value"]`) in 0.2.0.
+    * v0: Initial version (0.1.0), with `intermediate_reward` (default `"mc_rollout"`, the paper's).
+      Since 0.1.0 (unreleased): the step reward is Q_t - Q_{t-1} and Q_t is `info["q_value"]`;
+      `reward_mode`, the older spelling of `intermediate_reward`, is gone.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}

@@ -69,8 +69,6 @@ from seqgan_gym.rewards import RewardModel
 from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy
 from seqgan_gym.utils import make_adam
 
-#: ``reward_mode`` (the environments' older argument) as the intermediate reward it names.
-REWARD_MODE_STRATEGIES = {"rollout": "mc_rollout", "terminal": "terminal"}
 TRAINABLE = ("prefix_discriminator", "critic")
 """The named strategies that learn (and so are pre-trained, retrained and checkpointed)."""
 
@@ -160,7 +158,7 @@ class IntermediateReward(abc.ABC):
 class MonteCarloRollout(IntermediateReward):
     """The paper's Monte-Carlo search (eq. 4): Q_t is the mean score of N completions of Y_1:t by
     beta, continuing from the prefix's LSTM state (:class:`~seqgan_gym.rollout.MonteCarloSearch`,
-    used unchanged: its draw schedule and results are those of ``reward_mode="rollout"``).
+    used unchanged).
     One object steps one environment."""
 
     name = "mc_rollout"
@@ -191,7 +189,7 @@ class MonteCarloRollout(IntermediateReward):
 
 
 class TerminalReward(IntermediateReward):
-    """No intermediate reward: 0 for t < T, the reward model's score at T (``reward_mode="terminal"``)."""
+    """No intermediate reward: 0 for t < T, the reward model's score at T."""
 
     name = "terminal"
 

@@ -59,7 +59,7 @@ def test_sb3_updates_are_one_rollout_and_one_policy_update_each(monkeypatch, tmp
     setup = build_setup(cfg)
     generator = new_generator(setup)
     env = algorithm1.SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
-                                     n_rollouts=2, reward_mode="terminal", reward_model="oracle",
+                                     n_rollouts=2, intermediate_reward="terminal", reward_model="oracle",
                                      oracle=setup.oracle, device="cpu")
     agent = make_agent(cfg, env, generator, 0, configure(None, []))
     assert isinstance(agent, SB3GeneratorUpdates) and agent.generator is agent.model.policy.generator

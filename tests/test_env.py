@@ -161,7 +161,7 @@ def test_explicit_models_load_no_oracle(monkeypatch):
     assert u.reward_model is reward and u.rollout_policy is beta and not hasattr(u, "oracle")
     env.reset(seed=0)
     assert env.step(7)[1] >= 0
-    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=4, reward_mode="terminal", reward_model=reward)
+    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=4, intermediate_reward="terminal", reward_model=reward)
     assert envs.rollout_policy is None
     envs.reset(seed=0)
     assert (envs.step(envs.action_space.sample())[1] == 0).all()
@@ -191,8 +191,8 @@ def test_untrained_is_an_explicit_smoke_test():
     beta = policy()
     assert SeqGANEnv(**{**SMALL, "reward_model": "untrained", "rollout_policy": beta}).rollout_policy is beta
     assert SeqGANEnv(**{**SMALL, "reward_model": "untrained", "rollout_policy": None,
-                        "reward_mode": "terminal"}).rollout_policy is None
-    assert SeqGANEnv(**{**SMALL, "reward_mode": "terminal"}).rollout_policy is None
+                        "intermediate_reward": "terminal"}).rollout_policy is None
+    assert SeqGANEnv(**{**SMALL, "intermediate_reward": "terminal"}).rollout_policy is None
 
 
 def test_untrained_paper_setup():
@@ -206,7 +206,7 @@ def test_untrained_paper_setup():
     assert 0.0 <= r <= 1.0
 
     # (sharing the single env's D: building a paper-size D takes seconds on a CPU)
-    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=64, reward_mode="terminal",
+    envs = gym.make_vec("SeqGAN-Oracle-v0", num_envs=64, intermediate_reward="terminal",
                         reward_model=u.reward_model)
     assert envs.reward_model is u.reward_model
     obs, _ = envs.reset(seed=0)
@@ -216,17 +216,17 @@ def test_untrained_paper_setup():
 
 
 def test_oracle_reward_holds_the_paper_oracle(paper_oracle_path):
-    env = gym.make("SeqGAN-Oracle-v0", reward_model="oracle", oracle="paper", reward_mode="terminal")
+    env = gym.make("SeqGAN-Oracle-v0", reward_model="oracle", oracle="paper", intermediate_reward="terminal")
     reward = env.unwrapped.reward_model
     assert isinstance(reward, OracleLikelihoodReward) and reward.oracle.vocab_size == 5000
 
 
 # --------------------------------------------------------------------------- checkers
-@pytest.mark.parametrize("reward_mode", ["rollout", "terminal"])
-def test_gymnasium_check_env(reward_mode):
+@pytest.mark.parametrize("strategy", ["mc_rollout", "terminal"])
+def test_gymnasium_check_env(strategy):
     from gymnasium.utils.env_checker import check_env
 
-    env = gym.make("SeqGAN-Oracle-v0", **ORACLE_REWARD, reward_mode=reward_mode, render_mode="ansi")
+    env = gym.make("SeqGAN-Oracle-v0", **ORACLE_REWARD, intermediate_reward=strategy, render_mode="ansi")
     check_env(env.unwrapped)
 
 
@@ -317,7 +317,7 @@ def test_episode_order_is_enforced():
 
 def test_terminal_mode_rewards():
     reward = HashReward()
-    env = SeqGANEnv(**{**SMALL, "reward_mode": "terminal", "reward_model": reward})
+    env = SeqGANEnv(**{**SMALL, "intermediate_reward": "terminal", "reward_model": reward})
     assert env.rollout_policy is None
     env.reset(seed=0)
     actions = [4, 8, 15, 16, 23]
@@ -401,8 +401,10 @@ def test_mismatched_models_raise():
         SeqGANEnv(**{**ORACLE_REWARD, "oracle": LSTMLanguageModel(V + 1, T)})
     with pytest.raises(TypeError, match="unexpected keyword argument 'oracle_seed'"):
         SeqGANEnv(**SMALL, oracle_seed=1)
-    with pytest.raises(ValueError, match="reward_mode"):
-        SeqGANEnv(**{**SMALL, "reward_mode": "dense"})
+    with pytest.raises(ValueError, match="intermediate_reward must be one of"):
+        SeqGANEnv(**{**SMALL, "intermediate_reward": "dense"})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'reward_mode'"):  # the old spelling
+        SeqGANEnv(**SMALL, reward_mode="terminal")
     with pytest.raises(ValueError, match="n_rollouts"):
         SeqGANEnv(**{**SMALL, "n_rollouts": 0})
 
@@ -421,17 +423,17 @@ class FlakyReward(HashReward):
         return super()._score(sequences)
 
 
-@pytest.mark.parametrize("mode, fail_at_step", [("rollout", 2), ("rollout", T), ("terminal", T)])
+@pytest.mark.parametrize("mode, fail_at_step", [("mc_rollout", 2), ("mc_rollout", T), ("terminal", T)])
 def test_a_reward_model_that_raises_leaves_the_env_as_it_was(mode, fail_at_step):
     """The failed step changes nothing (prefix, step count, rollout stream): retrying it gives
     exactly what an env whose reward never failed gives."""
     def make(reward):
-        env = SeqGANVectorEnv(num_envs=3, **{**SMALL, "reward_model": reward, "reward_mode": mode})
+        env = SeqGANVectorEnv(num_envs=3, **{**SMALL, "reward_model": reward, "intermediate_reward": mode})
         env.reset(seed=7)
         return env
 
-    calls_per_step = 1 if mode == "rollout" else 0  # rollout mode scores once per step
-    fail_on = (fail_at_step - 1) * calls_per_step + 1 if mode == "rollout" else 1
+    calls_per_step = 1 if mode == "mc_rollout" else 0  # MC rollouts score once per step
+    fail_on = (fail_at_step - 1) * calls_per_step + 1 if mode == "mc_rollout" else 1
     flaky, steady = make(FlakyReward(fail_on)), make(FlakyReward(0))
     actions = np.arange(3 * T).reshape(T, 3) % V
     for t in range(T):

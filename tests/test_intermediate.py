@@ -102,8 +102,8 @@ def test_mc_rollout_layout_is_the_papers_search_against_the_looped_reference():
     y = _actions()
     q = _episode(env, y)
     assert np.array_equal(q, rollout_rewards_reference(y, beta, reward, N, rng).numpy())
-    # the default and the older reward_mode="rollout" are the same strategy, draw for draw
-    for options in ({}, {"reward_mode": "rollout"}):
+    # the default and intermediate_reward="mc_rollout" are the same strategy, draw for draw
+    for options in ({}, {"intermediate_reward": "mc_rollout"}):
         other = SeqGANVectorEnv(B, vocab_size=V, seq_len=T, n_rollouts=N, reward_model=reward,
                                 rollout_policy=beta, device="cpu", **options)
         assert isinstance(other.intermediate_reward, MonteCarloRollout)
@@ -115,7 +115,7 @@ def test_terminal_layout_is_zeros_then_the_score_of_each_sequence():
     reward = HashReward()
     y = _actions(1)
     expected = _one_prefix_at_a_time(lambda prefix: 0.0, reward, y)
-    for options in ({"intermediate_reward": "terminal"}, {"reward_mode": "terminal"}):
+    for options in ({"intermediate_reward": "terminal"},):
         env = SeqGANVectorEnv(B, vocab_size=V, seq_len=T, reward_model=reward, device="cpu", **options)
         assert isinstance(env.intermediate_reward, TerminalReward) and env.rollout_policy is None
         env.reset(seed=0)
@@ -304,14 +304,8 @@ def test_a_bad_name_is_one_line_naming_the_choices_before_any_work(monkeypatch, 
     assert error.count("\n") == 0 and "intermediate_reward must be one of" in error
 
 
-def test_reward_mode_is_the_older_spelling_and_contradictions_are_refused():
+def test_the_default_strategy_needs_beta():
     base = dict(vocab_size=V, seq_len=T, reward_model=HashReward(), device="cpu")
-    env = SeqGANEnv(**base, reward_mode="terminal", intermediate_reward="terminal")
-    assert isinstance(env.intermediate_reward, TerminalReward)
-    for mode, strategy in (("terminal", "critic"), ("rollout", "terminal"), ("terminal", "mc_rollout")):
-        with pytest.raises(ValueError, match="disagree") as info:
-            SeqGANEnv(**base, reward_mode=mode, intermediate_reward=strategy, rollout_policy="untrained")
-        assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match=r"needs rollout_policy=RolloutPolicy\(G\)"):
         SeqGANEnv(**base)  # the default, mc_rollout, needs beta
     for name in ("prefix_discriminator", "critic"):  # the learned ones need none

@@ -79,12 +79,12 @@ def test_reinforce_refuses_an_unknown_baseline():
         Reinforce(_gen(8, 3), env, baseline="batch")
 
 
-def _oracle_reward_env(oracle, generator, num_envs=32, mode="rollout", n_rollouts=2):
+def _oracle_reward_env(oracle, generator, num_envs=32, mode="mc_rollout", n_rollouts=2):
     from seqgan_gym.envs import SeqGANVectorEnv
 
     policy = RolloutPolicy(generator, update_rate=0.8)
     env = SeqGANVectorEnv(num_envs=num_envs, vocab_size=oracle.vocab_size, seq_len=oracle.seq_len,
-                          n_rollouts=n_rollouts, reward_mode=mode,
+                          n_rollouts=n_rollouts, intermediate_reward=mode,
                           reward_model=OracleLikelihoodReward(oracle), rollout_policy=policy,
                           device="cpu")
     return env, policy

@@ -30,10 +30,11 @@ def _generator(seed=0, std=0.1, V=V, T=T):
     return LSTMLanguageModel(V, T).init_normal_(std, torch.Generator().manual_seed(seed))
 
 
-def _env(generator, oracle, num_envs=B, mode="rollout", **kw):
+def _env(generator, oracle, num_envs=B, mode="mc_rollout", **kw):
     beta = RolloutPolicy(generator, update_rate=0.8)
+    reward = OracleLikelihoodReward(oracle)
     return SeqGANVectorEnv(num_envs=num_envs, vocab_size=oracle.vocab_size, seq_len=oracle.seq_len,
-                           n_rollouts=2, reward_mode=mode, reward_model=OracleLikelihoodReward(oracle),
+                           n_rollouts=2, intermediate_reward=mode, reward_model=reward,
                            rollout_policy=beta, device="cpu", **kw)
 
 
@@ -217,7 +218,7 @@ class _LengthReward(RewardModel):
 
 
 def test_action_masks_allow_only_eos_after_eos():
-    env = SeqGANVectorEnv(num_envs=3, vocab_size=V, seq_len=T, reward_mode="terminal",
+    env = SeqGANVectorEnv(num_envs=3, vocab_size=V, seq_len=T, intermediate_reward="terminal",
                           reward_model=_LengthReward(), eos_token=EOS, device="cpu")
     env.reset(seed=0)
     assert env.action_masks().shape == (3, V) and env.action_masks().all()
@@ -234,7 +235,7 @@ def test_maskable_ppo_gives_the_steps_after_eos_no_choice_and_no_gradient():
     from sb3_contrib.common.maskable.utils import get_action_masks
 
     generator = LSTMLanguageModel(V, T, eos_token=EOS).init_normal_(0.1, torch.Generator().manual_seed(0))
-    env = SeqGANVectorEnv(num_envs=B, vocab_size=V, seq_len=T, reward_mode="terminal",
+    env = SeqGANVectorEnv(num_envs=B, vocab_size=V, seq_len=T, intermediate_reward="terminal",
                           reward_model=_LengthReward(), eos_token=EOS, device="cpu")
     model = make_sb3_agent("maskable_ppo", SeqGANSB3VecEnv(env), generator, seed=0)
     assert model.policy.generator.output is model.policy.action_net  # the actor is still G
@@ -355,7 +356,7 @@ def test_prefix_sources_map_every_row_to_a_longest_extension(seed):
 
 
 def test_extractor_features_equal_one_pass_per_observation():
-    space = SeqGANVectorEnv(num_envs=1, vocab_size=V, seq_len=T, reward_mode="terminal",
+    space = SeqGANVectorEnv(num_envs=1, vocab_size=V, seq_len=T, intermediate_reward="terminal",
                             reward_model=_LengthReward(), device="cpu").single_observation_space
     fast = PrefixLSTMExtractor(space).double()  # float64: the differences are rounding only
     plain = _FullPrefixExtractor(space).double()

@@ -171,7 +171,7 @@ def test_text_env_forces_eos_after_eos_and_decodes(corpus_file):
 
 def test_registered_corpus_ids_and_vector_env(corpus_file):
     assert set(CORPUS_ENV_IDS) >= {"SeqGAN-Text-v0", "SeqGAN-Quatrains-v0", "SeqGAN-COCO-v0"}
-    env = gym.make("SeqGAN-COCO-v0", reward_mode="terminal", reward_model="untrained")
+    env = gym.make("SeqGAN-COCO-v0", intermediate_reward="terminal", reward_model="untrained")
     assert env.action_space.n > 4000 and env.unwrapped.corpus.name == "coco"
     envs = gym.make_vec("SeqGAN-Text-v0", num_envs=3, corpus=str(corpus_file), n_rollouts=2,
                         reward_model="bleu", rollout_policy="untrained")
