@@ -376,7 +376,7 @@ def main() -> None:
                 looped_rollout_rewards, sequences, beta, n_rollouts=N, rng=seeded(200 + rep),
                 sample=sample_multinomial), reward))
         env_sps["terminal"].append(env_steps_per_second(envs["terminal"], s.terminal_episodes, rep))
-        env_sps["rollout"].append(env_steps_per_second(envs["rollout"], 1, rep))
+        env_sps["mc_rollout"].append(env_steps_per_second(envs["mc_rollout"], 1, rep))
         loadavg_during.append(os.getloadavg()[0])
 
     # the two forms agree where they must: Q at t = T is D(Y) in both
