@@ -271,13 +271,14 @@ def run_attempt(trial: dict, poll=None) -> tuple[str, str]:
         how, command = "completed earlier; reported from its run directory", None
     elif (run_dir / "checkpoints" / "resume.pt").is_file():
         how = "resumed from checkpoints/resume.pt"
-        command = base + ["--resume", str(run_dir), "--threads", threads, "--no-progress"]
+        command = base + ["--resume", str(run_dir), "--threads", threads, "--no-progress", "--no-estimate"]
     else:
         how = "fresh"
         if run_dir.exists():  # killed before its first checkpoint: nothing to resume from
             how = "restarted: the earlier attempt had saved no checkpoint yet"
             shutil.rmtree(run_dir)
-        command = base + [*trial["argv"], "--run-dir", str(run_dir), "--threads", threads, "--no-progress"]
+        command = base + [*trial["argv"], "--run-dir", str(run_dir), "--threads", threads, "--no-progress",
+                          "--no-estimate"]  # a trial's own estimate: the sweep's --dry-run plans them all
     attempt = {"attempt": len(attempts) + 1, "how": how, "host": socket.gethostname(),
                "worker_pid": os.getpid(), "start": time.strftime("%Y-%m-%d %H:%M:%S"),
                # the GPU(s) Ray gave this trial ("" for none), which the training process inherits
