@@ -17,7 +17,6 @@ in-process on a run stopped after its MLE phase.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,28 +27,19 @@ import time
 from pathlib import Path
 
 import pytest
+from runs import logged_rows, outcome, run_env, train_command
 
 from seqgan_gym.cli import main
 
 # small enough for seconds, long enough that a kill lands mid-phase with evaluations after it
 SMALL = ["--preset", "smoke", "--seed", "5", "--no-progress", "--no-estimate", "--set", "mle_epochs=2",
          "--set", "dis_pretrain_steps=2", "--set", "adv_iterations=4", "--set", "eval_every=2"]
-FINAL_FILES = ["generator_mle.pt", "discriminator_pretrained.pt", "generator_adv.pt", "discriminator_adv.pt"]
 
 
-def _train(*args: str) -> list[str]:
-    return [sys.executable, "-m", "seqgan_gym.cli", "train", *args]
 
 
-def _env() -> dict:
-    return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
-def _rows(run_dir: Path) -> list[str]:
-    try:
-        return (run_dir / "metrics.csv").read_text().splitlines()[1:]
-    except OSError:
-        return []
 
 
 def _wait_for(process: subprocess.Popen, ready, what: str) -> None:
@@ -60,13 +50,6 @@ def _wait_for(process: subprocess.Popen, ready, what: str) -> None:
         time.sleep(0.01)
 
 
-def _outcome(run_dir: Path) -> dict:
-    """metrics.csv without its wall-time column, and the hashes of the final files."""
-    rows = [line.split(",") for line in (run_dir / "metrics.csv").read_text().splitlines()]
-    files = {name: hashlib.sha256((run_dir / "checkpoints" / name).read_bytes()).hexdigest()
-             for name in FINAL_FILES}
-    files["samples.txt"] = hashlib.sha256((run_dir / "samples.txt").read_bytes()).hexdigest()
-    return {"metrics": [row[:2] + row[3:] for row in rows], "files": files}
 
 
 def _one_cpu() -> None:
@@ -76,9 +59,9 @@ def _one_cpu() -> None:
 
 def _kill_at(command: list[str], run_dir: Path, row: str, **popen) -> None:
     """Start ``command`` and SIGKILL it once ``metrics.csv`` holds a row starting with ``row``."""
-    process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    process = subprocess.Popen(command, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, **popen)
-    _wait_for(process, lambda: any(r.startswith(row) for r in _rows(run_dir)), f"row {row}")
+    _wait_for(process, lambda: any(r.startswith(row) for r in logged_rows(run_dir)), f"row {row}")
     process.kill()
     process.communicate()
 
@@ -89,15 +72,16 @@ def test_a_run_killed_twice_resumes_with_its_own_thread_count_to_the_same_bytes(
     adversarial phase and resumed again: evaluations come after each resume, and everything
     matches the uninterrupted 2-thread run byte for byte (a resume on 1 thread does not)."""
     whole = tmp_path / "whole"
-    subprocess.run(_train(*SMALL, "--threads", "2", "--run-dir", str(whole)), env=_env(), check=True,
+    subprocess.run(train_command(*SMALL, "--threads", "2", "--run-dir", str(whole)), env=run_env(),
+                   check=True,
                    capture_output=True)
     run = tmp_path / "run"
-    _kill_at(_train(*SMALL, "--threads", "2", "--run-dir", str(run)), run, "dis_pretrain,1,")
-    resume = _train("--resume", str(run), "--no-progress")
+    _kill_at(train_command(*SMALL, "--threads", "2", "--run-dir", str(run)), run, "dis_pretrain,1,")
+    resume = train_command("--resume", str(run), "--no-progress")
     _kill_at(resume, run, "adversarial,1,", preexec_fn=_one_cpu)
-    done = subprocess.run(resume, env=_env(), capture_output=True, text=True, preexec_fn=_one_cpu)
+    done = subprocess.run(resume, env=run_env(), capture_output=True, text=True, preexec_fn=_one_cpu)
     assert done.returncode == 0, done.stderr
-    assert _outcome(run) == _outcome(whole)
+    assert outcome(run) == outcome(whole)
     assert "note: the run used" not in done.stdout
     assert "[seqgan-gym] note: resuming with the run's 2 threads on 1 CPU(s)" in done.stdout
 
@@ -137,9 +121,10 @@ def test_overwrite_while_another_overwrite_runs_is_refused_and_nothing_mixes(tmp
     --resume are refused in one line; A, stopped by Ctrl-C, leaves only its own files."""
     run = tmp_path / "run"
     shutil.copytree(completed_run, run)
-    a = subprocess.Popen(_train(*SMALL, "--seed", "2", "--set", "adv_iterations=1000", "--threads", "1",
+    a = subprocess.Popen(train_command(*SMALL, "--seed", "2", "--set", "adv_iterations=1000", "--threads",
+                                       "1",
                                 "--run-dir", str(run), "--overwrite"),
-                         env={**_env(), "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.DEVNULL,
+                         env={**run_env(), "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
 
     def a_wrote_its_config() -> bool:
@@ -157,7 +142,7 @@ def test_overwrite_while_another_overwrite_runs_is_refused_and_nothing_mixes(tmp
         assert capsys.readouterr().err == refused
         assert main(["train", "--resume", str(run), "--no-progress"]) == 2
         assert capsys.readouterr().err == refused
-        _wait_for(a, lambda: len(_rows(run)) >= 1, "A's first row")
+        _wait_for(a, lambda: len(logged_rows(run)) >= 1, "A's first row")
     finally:
         a.send_signal(signal.SIGINT)
         try:
@@ -168,7 +153,7 @@ def test_overwrite_while_another_overwrite_runs_is_refused_and_nothing_mixes(tmp
     assert a.returncode == 130, err
     assert json.loads((run / "config.json").read_text())["config"]["seed"] == 2
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
-    assert _rows(run)[0].startswith("mle,0,") and not (run / "samples.txt").exists()
+    assert logged_rows(run)[0].startswith("mle,0,") and not (run / "samples.txt").exists()
 
 
 def test_overwrite_whose_set_up_fails_leaves_the_earlier_run_whole(tmp_path, completed_run, capsys):
@@ -399,7 +384,8 @@ def test_a_write_past_the_file_size_limit_names_its_file_and_leaves_a_resumable_
 
     run = tmp_path / "run"
     with_estimate = [arg for arg in SMALL if arg != "--no-estimate"]
-    done = subprocess.run(_train(*with_estimate, "--threads", "1", "--run-dir", str(run)), env=_env(),
+    done = subprocess.run(train_command(*with_estimate, "--threads", "1", "--run-dir", str(run)),
+                          env=run_env(),
                           capture_output=True, text=True, preexec_fn=one_megabyte)
     assert done.returncode == 2
     assert "[seqgan-gym] no time estimate: " in done.stdout and "File too large" in done.stdout

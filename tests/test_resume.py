@@ -4,16 +4,14 @@
 The longer version (many kills at random moments) is ``benchmarks/kill_resume.py``.
 """
 
-import hashlib
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from runs import logged_rows, outcome, run_env, train_command
 
 from seqgan_gym.runlog import PAUSE_ENV_VAR
 
@@ -21,38 +19,21 @@ from seqgan_gym.runlog import PAUSE_ENV_VAR
 ARGS = ["--preset", "smoke", "--seed", "5", "--threads", "1", "--no-progress", "--no-estimate",
         "--set", "dis_pretrain_steps=3", "--set", "adv_iterations=4", "--set", "eval_every=2",
         "--set", "n_train=256", "--set", "dis_negatives=128", "--set", "num_envs=8"]
-FINAL_FILES = ["generator_mle.pt", "discriminator_pretrained.pt", "generator_adv.pt", "discriminator_adv.pt"]
 
 
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "seqgan_gym.cli", "train", *args]
 
 
-def _env() -> dict:
-    return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
-def _outcome(run_dir: Path) -> dict:
-    """metrics.csv without the wall-time column, and the hashes of the final checkpoints and samples."""
-    rows = [line.split(",") for line in (run_dir / "metrics.csv").read_text().splitlines()]
-    files = {name: hashlib.sha256((run_dir / "checkpoints" / name).read_bytes()).hexdigest()
-             for name in FINAL_FILES}
-    files["samples.txt"] = hashlib.sha256((run_dir / "samples.txt").read_bytes()).hexdigest()
-    return {"metrics": [row[:2] + row[3:] for row in rows], "files": files}
 
 
-def _rows(run_dir: Path) -> list[str]:
-    try:
-        return (run_dir / "metrics.csv").read_text().splitlines()[1:]
-    except OSError:
-        return []
 
 
 def _stop_at(run_dir: Path, phase: str, step: int, sig: int, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start a run that pauses right after logging ``phase`` at ``step`` (``SEQGAN_GYM_PAUSE_AT``),
     wait for it to get there, and send ``sig``: the signal lands at that point, whatever the load."""
-    env = {**_env(), PAUSE_ENV_VAR: f"{phase},{step}"}
-    process = subprocess.Popen(_command(*ARGS, *extra, "--run-dir", str(run_dir)), env=env,
+    env = {**run_env(), PAUSE_ENV_VAR: f"{phase},{step}"}
+    process = subprocess.Popen(train_command(*ARGS, *extra, "--run-dir", str(run_dir)), env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not (run_dir / "paused").exists():
         assert process.poll() is None, f"the run ended before {phase} {step}: {process.stderr.read()}"
@@ -65,8 +46,8 @@ def _stop_at(run_dir: Path, phase: str, step: int, sig: int, extra: tuple[str, .
 
 def _resume(run_dir: Path) -> subprocess.CompletedProcess:
     args = ("--resume", str(run_dir), "--threads", "1", "--no-progress", "--no-estimate")
-    done = subprocess.run(_command(*args),
-                          env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(train_command(*args),
+                          env=run_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -74,8 +55,9 @@ def _resume(run_dir: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
     run_dir = tmp_path_factory.mktemp("runs") / "whole"
-    subprocess.run(_command(*ARGS, "--run-dir", str(run_dir)), env=_env(), check=True, capture_output=True)
-    return _outcome(run_dir)
+    subprocess.run(train_command(*ARGS, "--run-dir", str(run_dir)), env=run_env(), check=True,
+                   capture_output=True)
+    return outcome(run_dir)
 
 
 @pytest.mark.parametrize("phase, step", [("mle", 2), ("dis_pretrain", 2), ("adversarial", 3)])
@@ -83,11 +65,11 @@ def test_a_run_killed_in_any_phase_resumes_to_the_same_numbers(tmp_path, uninter
     run_dir = tmp_path / "run"
     killed = _stop_at(run_dir, phase, step, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
-    before = len(_rows(run_dir))
+    before = len(logged_rows(run_dir))
     done = _resume(run_dir)
     assert "resuming" in done.stdout
-    assert len(_rows(run_dir)) > before
-    assert _outcome(run_dir) == uninterrupted
+    assert len(logged_rows(run_dir)) > before
+    assert outcome(run_dir) == uninterrupted
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
     assert not list((run_dir / "checkpoints").glob(".*.tmp"))  # no temp file left behind
     assert not (run_dir / "checkpoints" / "resume.pt").exists()  # a completed run never resumes
@@ -106,20 +88,23 @@ def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(tmp_path, uninterru
     assert summary["status"] == "interrupted"
     assert summary["resume_from"] == "adversarial step 1", summary
     _resume(run_dir)
-    assert _outcome(run_dir) == uninterrupted
+    assert outcome(run_dir) == uninterrupted
 
 
 def test_resume_refuses_other_settings_and_a_completed_run(tmp_path):
     run_dir = tmp_path / "run"
-    subprocess.run(_command("--preset", "smoke", "--threads", "1", "--no-progress", "--set", "mle_epochs=1",
+    subprocess.run(train_command("--preset", "smoke", "--threads", "1", "--no-progress", "--set",
+                                 "mle_epochs=1",
                             "--set", "adv_iterations=1", "--run-dir", str(run_dir)),
-                   env=_env(), check=True, capture_output=True)
+                   env=run_env(), check=True, capture_output=True)
     for extra, message in ((["--seed", "3"], "drop --seed"), ([], "has completed"),
                            (["--set", "k=2"], "drop --set")):
-        done = subprocess.run(_command("--resume", str(run_dir), *extra), env=_env(), capture_output=True,
+        done = subprocess.run(train_command("--resume", str(run_dir), *extra), env=run_env(),
+                              capture_output=True,
                               text=True)
         assert done.returncode == 2 and message in done.stderr, done.stderr
-    done = subprocess.run(_command("--resume", str(tmp_path)), env=_env(), capture_output=True, text=True)
+    done = subprocess.run(train_command("--resume", str(tmp_path)), env=run_env(), capture_output=True,
+                          text=True)
     assert done.returncode == 2 and "not a seqgan-gym train run" in done.stderr
 
 
@@ -127,13 +112,13 @@ def _killed_and_resumed(tmp_path: Path, extra: list[str], phase: str, step: int)
     """Run ``ARGS + extra`` whole, and again killed (SIGKILL) right after it logged ``phase`` ``step``
     and resumed: the two outcomes."""
     whole = tmp_path / "whole"
-    subprocess.run(_command(*ARGS, *extra, "--run-dir", str(whole)), env=_env(), check=True,
+    subprocess.run(train_command(*ARGS, *extra, "--run-dir", str(whole)), env=run_env(), check=True,
                    capture_output=True)
     run_dir = tmp_path / "run"
     killed = _stop_at(run_dir, phase, step, signal.SIGKILL, tuple(extra))
     assert killed.returncode == -signal.SIGKILL
     _resume(run_dir)
-    return _outcome(run_dir), _outcome(whole)
+    return outcome(run_dir), outcome(whole)
 
 
 def test_a_killed_ppo_run_resumes_to_the_same_numbers(tmp_path):
