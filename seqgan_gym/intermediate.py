@@ -474,11 +474,6 @@ def make_intermediate_reward(
     return cls(model, lr=lr, batch_size=batch_size, seed=shuffle_seed)
 
 
-def strategy_name(strategy: str | IntermediateReward) -> str:
-    """The name of a strategy given by name or as an object."""
-    return strategy if isinstance(strategy, str) else strategy.name
-
-
 # ---------------------------------------------------------------------------- the d-steps
 def train_with_negatives(
     discriminator,
