@@ -32,7 +32,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
-from seqgan_gym.intermediate import IntermediateReward, train_with_negatives
+from seqgan_gym.rewards.intermediate import IntermediateReward, train_with_negatives
 
 
 class EveryNUpdates(BaseCallback):
@@ -77,20 +77,21 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
     """Every ``g_steps`` generator updates: ``d_steps`` x (fresh negatives, ``k`` epochs of D).
 
     It trains the discriminator object it is given *in place*; the environment's
-    :class:`~seqgan_gym.rewards.DiscriminatorReward` holds the same object, so the next rewards come
+    :class:`~seqgan_gym.rewards.reward_models.DiscriminatorReward` holds the same object, so the next
+    rewards come
     from the updated D. Logged (SB3 logger): ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake``
     (training-batch statistics of the last epoch), ``disc/updates``.
 
     A learned intermediate reward (``intermediate_reward=``, e.g. the env's
     ``PrefixDiscriminatorReward`` or ``CriticReward``) is retrained in the same update, on the same
-    negatives, after D (:func:`seqgan_gym.intermediate.train_with_negatives`); its loss is logged as
+    negatives, after D (:func:`seqgan_gym.rewards.intermediate.train_with_negatives`); its loss is logged as
     ``disc/intermediate_loss``.
 
-    :param discriminator: the D to train (e.g. :class:`seqgan_gym.discriminator.Discriminator`).
+    :param discriminator: the D to train (e.g. :class:`seqgan_gym.models.discriminator.Discriminator`).
     :param optimizer: its optimizer (the paper: Adam 1e-4), kept across updates.
     :param real_data: (N, T) long, the real sequences (the paper: 10,000 oracle samples).
     :param sample_negatives: ``n -> (n, T) long`` sequences from the *current* policy. For an
-        :class:`~seqgan_gym.lstm.LSTMLanguageModel` generator use :meth:`for_generator`.
+        :class:`~seqgan_gym.models.lstm.LSTMLanguageModel` generator use :meth:`for_generator`.
     The default schedule is the ``cpu`` preset's (one D update of one epoch on 5,000 fresh negatives
     after every generator update); the paper's is ``d_steps=5, k=3, n_negatives=10_000``, about 15
     times the work. With ``verbose >= 1`` (the default) the callback prints its schedule when
@@ -103,7 +104,7 @@ class DiscriminatorUpdateCallback(EveryNUpdates):
         default 5,000).
     :param batch_size: D's mini-batch (the paper: 64).
     :param seed: seed of D's shuffling stream.
-    :param intermediate_reward: a trainable :class:`~seqgan_gym.intermediate.IntermediateReward` to
+    :param intermediate_reward: a trainable :class:`~seqgan_gym.rewards.intermediate.IntermediateReward` to
         retrain beside D (None: D only); the critic learns the scores of the env's reward model.
     """
 

@@ -9,7 +9,7 @@ from seqgan_gym.agents.protocol import Agent, make_user_agent
 from seqgan_gym.agents.reinforce import Reinforce
 from seqgan_gym.agents.sb3 import SB3GeneratorUpdates, SeqGANSB3VecEnv, make_sb3_agent
 from seqgan_gym.config import ALGORITHMS, ExperimentConfig
-from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.models.lstm import LSTMLanguageModel
 
 
 def make_agent(cfg: ExperimentConfig, env, generator: LSTMLanguageModel, seed: int, logger: Logger,

@@ -16,7 +16,7 @@ import copy
 
 import torch
 
-from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.models.lstm import LSTMLanguageModel
 
 
 class KLAnchor:

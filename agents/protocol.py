@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.models.lstm import LSTMLanguageModel
 
 
 @runtime_checkable
@@ -25,7 +25,7 @@ class Agent(Protocol):
 
     The loop builds it as ``Class(generator, env, seed=seed, config=cfg)``, with
 
-    - ``generator``: G_theta, MLE-pretrained (an :class:`~seqgan_gym.lstm.LSTMLanguageModel`);
+    - ``generator``: G_theta, MLE-pretrained (an :class:`~seqgan_gym.models.lstm.LSTMLanguageModel`);
     - ``env``: the vector env of B = ``cfg.num_envs`` sequences; its step reward is
       Q_t - Q_{t-1} (so rewards sum to the score) and ``info["q_value"]`` is Q_t;
     - ``seed``: the seed of the agent's own sampling (and of the env's first reset);

@@ -1,7 +1,7 @@
 """REINFORCE for SeqGAN, readable top to bottom (the paper's generator update, Algorithm 1 l.7-9).
 
 The policy is the generator G_theta itself (an MLE-pretrained
-:class:`~seqgan_gym.lstm.LSTMLanguageModel`). One generator update:
+:class:`~seqgan_gym.models.lstm.LSTMLanguageModel`). One generator update:
 
 1. reset the vector environment (B sequences) and sample one episode per sequence: at each step G
    proposes the next token of all B sequences from its own LSTM state, the environment appends them
@@ -42,8 +42,8 @@ from stable_baselines3.common.logger import Logger, configure
 
 from seqgan_gym.agents.kl import KLAnchor
 from seqgan_gym.config import REINFORCE_BASELINES
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.sampling import sample_categorical
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.sampling import sample_categorical
 from seqgan_gym.utils import make_adam
 
 

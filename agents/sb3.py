@@ -11,7 +11,7 @@ Three pieces, the function that wires them (:func:`make_sb3_agent`), and
   finished sequences come back in ``infos[i]["terminal_observation"]`` (SB3's same-step reset).
 * :class:`PrefixLSTMExtractor` - a ``BaseFeaturesExtractor`` that reads the prefix observation
   (M, T) (-1 = not yet written) with the generator's embedding + LSTM and returns the hidden state
-  after the last written token, h_t (M, H). It *holds* an :class:`~seqgan_gym.lstm.LSTMLanguageModel`.
+  after the last written token, h_t (M, H). It *holds* an :class:`~seqgan_gym.models.lstm.LSTMLanguageModel`.
 * :class:`GeneratorPolicy` - an ``ActorCriticPolicy`` whose actor **is** that language model: the
   action logits are its own output layer applied to h_t, so ``policy.generator`` is a normal
   generator (sample it, compute NLL_oracle, feed the discriminator callback negatives) and
@@ -59,8 +59,8 @@ from torch.autograd.function import once_differentiable
 from torch.distributions import Categorical
 
 from seqgan_gym.agents.kl import KLAnchor
-from seqgan_gym.lstm import LSTMLanguageModel, run_lstm
-from seqgan_gym.sampling import LOG2E, sample_categorical
+from seqgan_gym.models.lstm import LSTMLanguageModel, run_lstm
+from seqgan_gym.models.sampling import LOG2E, sample_categorical
 from seqgan_gym.utils import every_thread, one_thread_per_operation
 
 
@@ -179,7 +179,7 @@ class PrefixLSTMExtractor(BaseFeaturesExtractor):
     float rounding (tests/test_sb3.py).
 
     :param observation_space: the env's ``Box(-1, V-1, (T,), int64)``.
-    :param emb_dim, hidden_dim, start_token: as :class:`~seqgan_gym.lstm.LSTMLanguageModel`.
+    :param emb_dim, hidden_dim, start_token: as :class:`~seqgan_gym.models.lstm.LSTMLanguageModel`.
     """
 
     def __init__(self, observation_space: spaces.Box, emb_dim: int = 32, hidden_dim: int = 32,
@@ -405,7 +405,7 @@ class _LogProbEntropy(torch.autograd.Function):
     ``torch.distributions.Categorical`` made some twenty passes over freshly allocated (M, V)
     tensors (logsumexp, softmax, clamp, their backward) for the same numbers. The V-wide
     exponentials are taken in base 2 (``exp2`` of the logits times log2(e)), cheaper than
-    ``exp`` on CPU (:data:`seqgan_gym.sampling.LOG2E`); the row-wise results are converted back to
+    ``exp`` on CPU (:data:`seqgan_gym.models.sampling.LOG2E`); the row-wise results are converted back to
     natural logarithms.
     """
 
@@ -482,7 +482,7 @@ class GeneratorCategorical(CategoricalDistribution):
     - the ``torch.distributions.Categorical`` behind :attr:`distribution` (built only when asked
       for) has ``validate_args=False``: torch's checks of the logits and of every evaluated action
       ran over each (M, V) tensor;
-    - :meth:`sample` draws by inverse CDF (:func:`seqgan_gym.sampling.sample_categorical`, one
+    - :meth:`sample` draws by inverse CDF (:func:`seqgan_gym.models.sampling.sample_categorical`, one
       uniform per row from torch's global random state, which SB3 seeds) instead of
       ``torch.multinomial``, which draws an exponential for every one of the V entries of a row:
       the same distribution, other draws than ``torch.multinomial`` for a given seed; without
@@ -666,7 +666,7 @@ class SB3GeneratorUpdates:
         """What the next updates depend on, at an update boundary: the policy (actor and critic), its
         optimizer, SB3's counters and the environment's Monte-Carlo random number generator. (SB3
         samples actions and mini-batches from torch's and numpy's global random states, which the
-        caller saves: :class:`seqgan_gym.resume.Checkpointer` does.)"""
+        caller saves: :class:`seqgan_gym.experiment.resume.Checkpointer` does.)"""
         return {"policy": self.model.policy.state_dict(),
                 "optimizer": self.model.policy.optimizer.state_dict(),
                 "num_timesteps": self.model.num_timesteps, "n_updates": self.model._n_updates,

@@ -9,7 +9,7 @@ held-out oracle sequences, so n-gram overlaps are realistic), all giving the sam
     each time) - timed on ``--plain`` hypotheses;
 (b) sacrebleu with the references cached once (``BLEU(references=...)``) and ``corpus_score([hyp])``
     per hypothesis - the fastest use of sacrebleu's own code we found;
-(c) ours, :class:`seqgan_gym.bleu.SentenceBleu`: reference n-gram maxima once, all hypotheses in
+(c) ours, :class:`seqgan_gym.evaluation.bleu.SentenceBleu`: reference n-gram maxima once, all hypotheses in
     one vectorised pass.
 
 Prints rewards per second and the largest difference between the three, writes
@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from common import machine_info
 
-from seqgan_gym.bleu import SentenceBleu, sacrebleu_sentence_scores
-from seqgan_gym.data import sample_oracle_data
-from seqgan_gym.oracle import load_oracle
-from seqgan_gym.paper_oracle import find_paper_oracle
+from seqgan_gym.data.oracle_data import sample_oracle_data
+from seqgan_gym.data.paper_oracle import find_paper_oracle
+from seqgan_gym.evaluation.bleu import SentenceBleu, sacrebleu_sentence_scores
+from seqgan_gym.models.oracle import load_oracle
 from seqgan_gym.utils import atomic_write_json
 
 

@@ -48,10 +48,10 @@ def child(quick: bool, threads: int) -> dict:
 
     from seqgan_gym.algorithm1 import adversarial_training
     from seqgan_gym.config import get_preset
-    from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
-    from seqgan_gym.experiment import build_setup, new_generator
-    from seqgan_gym.runlog import RunLog
-    from seqgan_gym.training import mle_epoch
+    from seqgan_gym.experiment.log import RunLog
+    from seqgan_gym.experiment.setup import build_setup, new_generator
+    from seqgan_gym.models.discriminator import make_discriminator_optimizer, paper_discriminator
+    from seqgan_gym.training.updates import mle_epoch
     from seqgan_gym.utils import make_adam
 
     torch.set_num_threads(threads)

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import torch
 
-from seqgan_gym import experiment
 from seqgan_gym.algorithm1 import adversarial_training
-from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.config import ExperimentConfig, get_preset
-from seqgan_gym.discriminator import make_discriminator_optimizer
-from seqgan_gym.experiment import (
+from seqgan_gym.data.paper_oracle import find_paper_oracle
+from seqgan_gym.experiment import setup as experiment
+from seqgan_gym.experiment.log import RunLog
+from seqgan_gym.experiment.setup import (
     Setup,
     new_generator,
     pretrain_discriminator,
     pretrain_generator,
     with_config,
 )
-from seqgan_gym.paper_oracle import find_paper_oracle
-from seqgan_gym.runlog import RunLog
+from seqgan_gym.models.discriminator import make_discriminator_optimizer
+from seqgan_gym.models.saving import load_language_model, save_language_model
 from seqgan_gym.utils import cpu_model
 
 
@@ -172,7 +172,7 @@ def timed_evaluations():
 def run_method(setup: Setup, start: CommonStart, run_dir: Path, strategy=None, **changes) -> dict:
     """One adversarial run from copies of the common start, under ``setup.cfg`` with ``changes``
     (e.g. ``seed=1, algo="ppo", reward="discriminator"``); ``strategy``: a pre-trained learned
-    intermediate reward (copied; see :mod:`seqgan_gym.intermediate`). Returns its record: the
+    intermediate reward (copied; see :mod:`seqgan_gym.rewards.intermediate`). Returns its record: the
     evaluation curve (``updates``, ``nll_test`` and ``nll_oracle`` or, for a corpus, ``bleu`` and
     ``self_bleu``; ``train_s``, the run's wall time at each evaluation without the time spent
     evaluating), the last ``final_score``; per generator update the score and the KL to the MLE

@@ -64,8 +64,8 @@ import torch
 from common import common_start, comparison_budget, machine_info, run_method, save_figure
 from paper_table import temperature_sweep
 
-from seqgan_gym.checkpoints import load_language_model
-from seqgan_gym.experiment import build_setup
+from seqgan_gym.experiment.setup import build_setup
+from seqgan_gym.models.saving import load_language_model
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 ALGORITHMS = {  # name: the config fields that make the algorithm

@@ -1,6 +1,6 @@
 """Intermediate rewards side by side: Monte-Carlo rollout, terminal, a prefix discriminator, a critic.
 
-The four strategies of :mod:`seqgan_gym.intermediate` (``--set intermediate_reward=...``), each with
+The four strategies of :mod:`seqgan_gym.rewards.intermediate` (``--set intermediate_reward=...``), each with
 the discriminator reward (SeqGAN) and with PG-BLEU, from one MLE generator, the same seeds and the
 same budget (``cpu`` preset by default: D trained on 5,000 fresh negatives + the real data after
 every generator update; B = 64 sequences per update, N = 16 rollouts for ``mc_rollout``):
@@ -57,17 +57,17 @@ import torch
 from common import common_start, comparison_budget, machine_info, run_method, save_figure
 from paper_table import qd_crossing, temperature_sweep
 
-from seqgan_gym.checkpoints import load_language_model
 from seqgan_gym.config import INTERMEDIATE_REWARDS, ExperimentConfig, get_preset
-from seqgan_gym.experiment import (
+from seqgan_gym.experiment.log import RunLog
+from seqgan_gym.experiment.setup import (
     build_setup,
     new_intermediate_reward,
     new_reward_model,
     pretrain_discriminator,
     with_config,
 )
-from seqgan_gym.intermediate import TRAINABLE
-from seqgan_gym.runlog import RunLog
+from seqgan_gym.models.saving import load_language_model
+from seqgan_gym.rewards.intermediate import TRAINABLE
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 REWARDS = ("discriminator", "bleu")

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from common import common_start, comparison_budget, machine_info, run_method, save_figure
 
-from seqgan_gym.experiment import build_setup
+from seqgan_gym.experiment.setup import build_setup
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 METHODS = {  # name: the config fields that make the method

@@ -11,7 +11,7 @@ same data: the real training set and the same negatives sampled from G (one seed
 pre-training does. G is trained by the library's ``pretrain_generator``, so with the same seed and
 thread count it is the G of ``seqgan-gym train``. Measured
 on 5,000 held-out real sequences (the oracle's held-out samples: no D trains on them) and 5,000
-fresh samples of G (:func:`seqgan_gym.metrics.discriminator_signal`).
+fresh samples of G (:func:`seqgan_gym.evaluation.metrics.discriminator_signal`).
 
 Discriminators:
 
@@ -27,7 +27,7 @@ Discriminators:
   set): the ``generator_mle_best.pt`` that ``dis_form density_ratio`` uses.
 * ``density_ratio``: log p_ref(Y) - log G(Y), the form of the optimal discriminator's logit
   (log p_data - log p_G), with p_ref standing in for p_data.
-* ``density_ratio_fitted``: :class:`seqgan_gym.density_ratio.DensityRatioDiscriminator`
+* ``density_ratio_fitted``: :class:`seqgan_gym.models.density_ratio.DensityRatioDiscriminator`
   (``dis_form density_ratio``): ``(w_ref log p_ref(Y) - w_gen log G(Y)) / T + bias``, the weights
   fitted by the cpu preset's D pre-training schedule on the validation set, as a run does
   (``density_ratio_fitted_on_train``: on the training set, as runs did before; G has memorised it).
@@ -72,15 +72,15 @@ from torch import nn  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, oracle_overrides  # noqa: E402
 
-from seqgan_gym.checkpoints import load_language_model, save_language_model  # noqa: E402
 from seqgan_gym.config import get_preset  # noqa: E402
-from seqgan_gym.density_ratio import DensityRatioDiscriminator  # noqa: E402
-from seqgan_gym.discriminator import Discriminator, paper_discriminator  # noqa: E402
-from seqgan_gym.experiment import build_setup, new_generator, pretrain_generator  # noqa: E402
-from seqgan_gym.lstm import LSTMLanguageModel, check_token_ids  # noqa: E402
-from seqgan_gym.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
-from seqgan_gym.runlog import RunLog  # noqa: E402
-from seqgan_gym.training import train_discriminator  # noqa: E402
+from seqgan_gym.evaluation.metrics import discriminator_signal, nll_test, sequence_log_likelihood  # noqa: E402
+from seqgan_gym.experiment.log import RunLog  # noqa: E402
+from seqgan_gym.experiment.setup import build_setup, new_generator, pretrain_generator  # noqa: E402
+from seqgan_gym.models.density_ratio import DensityRatioDiscriminator  # noqa: E402
+from seqgan_gym.models.discriminator import Discriminator, paper_discriminator  # noqa: E402
+from seqgan_gym.models.lstm import LSTMLanguageModel, check_token_ids  # noqa: E402
+from seqgan_gym.models.saving import load_language_model, save_language_model  # noqa: E402
+from seqgan_gym.training.updates import train_discriminator  # noqa: E402
 from seqgan_gym.utils import atomic_write_json, make_adam, safe_torch_load  # noqa: E402
 
 

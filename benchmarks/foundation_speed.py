@@ -6,15 +6,15 @@ ours beside a PLAIN PYTORCH REFERENCE written in this file the way a user, or a 
 write the same step (idiomatic, not deliberately slow; not copied from anywhere):
 
 1. one MLE epoch of the generator: 10,000 oracle sequences, batch 64, lr 0.01, gradient-norm clip 5.
-   Ours: :func:`seqgan_gym.training.mle_epoch` (the output layer's cross-entropy fused with its
-   gradients, :func:`seqgan_gym.sampling.output_cross_entropy`; fused Adam). Plain:
+   Ours: :func:`seqgan_gym.training.updates.mle_epoch` (the output layer's cross-entropy fused with its
+   gradients, :func:`seqgan_gym.models.sampling.output_cross_entropy`; fused Adam). Plain:
    :class:`PlainLM` (``nn.Embedding`` + ``nn.LSTM`` + ``nn.Linear``), ``nn.CrossEntropyLoss``,
    default ``torch.optim.Adam``. Also "ours before": our MLE epoch with the output layer's chunks
    one at a time with every thread per operation, as before they ran side by side on one thread
    each (:func:`chunks_in_turn`; the same at 1 thread);
 2. one discriminator epoch: 20,000 sequences = the 10,000 real + 10,000 sampled from G, batch 64,
-   lr 1e-4. Ours: the paper's CNN as :class:`seqgan_gym.discriminator.Discriminator` computes it,
-   :func:`seqgan_gym.training.discriminator_epoch`, fused Adam. Plain: :class:`PlainCNN`, one
+   lr 1e-4. Ours: the paper's CNN as :class:`seqgan_gym.models.discriminator.Discriminator` computes it,
+   :func:`seqgan_gym.training.updates.discriminator_epoch`, fused Adam. Plain: :class:`PlainCNN`, one
    ``nn.Conv2d`` per filter width, ``F.max_pool2d``, highway, dropout, ``nn.CrossEntropyLoss`` plus
    the same L2 term, default ``torch.optim.Adam``. Also "ours before": our D with its widths'
    convolutions one at a time with every thread per operation, as before they ran side by side on
@@ -64,18 +64,18 @@ from common import machine_info  # benchmarks/common.py (this folder is on sys.p
 from torch import nn
 
 import seqgan_gym.utils as utils_module
-from seqgan_gym.discriminator import (
+from seqgan_gym.data.paper_oracle import find_paper_oracle
+from seqgan_gym.evaluation.metrics import nll_oracle, sequence_nll
+from seqgan_gym.models.discriminator import (
     PAPER_L2_REG_LAMBDA,
     Discriminator,
     discriminator_flops,
     make_discriminator_optimizer,
     paper_discriminator,
 )
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import nll_oracle, sequence_nll
-from seqgan_gym.oracle import load_oracle
-from seqgan_gym.paper_oracle import find_paper_oracle
-from seqgan_gym.training import discriminator_epoch, mle_epoch
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.oracle import load_oracle
+from seqgan_gym.training.updates import discriminator_epoch, mle_epoch
 from seqgan_gym.utils import atomic_write_json, make_adam
 
 # Not measured by this script: context printed beside our numbers. The public PyTorch port of the
@@ -245,7 +245,7 @@ def flop_counts(s: Sizes, V: int, T: int, E: int, H: int, d_flops_per_seq: int) 
     products) plus the output layer ``2 * H * V``; bias adds, activations, exp/softmax, the
     embedding look-up and the sampling search are not counted. Training (MLE, D) counts the
     backward pass as 2x the forward: 3x forward in all. D's forward per sequence comes from
-    :func:`seqgan_gym.discriminator.discriminator_flops` (convolutions, highway, output layer).
+    :func:`seqgan_gym.models.discriminator.discriminator_flops` (convolutions, highway, output layer).
     """
     token = 2 * 4 * H * (E + H) + 2 * H * V
     flops = {

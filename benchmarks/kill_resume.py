@@ -49,7 +49,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def train(*args: str) -> list[str]:
-    return [sys.executable, "-m", "seqgan_gym.cli", "train", *args]
+    return [sys.executable, "-m", "seqgan_gym.run.cli", "train", *args]
 
 
 def outcome(run_dir: Path) -> dict:

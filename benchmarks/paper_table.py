@@ -64,13 +64,13 @@ import torch
 from common import CommonStart, common_start, machine_info, run_method, save_figure
 
 from seqgan_gym.algorithm1 import adversarial_training
-from seqgan_gym.checkpoints import load_language_model, save_language_model
 from seqgan_gym.config import get_preset
-from seqgan_gym.discriminator import make_discriminator_optimizer
-from seqgan_gym.experiment import Setup, build_setup, evaluate, new_generator, with_config
-from seqgan_gym.metrics import nll_oracle, nll_test
-from seqgan_gym.runlog import RunLog
-from seqgan_gym.training import scheduled_sampling_epoch
+from seqgan_gym.evaluation.metrics import nll_oracle, nll_test
+from seqgan_gym.experiment.log import RunLog
+from seqgan_gym.experiment.setup import Setup, build_setup, evaluate, new_generator, with_config
+from seqgan_gym.models.discriminator import make_discriminator_optimizer
+from seqgan_gym.models.saving import load_language_model, save_language_model
+from seqgan_gym.training.updates import scheduled_sampling_epoch
 from seqgan_gym.utils import atomic_write_json, atomic_write_text, make_adam
 
 METHODS = ["random", "mle", "ss", "pg_bleu", "seqgan"]

@@ -72,11 +72,11 @@ from seqgan_gym.agents.sb3 import (
     make_sb3_agent,
 )
 from seqgan_gym.config import ExperimentConfig, get_preset
-from seqgan_gym.discriminator import paper_discriminator
 from seqgan_gym.envs import SeqGANVectorEnv
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.rewards import DiscriminatorReward
-from seqgan_gym.sampling import sample_categorical
+from seqgan_gym.models.discriminator import paper_discriminator
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.sampling import sample_categorical
+from seqgan_gym.rewards.reward_models import DiscriminatorReward
 from seqgan_gym.utils import atomic_write_json
 
 ANCHOR = {"RL4LMs PPO (their issue #76)": 16.0}  # steps/s; not measured here

@@ -27,9 +27,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paper_table import quality_diversity_table, temperature_sweep
 
-from seqgan_gym.checkpoints import load_language_model
 from seqgan_gym.config import get_preset
-from seqgan_gym.experiment import build_setup
+from seqgan_gym.experiment.setup import build_setup
+from seqgan_gym.models.saving import load_language_model
 from seqgan_gym.utils import atomic_write_json
 
 

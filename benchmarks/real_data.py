@@ -12,7 +12,7 @@ split, from the same start), ``maskable_ppo`` (sb3-contrib's MaskablePPO with th
 env's action mask, after EOS only EOS, from the same start and pre-trained D). The "real" row
 scores sequences of the training split as if they were samples: the ceiling a model of the data can expect.
 
-Scoring, as the GAN-for-text literature does it (:func:`seqgan_gym.metrics.bleu`): every sample
+Scoring, as the GAN-for-text literature does it (:func:`seqgan_gym.evaluation.metrics.bleu`): every sample
 against the **whole** test split (the reference count is printed with every score), sentence BLEU-n
 with uniform weights, clipped counts, closest-length brevity penalty, smoothing "method 1" (a zero
 match count becomes 0.1), averaged over samples; Self-BLEU-n scores each sample against all the
@@ -39,10 +39,10 @@ import numpy as np
 import torch
 from common import common_start, machine_info, run_method
 
-from seqgan_gym.checkpoints import load_language_model
 from seqgan_gym.config import get_preset
-from seqgan_gym.experiment import build_setup, evaluate
-from seqgan_gym.metrics import bleu, nll_test, self_bleu
+from seqgan_gym.evaluation.metrics import bleu, nll_test, self_bleu
+from seqgan_gym.experiment.setup import build_setup, evaluate
+from seqgan_gym.models.saving import load_language_model
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
 
 # What each corpus is scored with, and the published numbers to compare against.

@@ -9,7 +9,7 @@ paper's CNN discriminator D. In one run this script measures
    (a) the LOOPED form of public PyTorch ports (``looped_rollout_rewards`` below): for each rollout
        and each prefix length, replay the prefix through beta from the start token, sample the rest,
        score the 64 completions with D; (a') the same with ``torch.multinomial``, as the ports sample;
-   (b) ours, :func:`seqgan_gym.rollout.rollout_rewards`: beta's prefix state is kept and the B x N
+   (b) ours, :func:`seqgan_gym.rewards.rollout.rollout_rewards`: beta's prefix state is kept and the B x N
        completions of each prefix length are sampled and scored as one batch.
    Each total is split into D time (the wall time inside ``RewardModel.score``, recorded by
    :class:`TimedReward`) and sampling time (the rest: LSTM steps, softmax, inverse-CDF draws);
@@ -45,20 +45,20 @@ import numpy as np
 import torch
 from common import machine_info, matmul_seconds  # benchmarks/common.py (this folder is on sys.path)
 
-from seqgan_gym.discriminator import (
+from seqgan_gym.data.paper_oracle import find_paper_oracle
+from seqgan_gym.envs import SeqGANVectorEnv
+from seqgan_gym.models.discriminator import (
     PAPER_EMB_DIM,
     PAPER_FILTER_SIZES,
     PAPER_NUM_FILTERS,
     Discriminator,
     discriminator_flops,
 )
-from seqgan_gym.envs import SeqGANVectorEnv
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.oracle import load_oracle, random_oracle
-from seqgan_gym.paper_oracle import find_paper_oracle
-from seqgan_gym.rewards import DiscriminatorReward, RewardModel
-from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
-from seqgan_gym.sampling import sample_categorical
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.oracle import load_oracle, random_oracle
+from seqgan_gym.models.sampling import sample_categorical
+from seqgan_gym.rewards.reward_models import DiscriminatorReward, RewardModel
+from seqgan_gym.rewards.rollout import RolloutPolicy, rollout_rewards
 from seqgan_gym.utils import atomic_write_json
 
 # Not measured by this script: earlier measurements on this machine, printed as context only.
@@ -482,7 +482,8 @@ def main() -> None:
             "results": results,
             "split": "D = time inside RewardModel.score (TimedReward wrapper); sampling = total - D; "
                      "*_s wall seconds, *_cpu_s process CPU seconds (all threads, user + system)",
-            "a_note": "(a) uses seqgan_gym.sampling.sample_categorical, the same sampler as (b), so the "
+            "a_note": "(a) uses seqgan_gym.models.sampling.sample_categorical, the same sampler as (b), "
+                      "so the "
                       "ratio isolates the loop structure; (a') samples with torch.multinomial",
             "mean_abs_q_gap_t_lt_T": q_gap,
         },

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-VANISHED = 0.01  # as seqgan_gym.experiment.VanishedRewardWatch
+VANISHED = 0.01  # as seqgan_gym.experiment.setup.VanishedRewardWatch
 PATIENCE = 5
 
 
@@ -87,7 +87,8 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="soak-", dir=out))
-    command = [sys.executable, "-m", "seqgan_gym.cli", "train", "--preset", "smoke", "--seed", str(args.seed),
+    command = [sys.executable, "-m", "seqgan_gym.run.cli", "train", "--preset", "smoke",
+               "--seed", str(args.seed),
                "--threads", str(args.threads), "--no-progress", "--run-dir", str(run_dir / "run"),
                "--set", f"adv_iterations={args.iterations}", "--set", f"eval_every={args.eval_every}"]
     print(f"[soak] {' '.join(command)}", flush=True)

@@ -68,7 +68,8 @@ def main() -> int:
         sys.exit("nothing to kill: pass --kill-worker and/or --kill-train TRIAL:PHASE:STEP")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     start = time.time()
-    sweep = subprocess.Popen([sys.executable, "-m", "seqgan_gym.cli", "sweep", args.spec, "--out", str(out),
+    sweep = subprocess.Popen([sys.executable, "-m", "seqgan_gym.run.cli", "sweep", args.spec,
+                              "--out", str(out),
                               "--cpus-per-trial", str(args.cpus_per_trial)], env=env)
     while sweep.poll() is None and time.time() - start < args.timeout:
         for kill in (k for k in kills if not k["done"]):
@@ -95,7 +96,7 @@ def main() -> int:
             recorded = json.loads((out / "sweep_spec.json").read_text())
             argv = next(t["argv"] for t in recorded["trials"] if t["name"] == trial)
             reference = out / "reference" / trial
-            subprocess.run([sys.executable, "-m", "seqgan_gym.cli", "train", *argv, "--run-dir",
+            subprocess.run([sys.executable, "-m", "seqgan_gym.run.cli", "train", *argv, "--run-dir",
                             str(reference), "--threads", str(args.cpus_per_trial), "--no-progress"],
                            env=env, check=True, capture_output=True)
         same = _without_wall(_rows(out / "runs" / trial / "metrics.csv")) == _without_wall(

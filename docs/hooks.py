@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TREE = ROOT / "build" / "docs_api"
 MAPPED = {"envs": ROOT / "envs", "agents": ROOT / "agents"}
 # BleuReward's docstring documents four parameters in one ":param a, b, c, d:" line, which the
-# Sphinx-style parser cannot split (seqgan_gym/rewards.py). One :param: line each would fix it.
+# Sphinx-style parser cannot split (seqgan_gym/rewards/reward_models.py). One :param: line each would fix it.
 _KNOWN = ("Failed to parse field directive from ':param max_ngram_order, smooth_method",)
 
 

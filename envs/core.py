@@ -3,8 +3,8 @@
 :class:`EnvOptions` is the environments' arguments, written once: every env takes them as keywords
 and checks them by building one, before any work. :class:`SeqGANEnv` is the core with a batch of
 one sequence; :class:`SeqGANVectorEnv` is the core with B sequences. Neither env computes a reward
-itself: the core asks its intermediate-reward strategy (:mod:`seqgan_gym.intermediate`: the
-Monte-Carlo search of :mod:`seqgan_gym.rollout`, terminal-only, a prefix discriminator, a critic, or
+itself: the core asks its intermediate-reward strategy (:mod:`seqgan_gym.rewards.intermediate`: the
+Monte-Carlo search of :mod:`seqgan_gym.rewards.rollout`, terminal-only, a prefix discriminator, a critic, or
 your own), which calls the reward model, so the reward logic exists once.
 """
 
@@ -18,14 +18,14 @@ import numpy as np
 import torch
 
 from seqgan_gym.config import INTERMEDIATE_REWARDS
-from seqgan_gym.intermediate import (
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
+from seqgan_gym.rewards.intermediate import (
     IntermediateReward,
     make_intermediate_reward,
 )
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.oracle import PAPER_SEQ_LEN, PAPER_VOCAB_SIZE
-from seqgan_gym.rewards import REWARD_NAMES, RewardModel, make_reward_model
-from seqgan_gym.rollout import RolloutPolicy
+from seqgan_gym.rewards.reward_models import REWARD_NAMES, RewardModel, make_reward_model
+from seqgan_gym.rewards.rollout import RolloutPolicy
 from seqgan_gym.utils import resolve_device
 
 #: The value of observation positions not yet written (token 0 is a real token id).
@@ -171,7 +171,7 @@ class SeqGANCore:
         self.intermediate_reward = make_intermediate_reward(
             o.strategy, vocab_size=self.vocab_size, device=self.device, init_seed=o.init_seed,
             shuffle_seed=o.init_seed)
-        """The strategy that rewards each token (:mod:`seqgan_gym.intermediate`)."""
+        """The strategy that rewards each token (:mod:`seqgan_gym.rewards.intermediate`)."""
         self.intermediate_reward.bind(self.reward_model, rollout_policy, self.n_rollouts, self.seq_len)
 
         self.tokens = torch.full((self.batch, self.seq_len), PAD, dtype=torch.long, device=self.device)

@@ -52,7 +52,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     `info["q_value"]` is Q_t = Q(Y_1:t-1, y_t) itself, the paper's eq. 4: the estimator of
     Algorithm 1 weights log G(y_t | Y_1:t-1) by Q_t, and the bundled `Reinforce` reads it there.
     At t = T, Q_T = score(Y). For t < T, Q_t is what `intermediate_reward` says
-    (`seqgan_gym.intermediate`):
+    (`seqgan_gym.rewards.intermediate`):
 
     - `"mc_rollout"` (default, the paper's eq. 4): the mean over N completions Y^n of score(Y^n),
       the completions sampled by the rollout policy beta continuing from the prefix's LSTM state
@@ -64,7 +64,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
       finished episode's score;
     - your own `IntermediateReward` subclass.
 
-    `score` is the reward model's (`seqgan_gym.rewards.RewardModel`), e.g. D(Y) = P(real) for
+    `score` is the reward model's (`seqgan_gym.rewards.reward_models.RewardModel`), e.g. D(Y) = P(real) for
     `DiscriminatorReward(D)`. Q_t are floats; D's lie in [0, 1], so r_t lies in [-1, 1].
 
     ## Starting State
@@ -102,11 +102,11 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     - `intermediate_reward` (`"mc_rollout"`, `"terminal"`, `"prefix_discriminator"`, `"critic"` or an
       `IntermediateReward`; `"mc_rollout"`): the reward of unfinished prefixes, see Rewards. By
       name, the learned two start untrained (seeded by `init_seed`); pass a trained one as an object
-      (`seqgan_gym.intermediate.make_intermediate_reward`).
+      (`seqgan_gym.rewards.intermediate.make_intermediate_reward`).
     - `reward_model` (**required**): the reward source, a `RewardModel` (used as it is, never
       copied: e.g. `DiscriminatorReward(D)` with the D that the discriminator-update callback keeps
       training, `BleuReward(real_data)`, or your own) or a name that
-      `seqgan_gym.rewards.make_reward_model` builds: `"untrained"`, an untrained paper CNN
+      `seqgan_gym.rewards.reward_models.make_reward_model` builds: `"untrained"`, an untrained paper CNN
       discriminator seeded by `init_seed` (**smoke tests only**: its rewards mean nothing; in
       rollout mode without a `rollout_policy` it also brings a random one); `"oracle"`,
       `OracleLikelihoodReward` over `oracle` (a diagnostic upper bound, not a GAN reward);
@@ -120,7 +120,7 @@ class SeqGANEnv(CoreModels, gym.Env[np.ndarray, int]):
     - `oracle` (`LSTMLanguageModel`, `"paper"`, `"random"` or a file path; None): only with
       `reward_model="oracle"`, whose reward model holds it (`env.unwrapped.reward_model.oracle`);
       anything else refuses it. `"paper"`: the authors' oracle, found by
-      `seqgan_gym.paper_oracle.find_paper_oracle` (V must then be 5000); `"random"`: a fresh
+      `seqgan_gym.data.paper_oracle.find_paper_oracle` (V must then be 5000); `"random"`: a fresh
       N(0, 1) LSTM seeded by `init_seed`.
     - `references` ((R, T) tensor or list of sequences; None): only with `reward_model="bleu"`:
       the real sequences BLEU compares with (the text environments set it to their training split).

@@ -28,7 +28,7 @@ plus:
 - ``corpus`` (str, path, ``TextCorpus`` or ``MelodyCorpus``; ``"quatrains"``): a bundled name
   (``"quatrains"``, ``"coco"``, ``"nottingham"``), a text file (one sequence a line, tokens
   separated by spaces; a seeded 10% is held out), a folder with ``train.txt`` and ``test.txt``, or
-  a corpus already loaded (:func:`seqgan_gym.corpus.load_corpus`).
+  a corpus already loaded (:func:`seqgan_gym.data.corpus.load_corpus`).
 - ``corpus_path`` (path or None): where a bundled corpus's files are, if not in the default place.
 - ``reward_model``: as ``SeqGANEnv``'s; ``"bleu"`` is PG-BLEU-4 against the training split.
 
@@ -43,7 +43,7 @@ from typing import Any
 
 from gymnasium.vector import AutoresetMode
 
-from seqgan_gym.corpus import load_corpus
+from seqgan_gym.data.corpus import load_corpus
 
 from .core import EnvOptions
 from .seqgan_env import SeqGANEnv

@@ -21,7 +21,7 @@ class SeqGANVectorEnv(CoreModels, VectorEnv):
     sequences per generator update; the one positional argument) and ``autoreset_mode``. Every
     step appends one token to each of the B sequences; in rollout mode the B x N Monte-Carlo
     completions of the step are sampled and scored as one batch, continuing from beta's
-    per-prefix LSTM states (:class:`seqgan_gym.rollout.MonteCarloSearch`, the same object the
+    per-prefix LSTM states (:class:`seqgan_gym.rewards.rollout.MonteCarloSearch`, the same object the
     single env uses).
 
     - ``single_action_space``: ``Discrete(V)``; ``action_space``: ``MultiDiscrete([V] * B)``.

@@ -19,7 +19,7 @@ cpu preset (``--preset cpu``; ``seqgan-gym presets`` estimates its time here) an
 
 import sys
 
-from seqgan_gym.cli import main
+from seqgan_gym.run.cli import main
 
 ARGS = ["--preset", "smoke", "--rewards", "discriminator", "bleu", "--seeds", "0", "1",
         "--workers", "2", "--threads", "1",  # two runs at a time, one torch thread each

@@ -65,7 +65,7 @@ class ReturnsPG:
 
 
 if __name__ == "__main__":
-    from seqgan_gym.cli import main
+    from seqgan_gym.run.cli import main
 
     run_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp()) / "own-agent"
     sys.exit(main(["train", "--preset", "smoke", "--no-progress", "--no-estimate", "--threads", "1",

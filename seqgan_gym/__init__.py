@@ -3,7 +3,7 @@
 ``import seqgan_gym`` registers the environments with gymnasium (``SeqGAN-Oracle-v0``,
 ``SeqGAN-Text-v0``, ...) and is cheap: torch and the models load on first use of a name below.
 The command line relies on this to set ``OMP_WAIT_POLICY`` before torch starts (see
-:mod:`seqgan_gym.cli`).
+:mod:`seqgan_gym.run.cli`).
 
 The public API, everything the three uses need (make the env; plug in an algorithm; compare
 rewards)::
@@ -27,14 +27,14 @@ _LAZY = {
     "SeqGANEnv": "seqgan_gym.envs.seqgan_env",
     "SeqGANVectorEnv": "seqgan_gym.envs.vector_env",
     # the models: G_theta and the oracle, D_phi, beta
-    "LSTMLanguageModel": "seqgan_gym.lstm",
-    "Discriminator": "seqgan_gym.discriminator",
-    "RolloutPolicy": "seqgan_gym.rollout",
+    "LSTMLanguageModel": "seqgan_gym.models.lstm",
+    "Discriminator": "seqgan_gym.models.discriminator",
+    "RolloutPolicy": "seqgan_gym.rewards.rollout",
     # the rewards: a finished sequence's score
-    "RewardModel": "seqgan_gym.rewards",
-    "DiscriminatorReward": "seqgan_gym.rewards",
-    "BleuReward": "seqgan_gym.rewards",
-    "OracleLikelihoodReward": "seqgan_gym.rewards",
+    "RewardModel": "seqgan_gym.rewards.reward_models",
+    "DiscriminatorReward": "seqgan_gym.rewards.reward_models",
+    "BleuReward": "seqgan_gym.rewards.reward_models",
+    "OracleLikelihoodReward": "seqgan_gym.rewards.reward_models",
     # the agents and what plugs them in
     "Agent": "seqgan_gym.agents.protocol",
     "Reinforce": "seqgan_gym.agents.reinforce",
@@ -43,12 +43,12 @@ _LAZY = {
     "SeqGANSB3VecEnv": "seqgan_gym.agents.sb3",
     "make_sb3_agent": "seqgan_gym.agents.sb3",
     # data, saved runs and the metrics
-    "random_oracle": "seqgan_gym.oracle",
-    "load_oracle": "seqgan_gym.oracle",
-    "load_corpus": "seqgan_gym.corpus",
-    "load_run": "seqgan_gym.saved_run",
-    "nll_oracle": "seqgan_gym.metrics",
-    "nll_test": "seqgan_gym.metrics",
+    "random_oracle": "seqgan_gym.models.oracle",
+    "load_oracle": "seqgan_gym.models.oracle",
+    "load_corpus": "seqgan_gym.data.corpus",
+    "load_run": "seqgan_gym.experiment.saved_run",
+    "nll_oracle": "seqgan_gym.evaluation.metrics",
+    "nll_test": "seqgan_gym.evaluation.metrics",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -30,7 +30,7 @@ Where the loop differs from the paper:
   'reinforce' (PPO, A2C, MaskablePPO) replaces l.12's estimator;
 * ``cfg.reward`` 'bleu' (PG-BLEU) or 'oracle' scores sequences instead of D: l.4-5 and l.14-17
   are skipped;
-* l.10's Q is ``cfg.intermediate_reward``'s (:mod:`seqgan_gym.intermediate`; 'mc_rollout' is
+* l.10's Q is ``cfg.intermediate_reward``'s (:mod:`seqgan_gym.rewards.intermediate`; 'mc_rollout' is
   eq. 4); a learned one ('prefix_discriminator', 'critic') is pre-trained in l.4-5 and retrained
   in l.14-17 on D's negatives (those lines then run for it even without D).
 The module each step comes from is named where the loop calls it (``experiment.``, ``training.``).
@@ -42,16 +42,17 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from seqgan_gym import experiment, intermediate
 from seqgan_gym.agents import make_agent
-from seqgan_gym.checkpoints import save_discriminator, save_language_model
 from seqgan_gym.envs import SeqGANVectorEnv
-from seqgan_gym.experiment import Setup
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.resume import Checkpointer
-from seqgan_gym.rollout import RolloutPolicy
-from seqgan_gym.runlog import RunLog
-from seqgan_gym.seeds import stream_seed
+from seqgan_gym.experiment import setup as experiment
+from seqgan_gym.experiment.log import RunLog
+from seqgan_gym.experiment.resume import Checkpointer
+from seqgan_gym.experiment.setup import Setup
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.saving import save_discriminator, save_language_model
+from seqgan_gym.rewards import intermediate
+from seqgan_gym.rewards.rollout import RolloutPolicy
+from seqgan_gym.training.seeds import stream_seed
 from seqgan_gym.utils import make_adam
 
 

@@ -41,7 +41,7 @@ class ExperimentConfig:
     # --- the real data: an oracle's samples (the synthetic experiment) or a corpus
     data: str = "oracle"
     """'oracle' (the synthetic experiment: real data sampled from the oracle below), or a corpus:
-    'quatrains', 'coco', 'nottingham' (seqgan_gym.corpus.load_corpus) or a path to a text file /
+    'quatrains', 'coco', 'nottingham' (seqgan_gym.data.corpus.load_corpus) or a path to a text file /
     a folder with train.txt and test.txt. With a corpus, V, T and the data sizes come from it and
     the evaluation is NLL_test, BLEU and Self-BLEU instead of NLL_oracle."""
     data_path: str | None = None
@@ -114,7 +114,7 @@ class ExperimentConfig:
     k: int = 3
     """Epochs over real + negatives per D update."""
     dis_form: str = "cnn"
-    """'cnn' (the paper's CNN D) or 'density_ratio' (:class:`seqgan_gym.density_ratio.
+    """'cnn' (the paper's CNN D) or 'density_ratio' (:class:`seqgan_gym.models.density_ratio.
     DensityRatioDiscriminator`: logit = (w_ref log p_ref - w_gen log G) / T + bias, p_ref the MLE
     run at its best validation NLL, fitted on the ``n_valid`` validation samples; on a corpus, on its
     ``corpus_valid`` validation split, which it then needs).
@@ -126,11 +126,11 @@ class ExperimentConfig:
     density_ratio_alpha: float | None = None
     """dis_form 'density_ratio' only: None fits w_gen freely; a number ties w_gen = alpha * w_ref (the
     tempered ratio, log p_ref - alpha log G: alpha trades telling G's samples from real ones (-log G)
-    against ranking them by quality (log p_ref); see seqgan_gym.density_ratio)."""
+    against ranking them by quality (log p_ref); see seqgan_gym.models.density_ratio)."""
     d_signal_samples: int = 5_000
     """At each adversarial evaluation, D scores this many held-out real sequences and as many fresh
     samples of G: ``d_heldout_auc`` and ``d_oracle_spearman`` (see
-    :func:`seqgan_gym.metrics.discriminator_signal`). 0 turns it off."""
+    :func:`seqgan_gym.evaluation.metrics.discriminator_signal`). 0 turns it off."""
     num_envs: int = 64
     """Sequences per generator update (the vector environment's batch)."""
     n_rollouts: int = 16
@@ -166,7 +166,7 @@ class ExperimentConfig:
     bleu_order: int = 4
     """n of the PG-BLEU reward's BLEU-n."""
     intermediate_reward: str = "mc_rollout"
-    """The reward of an unfinished prefix (seqgan_gym.intermediate): 'mc_rollout' (the paper's N
+    """The reward of an unfinished prefix (seqgan_gym.rewards.intermediate): 'mc_rollout' (the paper's N
     Monte-Carlo completions by beta), 'terminal' (0 before the last token), 'prefix_discriminator'
     (a recurrent D of every prefix, trained beside D on the same negatives) or 'critic' (a value
     network of prefixes regressing the final reward). The last token always gets the reward's score."""
@@ -188,9 +188,6 @@ class ExperimentConfig:
             if ":" not in self.algo:
                 raise ValueError(f"algo must be one of {ALGORITHMS} or your agent's 'module:Class' / "
                                  f"'path/to/file.py:Class', got {self.algo!r}")
-            from seqgan_gym.agents.protocol import import_agent_class
-
-            import_agent_class(self.algo)  # imports it now: a wrong path fails before any work
         if self.algo == "maskable_ppo" and importlib.util.find_spec("sb3_contrib") is None:
             raise ValueError("algo maskable_ppo needs sb3-contrib: pip install 'seqgan-gym[contrib]'")
         if self.reward not in REWARDS:
@@ -353,7 +350,7 @@ def _convert(value: str, type_name: str, name: str):
 SEED_LIMITS = {"seed": (2**63 - 1 - 8000) // 1000, "oracle_seed": 2**63 - 1,
                "data_seed": 2**63 - 1 - 2_000_029, "split_seed": 2**63 - 1}
 """The largest value of each seed field: the seeds derived from it (``1000 * seed + offset`` of
-:mod:`seqgan_gym.seeds`, ``data_seed + 2_000_029`` of the held-out samples) fit in a signed 64-bit
+:mod:`seqgan_gym.training.seeds`, ``data_seed + 2_000_029`` of the held-out samples) fit in a signed 64-bit
 integer, as torch's generators need."""
 SB3_SEED_LIMIT = (2**32 - 1 - 4) // 1000
 """The largest ``seed`` of a stable-baselines3 agent (its seed ``1000 * seed + 4`` seeds numpy)."""

@@ -12,8 +12,8 @@ import tempfile
 import pytest
 import torch
 
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.paper_oracle import HOME_ENV_VAR, URL_ENV_VAR, OracleUnavailableError, find_paper_oracle
+from seqgan_gym.data.paper_oracle import HOME_ENV_VAR, URL_ENV_VAR, OracleUnavailableError, find_paper_oracle
+from seqgan_gym.models.oracle import random_oracle
 
 os.environ[URL_ENV_VAR] = "http://127.0.0.1:9/target_params_py3.pkl"  # port 9: refused at once
 os.environ[HOME_ENV_VAR] = tempfile.mkdtemp(prefix="seqgan_gym_test_home_")
@@ -55,7 +55,7 @@ def random_oracle_files(tmp_path):
     test the reading of that format without the paper's file."""
     import pickle
 
-    from seqgan_gym.oracle import save_oracle_npz
+    from seqgan_gym.models.oracle import save_oracle_npz
 
     model = random_oracle(seed=11, vocab_size=60, seq_len=6, emb_dim=8, hidden_dim=8)
     npz, pkl = tmp_path / "oracle.npz", tmp_path / "target_params_py3.pkl"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from seqgan_gym.rewards import RewardModel
-from seqgan_gym.rollout import RolloutPolicy, draw_uniforms
-from seqgan_gym.sampling import sample_from_uniforms
+from seqgan_gym.models.sampling import sample_from_uniforms
+from seqgan_gym.rewards.reward_models import RewardModel
+from seqgan_gym.rewards.rollout import RolloutPolicy, draw_uniforms
 
 
 def nltk_sentence_scores(hyps, refs, n):
@@ -38,7 +38,7 @@ def rollout_rewards_reference(
     For every sequence b, prefix length t < T and rollout n, it replays the prefix through beta from
     the start token, samples the rest one token at a time, scores that single sequence; Q[b, t-1]
     is the mean over the N rollouts, Q[b, T-1] the score of Y_b. It takes its uniforms from
-    ``rng`` by the same draw schedule as :func:`seqgan_gym.rollout.rollout_rewards`, so both
+    ``rng`` by the same draw schedule as :func:`seqgan_gym.rewards.rollout.rollout_rewards`, so both
     sample the same completions.
     """
     model = policy.model

@@ -16,7 +16,7 @@ FINAL_FILES = ["generator_mle.pt", "discriminator_pretrained.pt", "generator_adv
 
 def train_command(*args: str) -> list[str]:
     """``seqgan-gym train ARGS`` run by this Python."""
-    return [sys.executable, "-m", "seqgan_gym.cli", "train", *args]
+    return [sys.executable, "-m", "seqgan_gym.run.cli", "train", *args]
 
 
 def run_env() -> dict:

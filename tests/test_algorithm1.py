@@ -6,13 +6,14 @@ import pytest
 import torch
 from stable_baselines3.common.logger import configure
 
-from seqgan_gym import algorithm1, training
+from seqgan_gym import algorithm1
 from seqgan_gym.agents import Reinforce, SB3GeneratorUpdates, make_agent
 from seqgan_gym.config import get_preset
-from seqgan_gym.discriminator import paper_discriminator
-from seqgan_gym.experiment import VanishedRewardWatch, build_setup, new_generator
-from seqgan_gym.rollout import RolloutPolicy
-from seqgan_gym.runlog import RunLog
+from seqgan_gym.experiment.log import RunLog
+from seqgan_gym.experiment.setup import VanishedRewardWatch, build_setup, new_generator
+from seqgan_gym.models.discriminator import paper_discriminator
+from seqgan_gym.rewards.rollout import RolloutPolicy
+from seqgan_gym.training import updates as training
 from seqgan_gym.utils import make_adam
 
 

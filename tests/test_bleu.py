@@ -5,8 +5,8 @@ import pytest
 import torch
 from references import nltk_sentence_scores
 
-from seqgan_gym.bleu import SentenceBleu, sacrebleu_sentence_scores
-from seqgan_gym.rewards import BleuReward
+from seqgan_gym.evaluation.bleu import SentenceBleu, sacrebleu_sentence_scores
+from seqgan_gym.rewards.reward_models import BleuReward
 
 SETTINGS = [  # (max_ngram_order, smooth_method, smooth_value, effective_order)
     (4, "floor", None, False),  # the literature's BLEU (method 1) and our default

@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from seqgan_gym.checkpoints import load_language_model, save_language_model
-from seqgan_gym.cli import main
-from seqgan_gym.lstm import LSTMLanguageModel
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.saving import load_language_model, save_language_model
+from seqgan_gym.run.cli import main
 
 
 def test_smoke_pretrain_writes_a_complete_run_directory(tmp_path):
@@ -79,7 +79,7 @@ def test_smoke_train_runs_algorithm_1_end_to_end(tmp_path):
     for name in ("generator_mle.pt", "generator_adv.pt", "discriminator_pretrained.pt",
                  "discriminator_adv.pt"):
         assert (run / "checkpoints" / name).is_file(), name
-    from seqgan_gym.checkpoints import load_discriminator
+    from seqgan_gym.models.saving import load_discriminator
 
     d = load_discriminator(run / "checkpoints" / "discriminator_adv.pt")
     assert d.prob_real(torch.zeros(2, 10, dtype=torch.long)).shape == (2,)
@@ -206,7 +206,7 @@ def test_package_import_loads_no_torch_so_the_cli_sets_omp_first():
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     code = ("import sys, os, seqgan_gym; assert 'torch' not in sys.modules; "
-            "import seqgan_gym.cli; print(os.environ['OMP_WAIT_POLICY'])")
+            "import seqgan_gym.run.cli; print(os.environ['OMP_WAIT_POLICY'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "PASSIVE"
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice is kept
@@ -268,8 +268,8 @@ def test_mle_select_best_starts_from_the_best_validation_epoch(tmp_path):
     assert summary["nll_test_mle"] == pytest.approx(float(selected[0]["nll_test"]))
     g = load_language_model(run / "checkpoints" / "generator_mle_best.pt")
     from seqgan_gym.config import get_preset
-    from seqgan_gym.experiment import build_setup
-    from seqgan_gym.metrics import nll_test
+    from seqgan_gym.evaluation.metrics import nll_test
+    from seqgan_gym.experiment.setup import build_setup
 
     setup = build_setup(get_preset("smoke"))
     assert nll_test(g, setup.data.test) == pytest.approx(summary["nll_test_mle"], abs=1e-6)
@@ -306,7 +306,7 @@ def test_divergence_stops_the_run_and_summary_says_failed(tmp_path, capsys):
 
 
 def test_ctrl_c_exits_130_and_summary_says_interrupted(tmp_path, capsys, monkeypatch):
-    import seqgan_gym.experiment as experiment
+    import seqgan_gym.experiment.setup as experiment
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

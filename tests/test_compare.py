@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqgan_gym.cli import main
+from seqgan_gym.run.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "compare_rewards.py"
@@ -31,8 +31,8 @@ REWARDS, SEEDS = ["discriminator", "bleu"], [0, 1]
 COMMAND = str(Path(sys.executable).with_name("seqgan-gym"))  # the installed command, as a user runs it
 KILL_AFTER_CHECKPOINT = """\
 import os, signal, sys
-from seqgan_gym import resume
-from seqgan_gym.cli import main
+from seqgan_gym.experiment import resume
+from seqgan_gym.run.cli import main
 save = resume.Checkpointer.save
 def save_then_die(self, step, log):
     save(self, step, log)
@@ -208,7 +208,7 @@ def test_a_folder_with_another_comparison_or_other_files_is_refused(tmp_path, ca
 
 
 def test_the_bundled_sweep_specs_load_by_name(tmp_path, capsys, monkeypatch):
-    from seqgan_gym.sweep import BUNDLED, bundled_specs, load_spec
+    from seqgan_gym.run.sweep import BUNDLED, bundled_specs, load_spec
 
     assert bundled_specs() == ["compare-algorithms", "compare-rewards", "compare-rewards-quick",
                                "paper-study", "schedules"]
@@ -217,7 +217,7 @@ def test_the_bundled_sweep_specs_load_by_name(tmp_path, capsys, monkeypatch):
         spec = load_spec(name)
         assert spec["name"] == name.replace("-", "_") and spec["configurations"]
     assert load_spec("compare_rewards_quick.toml")["baseline"] == "seqgan"
-    assert BUNDLED == Path(__import__("seqgan_gym").__file__).parent / "sweeps"
+    assert BUNDLED == Path(__import__("seqgan_gym").__file__).parent / "run" / "sweeps"
     assert main(["sweep", "compare-reward", "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == (
         "seqgan-gym: error: sweep spec compare-reward: no such file, and no bundled spec of that name "

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan_gym.corpus import (
+from seqgan_gym.data.corpus import (
     EOS,
     UNK,
     Vocabulary,
@@ -14,8 +14,8 @@ from seqgan_gym.corpus import (
     read_sequences,
     strip_eos,
 )
-from seqgan_gym.data import CorpusFormatError
-from seqgan_gym.metrics import bleu, self_bleu
+from seqgan_gym.data.shared import CorpusFormatError
+from seqgan_gym.evaluation.metrics import bleu, self_bleu
 
 
 def _write(tmp_path, name, text):
@@ -93,7 +93,7 @@ def test_bad_corpus_files_are_refused_with_the_line(tmp_path):
 
 @pytest.mark.shared
 def test_bundled_corpora_load():
-    from seqgan_gym.data import find_shared_data
+    from seqgan_gym.data.shared import find_shared_data
 
     if find_shared_data("shared/data/chinese_poems/shi.txt") is None:
         pytest.skip("the project's shared/data folder is not above this checkout")

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import (
+from seqgan_gym.evaluation.metrics import (
     average_ranks,
     discriminator_signal,
     roc_auc,
-    sequence_log_likelihood,
     spearman,
 )
+from seqgan_gym.models.likelihood import sequence_log_likelihood
+from seqgan_gym.models.lstm import LSTMLanguageModel
 
 
 def _slow_ranks(x):
@@ -83,7 +83,7 @@ def test_signal_reads_high_for_a_d_that_knows_the_oracle_and_chance_for_a_blind_
 
 
 def test_a_confident_cnn_is_ranked_by_its_logit_not_its_saturated_probability(tiny_oracle):
-    from seqgan_gym.discriminator import Discriminator
+    from seqgan_gym.models.discriminator import Discriminator
 
     with torch.random.fork_rng():  # its own seeded weights, whatever the tests before it drew
         torch.manual_seed(0)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqgan_gym.density_ratio import DensityRatioDiscriminator
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import discriminator_signal
-from seqgan_gym.rewards import DiscriminatorReward
-from seqgan_gym.training import train_discriminator
+from seqgan_gym.evaluation.metrics import discriminator_signal
+from seqgan_gym.models.density_ratio import DensityRatioDiscriminator
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.rewards.reward_models import DiscriminatorReward
+from seqgan_gym.training.updates import train_discriminator
 from seqgan_gym.utils import make_adam
 
 
@@ -88,7 +88,7 @@ def test_alpha_must_be_positive(tiny_oracle):
 
 def test_the_density_ratio_trains_on_the_validation_set_and_the_cnn_on_the_training_set():
     from seqgan_gym.config import get_preset
-    from seqgan_gym.experiment import build_setup, discriminator_real_data
+    from seqgan_gym.experiment.setup import build_setup, discriminator_real_data
 
     cnn = build_setup(get_preset("smoke").override(["n_valid=50"]).validate())
     ratio = build_setup(get_preset("smoke").override(["n_valid=50", "dis_form=density_ratio"]).validate())

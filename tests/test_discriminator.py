@@ -1,4 +1,4 @@
-"""The paper's CNN discriminator and its training (seqgan_gym.discriminator, training)."""
+"""The paper's CNN discriminator and its training (seqgan_gym.models.discriminator, training)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqgan_gym.discriminator import (
+from seqgan_gym.models.discriminator import (
     PAPER_FILTER_SIZES,
     PAPER_NUM_FILTERS,
     Discriminator,
@@ -15,8 +15,8 @@ from seqgan_gym.discriminator import (
     discriminator_flops,
     make_discriminator_optimizer,
 )
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.training import discriminator_epoch, train_discriminator
+from seqgan_gym.models.oracle import random_oracle
+from seqgan_gym.training.updates import discriminator_epoch, train_discriminator
 from seqgan_gym.utils import torch_threads
 
 SMALL = dict(emb_dim=8, filter_sizes=(1, 2, 3, 5), num_filters=(4, 6, 3, 5))
@@ -241,7 +241,7 @@ def test_separates_oracle_samples_from_uniform_noise():
 
 @pytest.mark.parametrize("prefix_len", [0, 1, 3, 12, 19, 20])
 def test_prob_real_rollouts_equals_prob_real_of_every_row(prefix_len):
-    from seqgan_gym.discriminator import paper_discriminator
+    from seqgan_gym.models.discriminator import paper_discriminator
 
     d = paper_discriminator(50, 20, seed=4)
     d.train()  # must run in eval mode and restore this

@@ -13,9 +13,9 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from seqgan_gym.envs import SeqGANEnv, SeqGANVectorEnv  # importing seqgan_gym registers the env
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.rewards import DiscriminatorReward, OracleLikelihoodReward, RewardModel
-from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.rewards.reward_models import DiscriminatorReward, OracleLikelihoodReward, RewardModel
+from seqgan_gym.rewards.rollout import RolloutPolicy, rollout_rewards
 
 V, T, N = 50, 5, 4
 
@@ -112,7 +112,7 @@ def _forbid(monkeypatch, *targets):
 @pytest.mark.parametrize("vector", [False, True])
 def test_plain_make_says_what_to_pass_before_any_work(monkeypatch, vector):
     _forbid(monkeypatch, "seqgan_gym.envs.core.make_reward_model",
-            "seqgan_gym.envs.core.make_intermediate_reward", "seqgan_gym.paper_oracle.find_paper_oracle",
+            "seqgan_gym.envs.core.make_intermediate_reward", "seqgan_gym.data.paper_oracle.find_paper_oracle",
             "seqgan_gym.envs.text_env.load_corpus")
     make = (lambda id_: gym.make_vec(id_, num_envs=4)) if vector else gym.make
     for env_id in ("SeqGAN-Oracle-v0", "SeqGAN-COCO-v0"):
@@ -133,7 +133,7 @@ def test_plain_make_says_what_to_pass_before_any_work(monkeypatch, vector):
 ])
 def test_arguments_refused_before_any_work(monkeypatch, kwargs, error, match):
     _forbid(monkeypatch, "seqgan_gym.envs.core.make_reward_model",
-            "seqgan_gym.paper_oracle.find_paper_oracle")
+            "seqgan_gym.data.paper_oracle.find_paper_oracle")
     with pytest.raises(error, match=match):
         SeqGANEnv(**kwargs)
 
@@ -141,13 +141,14 @@ def test_arguments_refused_before_any_work(monkeypatch, kwargs, error, match):
 def test_explicit_models_load_no_oracle(monkeypatch):
     """The paper-size env with a reward model and beta passed in builds and loads nothing else:
     it works on a bare clone (no shared/, no cached or downloadable paper oracle)."""
-    from seqgan_gym.paper_oracle import OracleUnavailableError, find_paper_oracle
+    from seqgan_gym.data.paper_oracle import OracleUnavailableError, find_paper_oracle
 
     monkeypatch.setenv("SEQGAN_GYM_NO_SHARED", "1")
     with pytest.raises(OracleUnavailableError):
         find_paper_oracle(download=False)
-    _forbid(monkeypatch, "seqgan_gym.paper_oracle.find_paper_oracle", "seqgan_gym.oracle.load_oracle",
-            "seqgan_gym.oracle.random_oracle", "seqgan_gym.discriminator.paper_discriminator")
+    _forbid(monkeypatch, "seqgan_gym.data.paper_oracle.find_paper_oracle",
+            "seqgan_gym.models.oracle.load_oracle",
+            "seqgan_gym.models.oracle.random_oracle", "seqgan_gym.models.discriminator.paper_discriminator")
 
     class AnyReward(RewardModel):
         def _score(self, sequences):
@@ -168,14 +169,14 @@ def test_explicit_models_load_no_oracle(monkeypatch):
 
 
 def test_untrained_is_an_explicit_smoke_test():
-    pytest.importorskip("seqgan_gym.discriminator")
+    pytest.importorskip("seqgan_gym.models.discriminator")
     env = SeqGANEnv(vocab_size=V, seq_len=T, n_rollouts=2, reward_model="untrained", init_seed=3,
                     device="cpu")
     assert isinstance(env.reward_model, DiscriminatorReward)
     assert env.reward_model.discriminator.seq_len == T  # widths > T dropped
     assert isinstance(env.rollout_policy, RolloutPolicy)  # brought along in rollout mode
     # the same models as built by hand from init_seed
-    from seqgan_gym.discriminator import paper_discriminator
+    from seqgan_gym.models.discriminator import paper_discriminator
 
     seqs = torch.randint(0, V, (6, T), generator=torch.Generator().manual_seed(0))
     by_hand = DiscriminatorReward(paper_discriminator(V, T, 3))

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-import seqgan_gym.estimate as estimate
-from seqgan_gym.cli import main
+import seqgan_gym.run.estimate as estimate
 from seqgan_gym.config import PRESETS, ExperimentConfig, get_preset
-from seqgan_gym.estimate import RunClock, RunEstimate, UnitCosts, estimate_run, format_seconds
+from seqgan_gym.run.cli import main
+from seqgan_gym.run.estimate import RunClock, RunEstimate, UnitCosts, estimate_run, format_seconds
 
 # distinct unit costs, so that every term of the hand count below is visible
 UNITS = UnitCosts(sample=1, score=2, mle_batch=5, g_update=7, d_batch=11, d_score=13, loglik=17,

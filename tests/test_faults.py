@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from runs import logged_rows, outcome, run_env, train_command
 
-from seqgan_gym.cli import main
+from seqgan_gym.run.cli import main
 
 # small enough for seconds, long enough that a kill lands mid-phase with evaluations after it
 SMALL = ["--preset", "smoke", "--seed", "5", "--no-progress", "--no-estimate", "--set", "mle_epochs=2",
@@ -161,8 +161,8 @@ def test_overwrite_whose_set_up_fails_leaves_the_earlier_run_whole(tmp_path, com
     shutil.copytree(completed_run, run)
     before = _snapshot(run)
     wrong = tmp_path / "g.pt"  # a generator of another vocabulary: found out after the set-up
-    from seqgan_gym.checkpoints import save_language_model
-    from seqgan_gym.lstm import LSTMLanguageModel
+    from seqgan_gym.models.lstm import LSTMLanguageModel
+    from seqgan_gym.models.saving import save_language_model
 
     save_language_model(LSTMLanguageModel(50, 10), wrong)
     capsys.readouterr()
@@ -223,7 +223,7 @@ def test_a_sweep_configuration_cannot_set_the_preset(tmp_path, capsys):
 def stopped_run(tmp_path_factory) -> Path:
     """A smoke train run stopped by Ctrl-C as its D pre-training began: resumable after MLE epoch 2
     (resume.pt's rows: mle 0, 1, 2)."""
-    import seqgan_gym.experiment as experiment
+    import seqgan_gym.experiment.setup as experiment
 
     run = tmp_path_factory.mktemp("stopped") / "run"
     argv = ["train", *SMALL, "--threads", "1", "--run-dir", str(run)]
@@ -331,8 +331,8 @@ def test_a_truncated_resume_file_reads_as_corrupt(stopped_run, tmp_path, capsys)
 # ------------------------------------------------------------------- a second Ctrl-C, OS errors
 def test_a_second_ctrl_c_still_leaves_summary_json_and_the_resume_hint(tmp_path, capsys, monkeypatch):
     """The second SIGINT arrives while the first is being handled (as summary.json is prepared)."""
-    import seqgan_gym.cli as cli
-    import seqgan_gym.experiment as experiment
+    import seqgan_gym.experiment.setup as experiment
+    import seqgan_gym.run.cli as cli
 
     run = tmp_path / "run"
     argv = ["train", *SMALL, "--threads", "1", "--run-dir", str(run)]
@@ -363,7 +363,7 @@ def test_a_second_ctrl_c_still_leaves_summary_json_and_the_resume_hint(tmp_path,
 
 def test_after_a_ctrl_c_a_second_is_ignored_and_a_third_stops_at_once(monkeypatch):
     """Should the clean-up after a Ctrl-C hang, the user still has a way out."""
-    import seqgan_gym.cli as cli
+    import seqgan_gym.run.cli as cli
 
     exits = []
     monkeypatch.setattr(cli.os, "_exit", exits.append)
@@ -416,8 +416,8 @@ def test_a_run_directory_name_that_is_not_utf8_is_refused_before_it_exists(tmp_p
 def test_eval_of_a_damaged_generator_checkpoint_is_one_line(tmp_path, capsys, change, line):
     import torch
 
-    from seqgan_gym.checkpoints import save_language_model
-    from seqgan_gym.lstm import LSTMLanguageModel
+    from seqgan_gym.models.lstm import LSTMLanguageModel
+    from seqgan_gym.models.saving import save_language_model
 
     path = tmp_path / "g.pt"
     save_language_model(LSTMLanguageModel(200, 10), path)
@@ -430,7 +430,7 @@ def test_eval_of_a_damaged_generator_checkpoint_is_one_line(tmp_path, capsys, ch
 
 # ------------------------------------------------------------------------- corpora: length and NFC
 def test_a_corpus_leaves_out_lines_longer_than_max_seq_len_and_says_how_many(tmp_path, capsys):
-    from seqgan_gym.corpus import load_text_corpus
+    from seqgan_gym.data.corpus import load_text_corpus
 
     lines = [f"w{i % 7} w{i % 5} w{i % 3}" for i in range(40)]
     lines[9] = " ".join(["x"] * 100_000)
@@ -456,7 +456,7 @@ def test_a_corpus_leaves_out_lines_longer_than_max_seq_len_and_says_how_many(tmp
 def test_text_in_nfc_and_nfd_scores_and_reads_as_the_same_tokens(tmp_path, capsys):
     import unicodedata
 
-    from seqgan_gym.corpus import read_sequences
+    from seqgan_gym.data.corpus import read_sequences
 
     text = "le café était très animé ce soir\nune pâtisserie crémeuse à la fenêtre\n"
     composed, decomposed = tmp_path / "nfc.txt", tmp_path / "nfd.txt"

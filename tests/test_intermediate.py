@@ -1,4 +1,4 @@
-"""Intermediate rewards (seqgan_gym.intermediate): each strategy's reward layout against a slow,
+"""Intermediate rewards (seqgan_gym.rewards.intermediate): each strategy's reward layout against a slow,
 obviously correct reference; the prefix discriminator separates real from generated prefixes; the
 critic's error falls as it trains; the one argument on the envs, the config, the loop and the callback."""
 
@@ -13,11 +13,13 @@ import torch
 from references import rollout_rewards_reference
 
 from seqgan_gym.agents import DiscriminatorUpdateCallback
-from seqgan_gym.cli import main as cli_main
 from seqgan_gym.config import INTERMEDIATE_REWARDS, get_preset
 from seqgan_gym.envs import SeqGANEnv, SeqGANVectorEnv
 from seqgan_gym.envs.core import EnvOptions
-from seqgan_gym.intermediate import (
+from seqgan_gym.evaluation.metrics import roc_auc
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.oracle import random_oracle
+from seqgan_gym.rewards.intermediate import (
     CriticReward,
     IntermediateReward,
     MonteCarloRollout,
@@ -26,11 +28,9 @@ from seqgan_gym.intermediate import (
     TerminalReward,
     make_intermediate_reward,
 )
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import roc_auc
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.rewards import RewardModel
-from seqgan_gym.rollout import RolloutPolicy
+from seqgan_gym.rewards.reward_models import RewardModel
+from seqgan_gym.rewards.rollout import RolloutPolicy
+from seqgan_gym.run.cli import main as cli_main
 
 V, T, N, B = 30, 5, 3, 4
 
@@ -295,7 +295,7 @@ def test_a_bad_name_is_one_line_naming_the_choices_before_any_work(monkeypatch, 
         message = str(info.value)
         assert "\n" not in message and "'rollouts'" in message
         assert all(name in message for name in INTERMEDIATE_REWARDS), message
-    import seqgan_gym.experiment as experiment
+    import seqgan_gym.experiment.setup as experiment
 
     monkeypatch.setattr(experiment, "build_setup", lambda cfg: pytest.fail("built the setup"))
     argv = ["train", "--preset", "smoke", "--set", "intermediate_reward=rollouts", "--threads", "2"]
@@ -340,7 +340,7 @@ def test_your_own_strategy_plugs_in_by_subclassing():
 
 
 def test_the_d_update_callback_retrains_the_prefix_discriminator_on_ds_negatives():
-    from seqgan_gym.discriminator import make_discriminator_optimizer, paper_discriminator
+    from seqgan_gym.models.discriminator import make_discriminator_optimizer, paper_discriminator
 
     generator = LSTMLanguageModel(V, T).init_normal_(0.1, torch.Generator().manual_seed(0))
     d = paper_discriminator(V, T, seed=0)
@@ -371,8 +371,8 @@ def test_the_d_update_callback_retrains_the_prefix_discriminator_on_ds_negatives
                                                 ("reinforce", "bleu", "prefix_discriminator")])
 def test_the_loop_pre_trains_and_retrains_a_learned_strategy(tmp_path, algo, reward, name):
     from seqgan_gym import algorithm1
-    from seqgan_gym.experiment import build_setup, new_generator
-    from seqgan_gym.runlog import RunLog
+    from seqgan_gym.experiment.log import RunLog
+    from seqgan_gym.experiment.setup import build_setup, new_generator
 
     cfg = get_preset("smoke").override([f"algo={algo}", f"reward={reward}", f"intermediate_reward={name}",
                                         "mle_epochs=1", "adv_iterations=2", "dis_pretrain_steps=1"])

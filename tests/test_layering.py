@@ -6,7 +6,7 @@ Every module of the installed package is parsed with ``ast`` (nothing is importe
 ``seqgan_gym`` module anywhere in a file is an edge - inside functions and ``if TYPE_CHECKING:``
 blocks too, so a function-local import cannot hide a cycle. What is left out, and why:
 
-* the implicit edge from a module to its parent package (``import seqgan_gym.lstm`` first runs
+* the implicit edge from a module to its parent package (``import seqgan_gym.models.lstm`` first runs
   ``seqgan_gym/__init__.py``): the package ``__init__`` modules are kept import-light on purpose
   (registration and PEP 562 lazy names only), and every submodule would otherwise form a trivial
   cycle with its package;
@@ -30,11 +30,16 @@ FOLDERS = {"seqgan_gym": "seqgan_gym", "envs": "seqgan_gym.envs", "agents": "seq
 
 
 def package_modules(root: Path = ROOT) -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the package."""
+    """Dotted module name -> file, for every module of the package, sub-packages included."""
     modules = {}
     for folder, package in FOLDERS.items():
-        for path in sorted((root / folder).glob("*.py")):
-            modules[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+        for path in sorted((root / folder).rglob("*.py")):
+            parts = path.relative_to(root / folder).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if package == PACKAGE and parts and parts[0] in ("envs", "agents"):
+                continue  # links to the top-level folders (a development checkout may have them)
+            modules[".".join((package, *parts))] = path
     return modules
 
 
@@ -149,13 +154,13 @@ def describe(cycle: list[str], graph: dict[str, dict[str, str]]) -> str:
 def test_the_graph_covers_the_package():
     """Guard against a vacuous pass: the modules and some known edges are found."""
     graph = import_graph(package_modules())
-    for module in ("seqgan_gym", "seqgan_gym.lstm", "seqgan_gym.sampling", "seqgan_gym.envs.core",
-                   "seqgan_gym.agents.reinforce"):
+    for module in ("seqgan_gym", "seqgan_gym.models.lstm", "seqgan_gym.models.sampling",
+                   "seqgan_gym.envs.core", "seqgan_gym.agents.reinforce", "seqgan_gym.run.cli"):
         assert module in graph
-    assert "seqgan_gym.sampling" in graph["seqgan_gym.lstm"]
-    assert "seqgan_gym.discriminator" in graph["seqgan_gym.training"]
-    assert "seqgan_gym.music" in graph["seqgan_gym.corpus"]
-    assert "seqgan_gym.corpus" not in graph["seqgan_gym.music"]
+    assert "seqgan_gym.models.sampling" in graph["seqgan_gym.models.lstm"]
+    assert "seqgan_gym.models.discriminator" in graph["seqgan_gym.training.updates"]
+    assert "seqgan_gym.data.music" in graph["seqgan_gym.data.corpus"]
+    assert "seqgan_gym.data.corpus" not in graph["seqgan_gym.data.music"]
 
 
 def test_no_import_cycles():
@@ -185,3 +190,67 @@ def test_a_cycle_is_found_and_reported(tmp_path, local):
     cycles = find_cycles(graph)
     assert cycles == [["seqgan_gym.a", "seqgan_gym.b", "seqgan_gym.a"]]
     assert "seqgan_gym.b imports seqgan_gym.a at seqgan_gym/b.py:" in describe(cycles[0], graph)
+
+
+# The layers, from the bottom: a module may import its own layer and the layers below it, never one
+# above. A model reads as its math (kernels below it); the environments hold reward models; agents
+# act in environments; the experiment wires them; Algorithm 1 runs it; the command line drives runs;
+# the package's own namespace (its lazy names) sits on top.
+LAYERS = [
+    ("helpers", ["seqgan_gym.utils", "seqgan_gym._kernels"]),
+    ("config", ["seqgan_gym.config"]),
+    ("models", ["seqgan_gym.models"]),
+    ("data", ["seqgan_gym.data"]),
+    ("training", ["seqgan_gym.training"]),
+    ("evaluation", ["seqgan_gym.evaluation"]),
+    ("rewards", ["seqgan_gym.rewards"]),
+    ("envs", ["seqgan_gym.envs"]),
+    ("agents", ["seqgan_gym.agents"]),
+    ("experiment", ["seqgan_gym.experiment"]),
+    ("algorithm1", ["seqgan_gym.algorithm1"]),
+    ("run", ["seqgan_gym.run"]),
+    ("package", ["seqgan_gym"]),
+]
+
+
+def layer_of(module: str) -> int:
+    """The index in :data:`LAYERS` of the longest prefix that ``module`` is or lies in."""
+    best = None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (
+                    best is None or len(prefix) > best[1]):
+                best = (i, len(prefix))
+    if best is None:
+        raise KeyError(module)
+    return best[0]
+
+
+def upward_imports(graph: dict[str, dict[str, str]]) -> list[str]:
+    """Every import of a module in a higher layer, described."""
+    found = []
+    for module, edges in sorted(graph.items()):
+        for target, where in edges.items():
+            if layer_of(target) > layer_of(module):
+                found.append(f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} "
+                             f"({LAYERS[layer_of(target)][0]}) at {where}")
+    return found
+
+
+def test_every_module_has_a_layer():
+    for module in package_modules():
+        layer_of(module)  # raises KeyError for a module no layer names
+
+
+def test_imports_go_down_the_layers():
+    graph = import_graph(package_modules())
+    upward = upward_imports(graph)
+    assert not upward, "imports of a higher layer:\n" + "\n".join(upward)
+
+
+def test_an_upward_import_is_found():
+    """The checker itself: a model importing the environments is reported, with its line."""
+    graph = {"seqgan_gym.models.lstm": {"seqgan_gym.envs.core": "seqgan_gym/models/lstm.py:7"},
+             "seqgan_gym.envs.core": {"seqgan_gym.models.lstm": "envs/core.py:3"}}
+    assert upward_imports(graph) == [
+        "seqgan_gym.models.lstm (models) imports seqgan_gym.envs.core (envs) at seqgan_gym/models/lstm.py:7"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan_gym.lstm import LSTMLanguageModel, paper_array_shapes, run_lstm
+from seqgan_gym.models.lstm import LSTMLanguageModel, paper_array_shapes, run_lstm
 from seqgan_gym.utils import torch_threads
 
 

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from seqgan_gym.data import sample_oracle_data
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import nll_oracle, nll_test
-from seqgan_gym.training import mle_epoch
+from seqgan_gym.data.oracle_data import sample_oracle_data
+from seqgan_gym.evaluation.metrics import nll_oracle, nll_test
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.training.updates import mle_epoch
 from seqgan_gym.utils import make_adam
 
 
@@ -44,7 +44,7 @@ def test_recurrent_bias_stays_zero_during_training(tiny_oracle):
 
 
 def test_inverse_sigmoid_schedule():
-    from seqgan_gym.training import inverse_sigmoid_sampling_prob as p
+    from seqgan_gym.training.updates import inverse_sigmoid_sampling_prob as p
 
     assert p(0, 100) == pytest.approx(1 / 101)
     assert p(int(100 * math.log(100)), 100) == pytest.approx(0.5, abs=0.01)
@@ -55,7 +55,7 @@ def test_inverse_sigmoid_schedule():
 
 
 def test_scheduled_sampling_loss_without_sampling_is_the_mle_loss():
-    from seqgan_gym.training import mle_loss, scheduled_sampling_loss
+    from seqgan_gym.training.updates import mle_loss, scheduled_sampling_loss
 
     m = LSTMLanguageModel(30, 6).init_normal_(0.5, torch.Generator().manual_seed(0))
     batch = torch.randint(0, 30, (8, 6), generator=torch.Generator().manual_seed(1))
@@ -68,8 +68,8 @@ def test_scheduled_sampling_loss_without_sampling_is_the_mle_loss():
 def test_scheduled_sampling_feeds_the_models_own_samples():
     """With sample_prob 1, the loss equals the NLL of the targets given the model's own sampled
     history: replay it by sampling with the same seeded stream."""
-    from seqgan_gym.sampling import sample_categorical
-    from seqgan_gym.training import scheduled_sampling_loss
+    from seqgan_gym.models.sampling import sample_categorical
+    from seqgan_gym.training.updates import scheduled_sampling_loss
 
     m = LSTMLanguageModel(20, 4).init_normal_(0.5, torch.Generator().manual_seed(0))
     batch = torch.randint(0, 20, (5, 4), generator=torch.Generator().manual_seed(1))
@@ -86,7 +86,7 @@ def test_scheduled_sampling_feeds_the_models_own_samples():
 
 
 def test_scheduled_sampling_lowers_nll_oracle(tiny_oracle):
-    from seqgan_gym.training import scheduled_sampling_epoch
+    from seqgan_gym.training.updates import scheduled_sampling_epoch
 
     data = tiny_oracle.sample(512, rng=torch.Generator().manual_seed(0))
     m = LSTMLanguageModel(50, 8).init_normal_(0.1, torch.Generator().manual_seed(0))

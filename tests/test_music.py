@@ -5,14 +5,14 @@ import pytest
 
 pytest.importorskip("music21")  # the dev extra installs it; a plain install does not
 
-from seqgan_gym.data import CorpusFormatError  # noqa: E402
-from seqgan_gym.music import (  # noqa: E402
+from seqgan_gym.data.music import (  # noqa: E402
     REST,
     load_nottingham,
     midi_to_key,
     pitch_grid,
     tune_grids,
 )
+from seqgan_gym.data.shared import CorpusFormatError  # noqa: E402
 
 TUNE = "X:1\nT:steps\nM:4/4\nL:1/4\nK:C\nC D E z|\n"
 

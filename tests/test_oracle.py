@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan_gym.data import sample_oracle_data
-from seqgan_gym.metrics import ground_truth_nll
-from seqgan_gym.oracle import (
+from seqgan_gym.data.oracle_data import sample_oracle_data
+from seqgan_gym.evaluation.metrics import ground_truth_nll
+from seqgan_gym.models.oracle import (
     OracleFormatError,
     load_oracle,
     load_pickle_arrays,

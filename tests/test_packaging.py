@@ -23,12 +23,12 @@ def test_wheel_installs_only_the_seqgan_gym_package(tmp_path):
     # the bundled MIT corpora and their licences travel with the package (the GPL tunes never do)
     for data in ("chinese_poems/shi.txt", "image_coco_tokenized/train.txt", "image_coco_tokenized/test.txt",
                  "Texygen-MIT.txt", "TextBox-MIT.txt", "README.md"):
-        assert f"seqgan_gym/datasets/{data}" in names
+        assert f"seqgan_gym/data/datasets/{data}" in names
     assert not any(n.endswith(".abc") for n in names)
     # the bundled sweep specs (seqgan-gym sweep compare-rewards, ...)
     for spec in ("compare_rewards", "compare_rewards_quick", "compare_algorithms", "schedules",
                  "paper_study"):
-        assert f"seqgan_gym/sweeps/{spec}.toml" in names
+        assert f"seqgan_gym/run/sweeps/{spec}.toml" in names
     assert not any(n.startswith(("envs/", "agents/", "tests/", "benchmarks/")) for n in names)
 
 

@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqgan_gym.cli import main
-from seqgan_gym.data import find_shared_data
-from seqgan_gym.oracle import load_oracle
-from seqgan_gym.paper_oracle import (
+from seqgan_gym.data.paper_oracle import (
     HOME_ENV_VAR,
     ORACLE_ENV_VAR,
     PAPER_ORACLE_FILENAME,
@@ -28,6 +25,9 @@ from seqgan_gym.paper_oracle import (
     fetch_paper_oracle,
     find_paper_oracle,
 )
+from seqgan_gym.data.shared import find_shared_data
+from seqgan_gym.models.oracle import load_oracle
+from seqgan_gym.run.cli import main
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_search_order_explicit_path_then_env_var(random_oracle_files, monkeypatc
 
 
 def test_cache_is_used_only_with_the_pinned_hash(monkeypatch, tmp_path, random_oracle_files):
-    import seqgan_gym.paper_oracle as paper_oracle
+    import seqgan_gym.data.paper_oracle as paper_oracle
 
     monkeypatch.setenv("SEQGAN_GYM_NO_SHARED", "1")
     monkeypatch.setenv(HOME_ENV_VAR, str(tmp_path))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import seqgan_gym
-from seqgan_gym.cli import main as cli_main
+from seqgan_gym.run.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["--preset", "smoke", "--threads", "1", "--no-progress", "--no-estimate", "--set", "adv_iterations=2"]
@@ -41,7 +41,7 @@ def test_load_run_gives_the_models_data_and_env_arguments(smoke_run):
     import gymnasium as gym
 
     from seqgan_gym import DiscriminatorReward, RolloutPolicy, load_run
-    from seqgan_gym.checkpoints import load_language_model
+    from seqgan_gym.models.saving import load_language_model
 
     state = torch.random.get_rng_state()
     run = load_run(smoke_run)

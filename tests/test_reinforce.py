@@ -9,11 +9,11 @@ from seqgan_gym.agents import (
     reinforce_loss,
 )
 from seqgan_gym.agents.reinforce import leave_one_out_baseline
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import nll_oracle
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.rewards import OracleLikelihoodReward
-from seqgan_gym.rollout import RolloutPolicy
+from seqgan_gym.evaluation.metrics import nll_oracle
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.oracle import random_oracle
+from seqgan_gym.rewards.reward_models import OracleLikelihoodReward
+from seqgan_gym.rewards.rollout import RolloutPolicy
 
 
 def _gen(V=6, T=3, seed=0):
@@ -130,7 +130,8 @@ def test_rollout_policy_follows_the_generator_after_each_update():
 
 def _learn_with_counted_d_updates(monkeypatch, updates, g_steps, d_steps, k):
     """Run REINFORCE with the D callback, its D training replaced by a call counter."""
-    import seqgan_gym.training as training  # the callback's D update (through seqgan_gym.intermediate)
+    # the callback's D update (through seqgan_gym.rewards.intermediate)
+    import seqgan_gym.training.updates as training
 
     calls = []
     monkeypatch.setattr(training, "train_discriminator",

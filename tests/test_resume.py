@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from runs import logged_rows, outcome, run_env, train_command
 
-from seqgan_gym.runlog import PAUSE_ENV_VAR
+from seqgan_gym.experiment.log import PAUSE_ENV_VAR
 
 # a smoke run long enough to be caught in each phase; one thread, so the numbers repeat exactly
 ARGS = ["--preset", "smoke", "--seed", "5", "--threads", "1", "--no-progress", "--no-estimate",
@@ -141,7 +141,7 @@ def test_a_killed_run_with_a_learned_intermediate_reward_resumes(tmp_path, strat
 
 
 def test_a_run_directory_is_written_by_one_process_at_a_time(tmp_path):
-    from seqgan_gym.runlog import RunLog
+    from seqgan_gym.experiment.log import RunLog
 
     first = RunLog(tmp_path / "run", tensorboard=False)
     first.log("mle", 0, nll_test=1.0)

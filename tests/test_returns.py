@@ -15,8 +15,8 @@ from gymnasium.wrappers import RecordEpisodeStatistics
 from stable_baselines3.common.env_util import make_vec_env
 
 import seqgan_gym  # noqa: F401  (registers the ids)
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.rewards import OracleLikelihoodReward
+from seqgan_gym.models.oracle import random_oracle
+from seqgan_gym.rewards.reward_models import OracleLikelihoodReward
 
 V, T, INIT_SEED = 30, 6, 4
 STRATEGIES = ["mc_rollout", "terminal", "prefix_discriminator", "critic"]

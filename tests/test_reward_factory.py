@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqgan_gym.discriminator import paper_discriminator
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.rewards import (
+from seqgan_gym.models.discriminator import paper_discriminator
+from seqgan_gym.models.oracle import random_oracle
+from seqgan_gym.rewards.reward_models import (
     REWARD_NAMES,
     BleuReward,
     DiscriminatorReward,
@@ -99,8 +99,9 @@ def test_the_paper_oracle(paper_oracle_path):
 
 
 def test_unused_ingredients_are_neither_built_nor_loaded(monkeypatch):
-    _forbid(monkeypatch, "seqgan_gym.paper_oracle.find_paper_oracle", "seqgan_gym.oracle.load_oracle",
-            "seqgan_gym.oracle.random_oracle", "seqgan_gym.discriminator.paper_discriminator")
+    _forbid(monkeypatch, "seqgan_gym.data.paper_oracle.find_paper_oracle",
+            "seqgan_gym.models.oracle.load_oracle",
+            "seqgan_gym.models.oracle.random_oracle", "seqgan_gym.models.discriminator.paper_discriminator")
     refs = _seqs(10)
     assert isinstance(make_reward_model("bleu", **SIZES, references=refs, oracle="paper"), BleuReward)
     d = torch.nn.Module()

@@ -12,16 +12,16 @@ import torch
 from references import rollout_rewards_reference
 from torch import nn
 
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.rewards import (
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.oracle import random_oracle
+from seqgan_gym.models.sampling import sample_categorical, sample_from_uniforms
+from seqgan_gym.rewards.reward_models import (
     DiscriminatorReward,
     NonFiniteRewardError,
     OracleLikelihoodReward,
     RewardModel,
 )
-from seqgan_gym.rollout import MonteCarloSearch, RolloutPolicy, rollout_rewards
-from seqgan_gym.sampling import sample_categorical, sample_from_uniforms
+from seqgan_gym.rewards.rollout import MonteCarloSearch, RolloutPolicy, rollout_rewards
 
 V, T, N, B = 50, 6, 4, 3
 
@@ -132,7 +132,7 @@ def test_incremental_search_matches_rollout_rewards():
 
 
 def test_with_a_real_discriminator_if_available():
-    disc_mod = pytest.importorskip("seqgan_gym.discriminator")
+    disc_mod = pytest.importorskip("seqgan_gym.models.discriminator")
     torch.manual_seed(0)
     disc = disc_mod.Discriminator(V, T, filter_sizes=(1, 2, 3, T), num_filters=(8, 8, 8, 8))
     reward = DiscriminatorReward(disc)

@@ -2,7 +2,7 @@
 
 ``sample_categorical`` and ``LSTMLanguageModel.complete`` use a two-level inverse CDF over
 unnormalised probabilities, chunked output layers and a shift-free exp where it is safe (see the
-notes in seqgan_gym/sampling.py). These tests compare the empirical distribution of their draws with
+notes in seqgan_gym/models/sampling.py). These tests compare the empirical distribution of their draws with
 ``torch.softmax`` by a chi-square test (with a check that the test would see a 5% distortion),
 check that zero-probability tokens are never drawn, that all randomness comes from the passed
 ``torch.Generator``, and that ``sequence_nll`` equals the plain cross-entropy.
@@ -16,11 +16,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import seqgan_gym.lstm as lstm_module
-import seqgan_gym.metrics as metrics_module
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import sequence_nll
-from seqgan_gym.sampling import _draw, exp_logits_, output_cross_entropy, sample_categorical
+import seqgan_gym.models.likelihood as likelihood_module
+import seqgan_gym.models.lstm as lstm_module
+from seqgan_gym.models.likelihood import sequence_nll
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.sampling import _draw, exp_logits_, output_cross_entropy, sample_categorical
 from seqgan_gym.utils import torch_threads
 
 V = 301  # 3 blocks of 101 entries (101 * 3 = 303: two padding columns in complete)
@@ -184,7 +184,7 @@ def test_sample_categorical_leaves_logits_unchanged():
     "bias_shift", [0.0, 200.0, -200.0], ids=["plain", "exp-overflows", "exp-underflows"]
 )
 def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
-    monkeypatch.setattr(metrics_module, "CPU_CHUNK_ROWS", 33)  # chunks cross sequence boundaries
+    monkeypatch.setattr(likelihood_module, "CPU_CHUNK_ROWS", 33)  # chunks cross sequence boundaries
     m, _, _ = _model_and_state(bias_shift)
     seqs = torch.randint(0, V, (37, 6), generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
@@ -199,7 +199,7 @@ def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
     """600 rows on 3 threads: two chunks of 300 side by side (at least 256 rows each), against
     one chunk on one thread, from the same uniforms and with an rng."""
     from seqgan_gym import utils
-    from seqgan_gym.lstm import LSTMLanguageModel
+    from seqgan_gym.models.lstm import LSTMLanguageModel
 
     m = LSTMLanguageModel(300, 6, 8, 8).init_normal_(1.0, torch.Generator().manual_seed(0))
     u = torch.rand(600, 5, generator=torch.Generator().manual_seed(1))
@@ -220,7 +220,7 @@ def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
 
 
 def test_complete_with_given_uniforms_uses_exactly_those_draws():
-    from seqgan_gym.lstm import LSTMLanguageModel
+    from seqgan_gym.models.lstm import LSTMLanguageModel
 
     m = LSTMLanguageModel(40, 6).init_normal_(1.0, torch.Generator().manual_seed(0))
     u = torch.rand(8, 5, generator=torch.Generator().manual_seed(1))
@@ -293,7 +293,7 @@ def test_output_cross_entropy_refuses_mismatched_shapes():
 def test_exp_logits_in_base_2_equal_base_e(monkeypatch):
     """exp_logits_'s exp2 of the logits times log2(e) gives exp of the logits (float32 rounding),
     safe rows and rows recomputed with their max subtracted alike."""
-    from seqgan_gym import sampling
+    from seqgan_gym.models import sampling
 
     g = torch.Generator().manual_seed(0)
     scale = torch.tensor([[1.0], [1.0], [1.0], [1.0], [30.0], [60.0]])  # the last two overflow unshifted

@@ -17,11 +17,11 @@ from seqgan_gym.agents import (
     make_sb3_agent,
 )
 from seqgan_gym.envs import SeqGANVectorEnv
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import nll_oracle
-from seqgan_gym.oracle import random_oracle
-from seqgan_gym.rewards import OracleLikelihoodReward, RewardModel
-from seqgan_gym.rollout import RolloutPolicy
+from seqgan_gym.evaluation.metrics import nll_oracle
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.oracle import random_oracle
+from seqgan_gym.rewards.reward_models import OracleLikelihoodReward, RewardModel
+from seqgan_gym.rewards.rollout import RolloutPolicy
 
 V, T, B = 30, 5, 8
 
@@ -153,7 +153,8 @@ def test_ppo_learns_with_the_oracle_reward():
 
 
 def test_callbacks_fire_on_their_schedule_under_ppo(oracle, monkeypatch):
-    import seqgan_gym.training as training  # the callback's D update (through seqgan_gym.intermediate)
+    # the callback's D update (through seqgan_gym.rewards.intermediate)
+    import seqgan_gym.training.updates as training
 
     calls = []
     monkeypatch.setattr(training, "train_discriminator",

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from references import nltk_sentence_scores  # the slow reference: nltk sentence_bleu, method1, per sentence
 
-from seqgan_gym import metrics
-from seqgan_gym.corpus import Vocabulary
-from seqgan_gym.data import find_shared_data
-from seqgan_gym.scoring import TOKENIZERS, format_table, nltk_word_tokenize, score_files
+from seqgan_gym.data.corpus import Vocabulary
+from seqgan_gym.data.shared import find_shared_data
+from seqgan_gym.evaluation import metrics
+from seqgan_gym.evaluation.scoring import TOKENIZERS, format_table, nltk_word_tokenize, score_files
 
 TRICKY = [
     "",

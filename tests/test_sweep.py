@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqgan_gym.cli import main
-from seqgan_gym.runlog import METRIC_COLUMNS
-from seqgan_gym.sweep import expand_trials, load_spec
-from seqgan_gym.sweep_report import load_run, summarise, write_report
+from seqgan_gym.experiment.log import METRIC_COLUMNS
+from seqgan_gym.run.cli import main
+from seqgan_gym.run.sweep import expand_trials, load_spec
+from seqgan_gym.run.sweep_report import load_run, summarise, write_report
 
 SPEC = """
 name = "two"
@@ -207,7 +207,8 @@ def killed_sweep(tmp_path_factory):
     spec, out = _spec(tmp, RAY_SPEC), tmp / "out"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "RAY_USAGE_STATS_ENABLED": "0"}
     start = time.time()
-    sweep = subprocess.Popen([sys.executable, "-m", "seqgan_gym.cli", "sweep", str(spec), "--out", str(out),
+    sweep = subprocess.Popen([sys.executable, "-m", "seqgan_gym.run.cli", "sweep", str(spec),
+                              "--out", str(out),
                               "--cpus-per-trial", "1"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     status, metrics = out / "trials" / "killed-seed0.json", out / "runs" / "killed-seed0" / "metrics.csv"

@@ -1,4 +1,4 @@
-"""``seqgan-gym sweep SPEC --dry-run`` (seqgan_gym.sweep_plan): the bundled paper study's trial list,
+"""``seqgan-gym sweep SPEC --dry-run`` (seqgan_gym.run.sweep_plan): the bundled paper study's trial list,
 its CPU- and GPU-hours and its wall time on clusters of several sizes, without Ray and without
 timing anything (the calibration is replaced by fixed unit costs), and the packing arithmetic."""
 
@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
-from seqgan_gym import estimate
-from seqgan_gym.cli import main
-from seqgan_gym.sweep_plan import _wall, lower_bound, pack, trials_per_node
+from seqgan_gym.run import estimate
+from seqgan_gym.run.cli import main
+from seqgan_gym.run.sweep_plan import _wall, lower_bound, pack, trials_per_node
 
 # fixed unit costs: the dry run's arithmetic, not this machine's speed
 UNITS = estimate.UnitCosts(sample=2e-4, score=1e-4, mle_batch=0.02, g_update=3.0, d_batch=0.05,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from seqgan_gym.cli import main
+from seqgan_gym.run.cli import main
 
 AGENT = '''
 import json, os, time
@@ -117,8 +117,8 @@ def test_trials_are_packed_per_gpus_per_trial_and_see_their_gpu(fake_gpu_ray, tm
 def test_a_trial_without_a_gpu_is_shown_none(fake_gpu_ray):
     """Ray leaves CUDA_VISIBLE_DEVICES as the node's for a worker that reserved no GPU (where
     `train --device auto` would take GPU 0); the sweep's trial hides them, as the sweep's trials do
-    (seqgan_gym.sweep.run_trial). A worker given a GPU keeps the one Ray set."""
-    from seqgan_gym.sweep import hide_unreserved_gpus
+    (seqgan_gym.run.sweep.run_trial). A worker given a GPU keeps the one Ray set."""
+    from seqgan_gym.run.sweep import hide_unreserved_gpus
 
     def seen() -> tuple[str | None, str | None]:
         before = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -15,18 +15,19 @@ import torch.nn.functional as F
 from references import rollout_rewards_reference
 
 import seqgan_gym  # noqa: F401  (registers the environments)
-from seqgan_gym.checkpoints import load_language_model, save_language_model
-from seqgan_gym.cli import main as cli_main
 from seqgan_gym.config import get_preset
-from seqgan_gym.corpus import EOS, load_corpus, load_text_corpus
+from seqgan_gym.data.corpus import EOS, load_corpus, load_text_corpus
 from seqgan_gym.envs import CORPUS_ENV_IDS, SeqGANTextEnv, SeqGANTextVectorEnv
-from seqgan_gym.experiment import build_setup, evaluate, new_generator, pretrain_generator, with_config
-from seqgan_gym.lstm import LSTMLanguageModel
-from seqgan_gym.metrics import bleu, sequence_nll
-from seqgan_gym.rewards import BleuReward, RewardModel
-from seqgan_gym.rollout import RolloutPolicy, rollout_rewards
-from seqgan_gym.runlog import RunLog
-from seqgan_gym.training import mle_loss, scheduled_sampling_loss
+from seqgan_gym.evaluation.metrics import bleu
+from seqgan_gym.experiment.log import RunLog
+from seqgan_gym.experiment.setup import build_setup, evaluate, new_generator, pretrain_generator, with_config
+from seqgan_gym.models.likelihood import sequence_nll
+from seqgan_gym.models.lstm import LSTMLanguageModel
+from seqgan_gym.models.saving import load_language_model, save_language_model
+from seqgan_gym.rewards.reward_models import BleuReward, RewardModel
+from seqgan_gym.rewards.rollout import RolloutPolicy, rollout_rewards
+from seqgan_gym.run.cli import main as cli_main
+from seqgan_gym.training.updates import mle_loss, scheduled_sampling_loss
 
 WORDS = "a b c d e f g h".split()
 
@@ -328,7 +329,7 @@ def test_mle_select_best_and_d_signal_on_a_corpus_use_the_validation_split(corpu
 
 
 def test_d_heldout_auc_reads_a_corpus_validation_split_else_its_test_split(corpus_file, monkeypatch):
-    import seqgan_gym.experiment as experiment
+    import seqgan_gym.experiment.setup as experiment
     seen = []
     monkeypatch.setattr(experiment, "discriminator_signal", lambda d, real, fake, oracle: seen.append(real))
     for corpus_valid, dis_form in ((25, "cnn"), (0, "cnn"), (25, "density_ratio")):
