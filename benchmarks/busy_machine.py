@@ -60,6 +60,7 @@ def child(quick: bool, threads: int) -> dict:
         changes += ["n_train=1000", "dis_negatives=1000", "num_envs=16", "n_rollouts=4"]
     cfg = get_preset("cpu").override(changes + oracle_overrides()).validate()
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     generator = new_generator(setup)
     optimizer = make_adam(generator.parameters(), cfg.gen_lr)
     shuffle_rng = torch.Generator().manual_seed(0)

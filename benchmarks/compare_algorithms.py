@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         starts = {"mle_last": None, "mle_best": None}
     setup = build_setup(base)
+    base = setup.cfg  # with the values the data fixes
     grid = cells(args)
     need_d = "discriminator" in args.rewards
     t0 = time.time()

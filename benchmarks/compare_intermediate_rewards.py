@@ -145,6 +145,7 @@ def main() -> int:
               + f"; seeds {seeds}; {args.threads} torch thread(s)")
     machine = machine_info(args.threads)  # the load average as the runs start
     setup = build_setup(base)
+    base = setup.cfg  # with the values the data fixes
     start_time = time.time()
     start = common_start(setup, out, args.generator_checkpoint, "discriminator" in args.rewards)
     print(f"[intermediate] D ready after {time.time() - start_time:.0f} s; generator from "

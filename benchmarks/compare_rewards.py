@@ -82,6 +82,7 @@ def main() -> int:
     out, preset, base, iterations, seeds = comparison_budget(
         args.out, args.quick, args.preset, args.iterations, args.seeds, args.eval_every, args.overrides)
     setup = build_setup(base)
+    base = setup.cfg  # with the values the data fixes
     start = time.time()
 
     need_d = any(METHODS[m]["reward"] == "discriminator" for m in args.methods)

@@ -194,6 +194,7 @@ def main() -> None:
         changes += oracle_overrides()
     cfg = get_preset("cpu").override(changes).validate()
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     n = min(cfg.d_signal_samples, len(setup.data.test))
     train = setup.data.train
     # ---- G: the cpu preset's MLE generator, trained as `seqgan-gym train` does (same seed, same G);

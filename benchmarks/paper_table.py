@@ -116,6 +116,7 @@ def main() -> int:
                               eval_every=max(1, budget["updates"] // 10), dis_form="cnn",
                               density_ratio_alpha=None)
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     began = time.time()
     banner = (f"budget '{budget_name}'" + ("" if budget_name == "paper" else
               " (NOT the paper's full schedule)") + f": config preset {cfg.preset}, "

@@ -129,6 +129,7 @@ def main() -> int:
         sys.exit(f"{out}/runs already holds runs; pass another --out or remove it")
     began = time.time()
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     corpus = setup.corpus
     banner = (f"{args.corpus}: V={cfg.vocab_size}, T={cfg.seq_len}, {cfg.n_train} train / {cfg.n_test} "
               f"test sequences; budget '{args.budget}' (NOT the paper's schedule): {cfg.mle_epochs} MLE "

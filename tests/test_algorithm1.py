@@ -21,6 +21,7 @@ def _run(monkeypatch, tmp_path, algo: str, changes: list[str]) -> tuple[list, Ru
     """Run the adversarial loop, recording every generator update, beta step and D update."""
     cfg = get_preset("smoke").override([f"algo={algo}", "mle_epochs=1", *changes])
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     events: list = []
 
     def fake_d_update(*args, **kwargs):
@@ -58,6 +59,7 @@ def test_each_iteration_is_g_steps_of_update_and_beta_then_d_steps(monkeypatch, 
 def test_sb3_updates_are_one_rollout_and_one_policy_update_each(monkeypatch, tmp_path):
     cfg = get_preset("smoke").override(["algo=a2c"])
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     generator = new_generator(setup)
     env = algorithm1.SeqGANVectorEnv(num_envs=cfg.num_envs, vocab_size=cfg.vocab_size, seq_len=cfg.seq_len,
                                      n_rollouts=2, intermediate_reward="terminal", reward_model="oracle",

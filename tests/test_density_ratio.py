@@ -98,18 +98,25 @@ def test_the_density_ratio_trains_on_the_validation_set_and_the_cnn_on_the_train
 
 
 def test_the_cpu_preset_uses_the_tempered_ratio_and_a_corpus_the_cnn():
-    from seqgan_gym.config import describe_schedule, get_preset
+    from seqgan_gym.config import describe_schedule, fit_to_data, get_preset
 
     cpu = get_preset("cpu")
     assert (cpu.dis_form, cpu.density_ratio_alpha) == ("density_ratio", 0.5)
     assert get_preset("paper").dis_form == get_preset("smoke").dis_form == "cnn"  # the paper's D
     assert "D density_ratio (paper cnn); density-ratio alpha 0.5" in describe_schedule(cpu)
-    # moved to a corpus, where there is no validation split for the ratio: the paper's CNN
-    coco = cpu.override(["data=coco"]).validate()
+    # moved to a corpus, where there is no validation split for the ratio: the paper's CNN, said in
+    # the assignments (override itself changes only what it is told to)
+    assert fit_to_data(cpu, ["data=coco"]) == ["data=coco", "dis_form=cnn", "density_ratio_alpha=none"]
+    coco = cpu.override(fit_to_data(cpu, ["data=coco"]))
     assert (coco.dis_form, coco.density_ratio_alpha) == ("cnn", None)
     assert "alpha" not in describe_schedule(coco)
+    with pytest.raises(ValueError, match="set corpus_valid"):  # unfitted: refused, not changed
+        cpu.override(["data=coco"])
     # asked for explicitly, the ratio on a corpus needs a validation split carved from train
+    explicit = ["data=coco", "dis_form=density_ratio"]
+    assert fit_to_data(cpu, explicit) == explicit
     with pytest.raises(ValueError, match="set corpus_valid"):
-        cpu.override(["data=coco", "dis_form=density_ratio"]).validate()
-    cpu.override(["data=coco", "dis_form=density_ratio", "corpus_valid=1000"]).validate()
-    assert cpu.override(["seed=3"]).dis_form == "density_ratio"  # other overrides keep it
+        cpu.override(["data=coco", "dis_form=density_ratio"])
+    cpu.override(fit_to_data(cpu, ["data=coco", "corpus_valid=1000"])).validate()
+    assert cpu.override(fit_to_data(cpu, ["data=coco", "corpus_valid=1000"])).dis_form == "density_ratio"
+    assert cpu.override(fit_to_data(cpu, ["seed=3"])).dis_form == "density_ratio"  # oracle data keeps it

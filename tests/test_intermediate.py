@@ -377,6 +377,7 @@ def test_the_loop_pre_trains_and_retrains_a_learned_strategy(tmp_path, algo, rew
     cfg = get_preset("smoke").override([f"algo={algo}", f"reward={reward}", f"intermediate_reward={name}",
                                         "mle_epochs=1", "adv_iterations=2", "dis_pretrain_steps=1"])
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     log = RunLog(tmp_path / "run", tensorboard=False)
     fits = []
     cls = PrefixDiscriminatorReward if name == "prefix_discriminator" else CriticReward

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from references import rollout_rewards_reference
 
 import seqgan_gym  # noqa: F401  (registers the environments)
-from seqgan_gym.config import get_preset
+from seqgan_gym.config import fit_to_data, get_preset
 from seqgan_gym.data.corpus import EOS, load_corpus, load_text_corpus
 from seqgan_gym.envs import CORPUS_ENV_IDS, SeqGANTextEnv, SeqGANTextVectorEnv
 from seqgan_gym.evaluation.metrics import bleu
@@ -297,8 +297,10 @@ def test_corpus_valid_carves_a_seeded_validation_split_from_train(corpus_file):
     with pytest.raises(ValueError, match="Nottingham"):
         get_preset("smoke").override(["data=nottingham", "mle_select=best"]).validate()
     # the cpu preset's density ratio stays on a corpus given a validation split, else becomes the CNN
-    assert get_preset("cpu").override([f"data={corpus_file}", "corpus_valid=30"]).dis_form == "density_ratio"
-    assert get_preset("cpu").override([f"data={corpus_file}"]).dis_form == "cnn"
+    cpu = get_preset("cpu")
+    with_valid = [f"data={corpus_file}", "corpus_valid=30"]
+    assert cpu.override(fit_to_data(cpu, with_valid)).dis_form == "density_ratio"
+    assert cpu.override(fit_to_data(cpu, [f"data={corpus_file}"])).dis_form == "cnn"
     # a setup is not reused under another corpus_valid
     with pytest.raises(ValueError, match="corpus_valid differs"):
         with_config(setup, tiny_cfg(corpus_file, corpus_valid=0, n_train=150))

@@ -107,6 +107,7 @@ def _load(run_dir: Path, cfg: ExperimentConfig, generator_file: Path, device: st
 
     checkpoints = run_dir / "checkpoints"
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     g = load_language_model(generator_file, device=device)
     discriminator = None
     if cfg.reward == "discriminator" and cfg.dis_form == "cnn":

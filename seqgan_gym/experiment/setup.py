@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,11 @@ class Setup:
 
 def build_setup(cfg: ExperimentConfig) -> Setup:
     """Load (or draw) the oracle, sample train and held-out data, and compute the floor; or, with
-    ``cfg.data`` a corpus, load it (and set ``cfg``'s V, T and data sizes from it)."""
+    ``cfg.data`` a corpus, load it.
+
+    ``cfg`` is left as it is; the setup's own ``cfg`` is a copy with the values the data fixes: V
+    (the paper's oracle file, a corpus's vocabulary), and a corpus's T and data sizes.
+    """
     cfg.validate()
     # Everything is drawn from seeded torch.Generators except D's dropout masks, which come from
     # torch's global RNG: seed it too, so a run repeats.
@@ -104,15 +109,15 @@ def build_setup(cfg: ExperimentConfig) -> Setup:
         corpus = load_corpus(cfg.data, cfg.data_path, split_seed=cfg.split_seed, max_seq_len=cfg.max_seq_len)
         if cfg.corpus_valid:
             corpus = carve_validation(corpus, cfg.corpus_valid, cfg.split_seed)
-        cfg.vocab_size, cfg.seq_len = corpus.vocab_size, corpus.seq_len
-        cfg.n_train, cfg.n_test = len(corpus.train), len(corpus.test)
+        cfg = dataclasses.replace(cfg, vocab_size=corpus.vocab_size, seq_len=corpus.seq_len,
+                                  n_train=len(corpus.train), n_test=len(corpus.test))
         return Setup(cfg, device, None, corpus, None)
     oracle_file = None
     if cfg.oracle == "paper":
         path = find_paper_oracle(cfg.oracle_path)
         oracle = load_oracle(path, seq_len=cfg.seq_len)
         oracle_file = {"path": str(path.resolve()), "sha256": sha256_of(path)}
-        cfg.vocab_size = oracle.vocab_size
+        cfg = dataclasses.replace(cfg, vocab_size=oracle.vocab_size)
     else:
         oracle = random_oracle(cfg.oracle_seed, cfg.vocab_size, cfg.seq_len, cfg.emb_dim, cfg.hidden_dim)
     oracle = oracle.to(device)

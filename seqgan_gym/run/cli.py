@@ -39,6 +39,7 @@ from seqgan_gym.config import (  # noqa: E402
     PRESETS,
     ExperimentConfig,
     describe_schedule,
+    fit_to_data,
     get_preset,
 )
 from seqgan_gym.data.corpus import CORPORA, too_long_note  # noqa: E402
@@ -87,7 +88,7 @@ def _resolve_config(args: argparse.Namespace) -> ExperimentConfig:
               "device": args.device,
               "algo": getattr(args, "algo", None), "reward": getattr(args, "reward", None)}
     assignments = [f"{k}={v}" for k, v in direct.items() if v is not None] + args.overrides
-    cfg = cfg.override(assignments).validate()
+    cfg = cfg.override(fit_to_data(cfg, assignments))
     if cfg.algo not in ALGORITHMS:  # your agent's 'module:Class': imported now, before any work
         from seqgan_gym.agents.protocol import import_agent_class
 
@@ -151,6 +152,7 @@ def _start_run(args: argparse.Namespace, command: str, check=None, estimate: boo
             line, run_estimate = _estimate_line(cfg, pretrained=bool(extra.get("generator_checkpoint")))
             print(f"[seqgan-gym] {line}", flush=True)
         setup = build_setup(cfg)
+        cfg = setup.cfg  # with the values the data fixes (V; a corpus's T and sizes)
         setup.oracle_fallback = fallback
         if check_setup is not None:
             check_setup(cfg, setup)
@@ -479,11 +481,9 @@ def _reopen_run(args: argparse.Namespace, run_dir: Path, lock, not_a_run: str):
             and isinstance(recorded.get("command"), list) and recorded["command"][1:2] == ["train"]):
         raise ValueError(not_a_run)
     try:
-        cfg = ExperimentConfig(**recorded["config"])
+        cfg = ExperimentConfig(**recorded["config"])  # checked as it is built
     except TypeError as e:
         raise ValueError(f"{config_file}: not a config this version can read ({e})") from None
-    try:
-        cfg.validate()
     except ValueError as e:
         raise ValueError(f"{config_file}: {e}") from None
     summary = run_dir / "summary.json"
@@ -521,6 +521,7 @@ def _reopen_run(args: argparse.Namespace, run_dir: Path, lock, not_a_run: str):
     print(f"[seqgan-gym] resuming {run_dir} after {saved['phase']} step {saved['step']}: "
           f"{describe_schedule(cfg)}", flush=True)
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     setup.oracle_fallback = recorded.get("oracle_fallback")
     log = RunLog(run_dir, resume_rows=saved["rows"], resume_wall_s=saved["wall_s"], lock=lock,
                  resume_last=(saved["phase"], saved["step"]), max_steps=last)
@@ -586,7 +587,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if config_file is not None and config_file.is_file():
         recorded = _recorded_config(config_file)
         try:
-            cfg = ExperimentConfig(**recorded).validate()
+            cfg = ExperimentConfig(**recorded)
         except TypeError as e:
             raise ValueError(f"{config_file}: not a config this version can read ({e})") from e
         except ValueError as e:
@@ -598,6 +599,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cfg = _resolve_config(args)
         source = f"the {cfg.preset} preset's data (no config.json beside the checkpoint)"
     setup = build_setup(cfg)
+    cfg = setup.cfg  # with the values the data fixes
     generator = load_language_model(checkpoint, device=str(setup.device))
     shape = (generator.vocab_size, generator.seq_len)
     if shape != (cfg.vocab_size, cfg.seq_len) or generator.eos_token != setup.eos_token:
