@@ -64,6 +64,7 @@ import torch
 from common import common_start, comparison_budget, machine_info, run_method, save_figure
 from paper_table import temperature_sweep
 
+from seqgan_gym.config import REWARDS
 from seqgan_gym.experiment.setup import build_setup
 from seqgan_gym.models.saving import load_language_model
 from seqgan_gym.utils import atomic_write_json, atomic_write_text
@@ -75,7 +76,6 @@ ALGORITHMS = {  # name: the config fields that make the algorithm
     "a2c": dict(algo="a2c"),
     "maskable_ppo": dict(algo="maskable_ppo"),
 }
-REWARDS = ("discriminator", "bleu", "oracle")
 BUDGETS = {"cpu": ("cpu", 15), "paper": ("paper", 200)}  # budget: (preset, generator updates)
 
 

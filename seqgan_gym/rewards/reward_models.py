@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from seqgan_gym.config import REWARDS
 from seqgan_gym.data.corpus import id_lists
 from seqgan_gym.evaluation.bleu import SentenceBleu
 from seqgan_gym.models.lstm import LSTMLanguageModel
@@ -241,8 +242,9 @@ class OracleLikelihoodReward(RewardModel):
         return torch.cat(chunks) if chunks else seqs.new_zeros(0, dtype=torch.float32)
 
 
-#: The names :func:`make_reward_model` turns into reward models.
-REWARD_NAMES = ("discriminator", "untrained", "bleu", "oracle")
+#: The names :func:`make_reward_model` turns into reward models: a run's rewards
+#: (:data:`seqgan_gym.config.REWARDS`) and, for an environment alone, "untrained" (a fresh D).
+REWARD_NAMES = (*REWARDS, "untrained")
 
 
 def make_reward_model(
