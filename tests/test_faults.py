@@ -332,7 +332,7 @@ def test_a_truncated_resume_file_reads_as_corrupt(stopped_run, tmp_path, capsys)
 def test_a_second_ctrl_c_still_leaves_summary_json_and_the_resume_hint(tmp_path, capsys, monkeypatch):
     """The second SIGINT arrives while the first is being handled (as summary.json is prepared)."""
     import seqgan_gym.experiment.setup as experiment
-    import seqgan_gym.run.cli as cli
+    import seqgan_gym.run.lifecycle as lifecycle
 
     run = tmp_path / "run"
     argv = ["train", *SMALL, "--threads", "1", "--run-dir", str(run)]
@@ -341,14 +341,14 @@ def test_a_second_ctrl_c_still_leaves_summary_json_and_the_resume_hint(tmp_path,
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    resume_point = cli._resume_point
+    resume_point = lifecycle.resume_point
 
     def second_ctrl_c(run_dir):
         os.kill(os.getpid(), signal.SIGINT)
         return resume_point(run_dir)
 
     monkeypatch.setattr(experiment, "pretrain_discriminator", interrupted)
-    monkeypatch.setattr(cli, "_resume_point", second_ctrl_c)
+    monkeypatch.setattr(lifecycle, "resume_point", second_ctrl_c)
     handler = signal.getsignal(signal.SIGINT)
     try:
         assert main(argv) == 130
@@ -363,11 +363,11 @@ def test_a_second_ctrl_c_still_leaves_summary_json_and_the_resume_hint(tmp_path,
 
 def test_after_a_ctrl_c_a_second_is_ignored_and_a_third_stops_at_once(monkeypatch):
     """Should the clean-up after a Ctrl-C hang, the user still has a way out."""
-    import seqgan_gym.run.cli as cli
+    import seqgan_gym.run.lifecycle as lifecycle
 
     exits = []
-    monkeypatch.setattr(cli.os, "_exit", exits.append)
-    handler = cli._LaterCtrlC()
+    monkeypatch.setattr(lifecycle.os, "_exit", exits.append)
+    handler = lifecycle.LaterCtrlC()
     handler(signal.SIGINT, None)
     assert exits == []
     handler(signal.SIGINT, None)
