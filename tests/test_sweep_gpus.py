@@ -63,6 +63,7 @@ mle_epochs = 0
 adv_iterations = 0
 reward = "bleu"
 algo = "{agent}:BarrierAgent"
+device = "cpu"  # the declared GPUs are not there: a trial given one on device auto stops the sweep
 '''
 
 

@@ -52,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 INSTALL_LINE = ("seqgan-gym sweep runs on Ray Tune, an optional extra: pip install 'seqgan-gym[ray]' "
@@ -211,6 +212,11 @@ def run_trial(config: dict) -> None:
     from ray import tune
 
     trial = config["trial"]
+    node = _this_node()
+    problem = node_problem(trial, config.get("sweep"), node)
+    if problem:  # this node cannot run the trial as asked: the sweep stops, saying why (command())
+        tune.report({"trial_failed": 1, "phase": "failed", "step": -1, "node_problem": problem})
+        return
     hide_unreserved_gpus()
     run_dir = Path(trial["run_dir"])
     reported = 0  # rows of metrics.csv already reported to Tune (a restarted trial skips them)
@@ -223,7 +229,7 @@ def run_trial(config: dict) -> None:
         nonlocal reported
         reported = _report_rows(tune, run_dir, reported, trial["name"], restarts)
 
-    outcome, detail = run_attempt(trial, report)
+    outcome, detail = run_attempt(trial, report, node=node)
     if outcome == "exited 0":  # e.g. the package's files were being rewritten as the process started
         raise RuntimeError(f"{trial['name']}: seqgan-gym train exited 0 but {run_dir}/summary.json does "
                            f"not say completed (see {trial['log']}); Tune starts the trial again")
@@ -233,6 +239,66 @@ def run_trial(config: dict) -> None:
     if outcome == "failed":  # the run stopped by itself (bad input, divergence): again would repeat that
         tune.report({"trial_failed": 1, "phase": "failed", "step": -1})
         print(f"[sweep] {trial['name']} failed: {detail}", flush=True)
+
+
+def _this_node() -> dict:
+    """The Ray node this worker runs on: its id and IP (nodes on one machine share the IP)."""
+    import ray
+
+    return {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address()}
+
+
+def node_problem(trial: dict, sweep: dict | None, node: dict) -> str | None:
+    """One line saying why this node cannot run ``trial`` as the sweep asked, or None:
+
+    - the sweep's folder (``sweep["out"]``, resolved on the machine running ``seqgan-gym sweep``) is
+      not the one the sweep wrote here (no ``sweep_spec.json`` with this sweep's id ``sweep["id"]``:
+      the node does not see the shared storage at that path), or it cannot be written here;
+    - Ray gave the trial GPU(s), the trial's device is ``auto`` or ``cuda``, and torch in this node's
+      Python cannot use CUDA (checked in a child process, as the training process would see it: the
+      Ray worker loads no torch)."""
+    import ray
+
+    where = f"node {node['node_ip']} ({socket.gethostname()}, Ray node {node['node_id'][:12]})"
+    if sweep:
+        out = Path(sweep["out"])
+        recorded = _read_json(out / "sweep_spec.json")
+        if not isinstance(recorded, dict) or recorded.get("sweep_id") != sweep["id"]:
+            there = ("does not exist" if not out.is_dir() else "holds no sweep_spec.json" if recorded is None
+                     else "holds another sweep's sweep_spec.json")
+            return (f"{trial['name']}: --out {out} is not the sweep's folder on {where} (there it "
+                    f"{there}): --out must be on storage every node sees at the same path")
+        try:
+            with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+                pass
+        except OSError as e:
+            return (f"{trial['name']}: --out {out} cannot be written on {where} ({e.strerror}): "
+                    "--out must be on storage every node sees and writes at the same path")
+    gpus = ray.get_gpu_ids()
+    device = str(trial.get("fields", {}).get("device", "auto"))
+    if gpus and (device == "auto" or device.startswith("cuda")):
+        code = "import torch; print(torch.cuda.is_available(), torch.__version__, torch.version.cuda)"
+        try:
+            probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+            answer = (probe.stdout.strip().splitlines() or [""])[-1].split() if probe.returncode == 0 else []
+            why = (f"torch.cuda.is_available() is False (torch {answer[1]}, "
+                   f"{'a build without CUDA' if answer[2] == 'None' else 'built for CUDA ' + answer[2]})"
+                   if len(answer) == 3 else f"importing torch failed: {_last_line_of(probe.stderr)}")
+            usable = answer[:1] == ["True"]
+        except subprocess.TimeoutExpired:
+            usable, why = False, "torch.cuda.is_available() did not answer in 300 s"
+        if not usable:
+            given = ",".join(str(g) for g in gpus)
+            return (f"{trial['name']}: Ray gave it GPU {given} (CUDA_VISIBLE_DEVICES="
+                    f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')}) on {where}, but torch cannot use it "
+                    f"there: {why}; install a CUDA build of torch on that node or start its Ray with "
+                    "--num-gpus=0 (or set device = \"cpu\" in the spec to train on its CPU)")
+    return None
+
+
+def _last_line_of(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
 
 
 def hide_unreserved_gpus() -> None:
@@ -246,14 +312,15 @@ def hide_unreserved_gpus() -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def run_attempt(trial: dict, poll=None) -> tuple[str, str]:
+def run_attempt(trial: dict, poll=None, node: dict | None = None) -> tuple[str, str]:
     """One attempt at a trial of :func:`expand_trials` (with ``threads``, ``status_file`` and ``log``
     added), on Ray (:func:`run_trial`) or without (``seqgan-gym compare``): a run that completed
     earlier is not run again; one with ``checkpoints/resume.pt`` continues (``train --resume``); one
     stopped before its first checkpoint starts again from scratch. The run is ``seqgan-gym train`` in
     a child process that dies with the thread that started it, its output appended to the trial's
     log; the attempt is recorded in its status file. ``poll(restarts)`` is called every half second
-    while the run goes and once after it (``restarts``: the trial's earlier attempts).
+    while the run goes and once after it (``restarts``: the trial's earlier attempts). ``node``
+    (on Ray: the Ray node's id and IP) is recorded in the attempt.
 
     Returns ``(outcome, detail)``: ``("completed", how)``; ``("exited 0", "")`` without a completed
     ``summary.json``; ``("killed", signal number)`` (worth resuming); ``("failed", reason)``: the run
@@ -282,7 +349,7 @@ def run_attempt(trial: dict, poll=None) -> tuple[str, str]:
     attempt = {"attempt": len(attempts) + 1, "how": how, "host": socket.gethostname(),
                "worker_pid": os.getpid(), "start": time.strftime("%Y-%m-%d %H:%M:%S"),
                # the GPU(s) Ray gave this trial ("" for none), which the training process inherits
-               "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+               "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), **(node or {})}
     attempts.append(attempt)
     restarts = len(attempts) - 1
     print(f"[sweep] {trial['name']} attempt {attempt['attempt']}: {how}\n", end="", flush=True)  # one write
@@ -506,7 +573,10 @@ def command(args, check_trial) -> int:
                      status_file=str((out / "trials" / f"{trial['name']}.json").resolve()),
                      log=str((out / "logs" / f"{trial['name']}.log").resolve()))
     spec_record = {k: v for k, v in spec.items()}
-    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials}, sort_keys=False)
+    # this run of the sweep: a trial checks that its node sees this very file at --out (node_problem)
+    sweep_id = uuid.uuid4().hex
+    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "sweep_id": sweep_id},
+                sort_keys=False)
 
     start = time.time()
     started_ray = False
@@ -534,15 +604,17 @@ def command(args, check_trial) -> int:
               f"({'cluster ' + args.address if args.address else 'local'}: {cluster_cpus:g} CPUs{gpus}; "
               f"{args.cpus_per_trial} CPU(s) and torch thread(s){per_trial} per trial, so {concurrent} at a "
               f"time); folder {out}", flush=True)
+        stop = _node_problem_stopper(tune)
         tuner = tune.Tuner(
             tune.with_resources(run_trial, resources),
-            param_space={"trial": tune.grid_search(trials)},
+            param_space={"trial": tune.grid_search(trials),
+                         "sweep": {"out": str(out.resolve()), "id": sweep_id}},
             tune_config=tune.TuneConfig(trial_name_creator=lambda t: t.config["trial"]["name"],
                                         trial_dirname_creator=lambda t: t.config["trial"]["name"]),
             run_config=tune.RunConfig(
                 name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str((out / "ray").resolve()),
-                failure_config=tune.FailureConfig(max_failures=args.max_failures),
-                callbacks=[_progress_callback(tune, spec["metric"])], verbose=0))
+                failure_config=tune.FailureConfig(max_failures=args.max_failures), stop=stop,
+                callbacks=[_progress_callback(tune, spec["metric"], stop)], verbose=0))
         grid = tuner.fit()
         errors = {r.config["trial"]["name"]: r.error for r in grid if r.error is not None}
     finally:
@@ -553,8 +625,14 @@ def command(args, check_trial) -> int:
                 "gpus_per_trial": args.gpus_per_trial, "concurrent": concurrent, "cluster_cpus": cluster_cpus,
                 "address": args.address, "ray": ray.__version__, "resumed_sweep": bool(args.resume),
                 "errors": {k: f"{type(v).__name__}: {v}"[:500] for k, v in errors.items()}}
-    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "run": run_info},
+    if stop.problem:
+        run_info["stopped"] = stop.problem
+    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "sweep_id": sweep_id,
+                                          "run": run_info},
                 sort_keys=False)  # the spec's order: the table's rows and columns
+    if stop.problem:  # a node that cannot run trials as asked would fail every trial it is given
+        raise ValueError(f"{stop.problem}. The sweep stopped; fix that node, then continue with: "
+                         f"seqgan-gym sweep {args.spec} --out {out} --resume")
     report = write_report(out, spec_record, trials, run_info=run_info)
     print(report["markdown"])
     print(f"[sweep] {len(trials)} trials in {wall:.0f} s; wrote {out}/sweep.md, sweep.json, sweep.png",
@@ -577,8 +655,28 @@ def _same_spec(recorded: dict, spec: dict, out: Path) -> None:
                          "differ); pass another --out")
 
 
-def _progress_callback(tune, metric: str):
-    """One line per evaluation, failure and finished trial (Ray's own tables are off)."""
+def _node_problem_stopper(tune):
+    """A Tune stopper that stops the whole sweep once a trial reports a ``node_problem`` (a node that
+    does not see --out, or a GPU torch cannot use there): every trial given to that node would fail
+    the same way, at once, so the sweep stops and says why (``.problem``) instead."""
+
+    class NodeProblem(tune.Stopper):
+        problem: str | None = None
+
+        def __call__(self, trial_id, result):
+            if result.get("node_problem") and self.problem is None:
+                self.problem = result["node_problem"]
+            return bool(result.get("node_problem"))
+
+        def stop_all(self):
+            return self.problem is not None
+
+    return NodeProblem()
+
+
+def _progress_callback(tune, metric: str, stop=None):
+    """One line per evaluation, failure and finished trial (Ray's own tables are off); none once
+    ``stop`` (:func:`_node_problem_stopper`) stops the sweep, which then says why."""
 
     class Progress(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -598,6 +696,8 @@ def _progress_callback(tune, metric: str):
                   "no restarts left", flush=True)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
+            if stop is not None and stop.problem:  # stopped, not done
+                return
             print(f"[sweep] {trial.config['trial']['name']}: done", flush=True)
 
     return Progress()
