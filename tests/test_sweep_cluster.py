@@ -89,8 +89,9 @@ def cluster():
 def _sweep(cluster, spec: Path, out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, "-m", "seqgan_gym.cli", "sweep", str(spec), "--out", str(out),
-                             "--address", cluster.address, "--cpus-per-trial", "1", *extra],
+    return subprocess.Popen([sys.executable, "-m", "seqgan_gym.run.cli", "sweep", str(spec),
+                             "--out", str(out), "--address", cluster.address,
+                             "--cpus-per-trial", "1", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -106,7 +107,7 @@ def _finish(sweep: subprocess.Popen) -> tuple[int, str, str]:
 
 def _sweep_here(cluster, capsys, spec: Path, out: Path, *extra: str) -> tuple[int, str, str]:
     """A sweep that ends at once, run in this process (its driver joins the cluster, then leaves)."""
-    from seqgan_gym.cli import main
+    from seqgan_gym.run.cli import main
 
     code = main(["sweep", str(spec), "--out", str(out), "--address", cluster.address, "--cpus-per-trial", "1",
                  *extra])
