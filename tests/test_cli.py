@@ -5,8 +5,14 @@ import os
 import pytest
 import torch
 
+from seqgan_gym.models.discriminator import Discriminator
 from seqgan_gym.models.lstm import LSTMLanguageModel
-from seqgan_gym.models.saving import load_language_model, save_language_model
+from seqgan_gym.models.saving import (
+    load_discriminator,
+    load_language_model,
+    save_discriminator,
+    save_language_model,
+)
 from seqgan_gym.run.cli import main
 
 
@@ -54,6 +60,13 @@ def test_checkpoints_round_trip_and_corrupt_files_are_refused(tmp_path):
     back = load_language_model(tmp_path / "g.pt")
     seqs = torch.randint(0, 30, (4, 5))
     assert torch.equal(m.log_prob(seqs), back.log_prob(seqs))
+    # the file-format names are those of the files 0.1 wrote before the models moved into
+    # seqgan_gym.models: such files still load, and new files are the same bytes
+    assert torch.load(tmp_path / "g.pt", weights_only=True)["format"] == "seqgan_gym.lstm"
+    d = Discriminator(30, 5, emb_dim=4, filter_sizes=(2,), num_filters=(3,))
+    save_discriminator(d, tmp_path / "d.pt")
+    assert torch.load(tmp_path / "d.pt", weights_only=True)["format"] == "seqgan_gym.discriminator"
+    assert load_discriminator(tmp_path / "d.pt").num_filters == d.num_filters
     (tmp_path / "bad.pt").write_bytes((tmp_path / "g.pt").read_bytes()[:100])
     with pytest.raises(ValueError, match="not a loadable"):
         load_language_model(tmp_path / "bad.pt")

@@ -16,13 +16,18 @@ from seqgan_gym.models.lstm import LSTMLanguageModel
 from seqgan_gym.utils import atomic_torch_save, safe_torch_load
 
 FORMAT_VERSION = 1
+LANGUAGE_MODEL_FORMAT = "seqgan_gym.lstm"
+"""The ``format`` entry of a language-model file: a name of the file format, not a module path (files
+written before the models moved to ``seqgan_gym.models`` carry it too)."""
+DISCRIMINATOR_FORMAT = "seqgan_gym.discriminator"
+"""The ``format`` entry of a discriminator file (a file-format name, as above)."""
 
 
 def save_language_model(model: LSTMLanguageModel, path: str | Path, **extra) -> None:
     """Write ``model`` (generator, rollout policy or oracle) with its shape hyper-parameters."""
     atomic_torch_save(
         {
-            "format": "seqgan_gym.models.lstm",
+            "format": LANGUAGE_MODEL_FORMAT,
             "version": FORMAT_VERSION,
             "hparams": {
                 "vocab_size": model.vocab_size,
@@ -55,7 +60,7 @@ def load_language_model(path: str | Path, device: str = "cpu") -> LSTMLanguageMo
     one-line error naming it. The hyper-parameters and every tensor's shape are checked before
     any memory is allocated for the model (a claimed V = 10**12 allocates nothing)."""
     ckpt = _load(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.models.lstm":
+    if not isinstance(ckpt, dict) or ckpt.get("format") != LANGUAGE_MODEL_FORMAT:
         raise ValueError(f"{path}: not a seqgan-gym language-model checkpoint")
     hparams, state = ckpt.get("hparams"), ckpt.get("state_dict")
     if not isinstance(hparams, dict) or set(hparams) != set(_LANGUAGE_MODEL_HPARAMS):
@@ -97,7 +102,7 @@ def save_discriminator(discriminator, path: str | Path, **extra) -> None:
             value = float(value.p)
         hparams[name] = [int(v) for v in value] if name in ("filter_sizes", "num_filters") else value
     atomic_torch_save(
-        {"format": "seqgan_gym.models.discriminator", "version": FORMAT_VERSION, "hparams": hparams,
+        {"format": DISCRIMINATOR_FORMAT, "version": FORMAT_VERSION, "hparams": hparams,
          "state_dict": {k: v.detach().cpu() for k, v in discriminator.state_dict().items()},
          "extra": extra},
         path,
@@ -107,7 +112,7 @@ def save_discriminator(discriminator, path: str | Path, **extra) -> None:
 def load_discriminator(path: str | Path, device: str = "cpu"):
     """Read a checkpoint written by :func:`save_discriminator`."""
     ckpt = _load(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "seqgan_gym.models.discriminator":
+    if not isinstance(ckpt, dict) or ckpt.get("format") != DISCRIMINATOR_FORMAT:
         raise ValueError(f"{path}: not a seqgan-gym discriminator checkpoint")
     hp = dict(ckpt["hparams"])
     hp["filter_sizes"], hp["num_filters"] = tuple(hp["filter_sizes"]), tuple(hp["num_filters"])
