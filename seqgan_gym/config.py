@@ -240,6 +240,9 @@ class DiscriminatorConfig(_Section):
     (alpha 0.5), the form whose reward ranks G's samples by quality (docs/results/d-signal.md).
     On a corpus the density ratio needs ``corpus_valid``; the command line moves the ``cpu`` preset
     to a corpus without one with the CNN, the paper's setting for real text (:func:`fit_to_data`)."""
+    dis_width: float = 1.0
+    """dis_form 'cnn': the CNN's filters of each width are the paper's times this (rounded, at least
+    one); 1.0 is the paper's D. The ``smoke`` preset's is small, for runs of seconds."""
     density_ratio_alpha: float | None = None
     """dis_form 'density_ratio' only: None fits w_gen freely; a number ties w_gen = alpha * w_ref (the
     tempered ratio, log p_ref - alpha log G: alpha trades telling G's samples from real ones (-log G)
@@ -248,7 +251,7 @@ class DiscriminatorConfig(_Section):
     def _check(self) -> None:
         _at_least(self, 1, "dis_pretrain_epochs", "dis_negatives", "k")
         _at_least(self, 0, "dis_pretrain_steps", "d_steps")
-        _positive_finite(self, "dis_lr")
+        _positive_finite(self, "dis_lr", "dis_width")
         if self.dis_form not in DIS_FORMS:
             raise ValueError(f"dis_form must be one of {DIS_FORMS}, got {self.dis_form!r}")
         if self.density_ratio_alpha is not None and not (math.isfinite(self.density_ratio_alpha)
@@ -492,10 +495,12 @@ def describe_schedule(cfg: ExperimentConfig) -> str:
                         ("dis_negatives", "negatives per D update"), ("dis_lr", "D learning rate"),
                         ("adv_iterations", "adversarial iterations"), ("g_steps", "g-steps"),
                         ("d_steps", "d-steps"), ("k", "k"), ("dis_form", "D"),
-                        ("density_ratio_alpha", "density-ratio alpha"),
+                        ("dis_width", "D width"), ("density_ratio_alpha", "density-ratio alpha"),
                         ("num_envs", "sequences per G update"),
                         ("n_rollouts", "rollouts N")):
         if name == "density_ratio_alpha" and cfg.dis_form != "density_ratio":
+            continue
+        if name == "dis_width" and (cfg.dis_form != "cnn" or cfg.dis_width == paper.dis_width):
             continue
         ours, theirs = getattr(cfg, name), getattr(paper, name)
         parts.append(f"{label} {ours}" + ("" if ours == theirs else f" (paper {theirs})"))

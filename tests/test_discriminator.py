@@ -261,3 +261,18 @@ def test_prob_real_rollouts_equals_prob_real_of_every_row(prefix_len):
             d.prob_real_rollouts(completed, n, prefix_len)
     with pytest.raises(ValueError, match="n_rollouts"):
         d.prob_real_rollouts(completed[:-1], n, prefix_len)
+
+
+def test_paper_discriminator_width_scales_the_filters_and_the_config_builds_it():
+    from seqgan_gym.config import get_preset
+    from seqgan_gym.models.discriminator import PAPER_NUM_FILTERS, paper_discriminator
+
+    paper = paper_discriminator(50, 20, seed=4)
+    assert tuple(paper.num_filters) == PAPER_NUM_FILTERS  # width 1: the paper's D
+    narrow = paper_discriminator(50, 20, seed=4, width=0.1)
+    assert tuple(narrow.num_filters) == tuple(max(1, round(n * 0.1)) for n in PAPER_NUM_FILTERS)
+    assert tuple(paper_discriminator(50, 20, width=0.001).num_filters) == (1,) * len(PAPER_NUM_FILTERS)
+    with pytest.raises(ValueError, match="width must be a finite number > 0"):
+        paper_discriminator(50, 20, width=0)
+    with pytest.raises(ValueError, match="dis_width must be a finite number > 0, got -1.0"):
+        get_preset("smoke").override(["dis_width=-1"])

@@ -330,7 +330,8 @@ def new_discriminator(setup: Setup, generator: LSTMLanguageModel, reference_file
     ``generator``."""
     cfg = setup.cfg
     if cfg.dis_form == "cnn":
-        return paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed).to(setup.device)
+        return paper_discriminator(cfg.vocab_size, cfg.seq_len, seed=cfg.seed,
+                                   width=cfg.dis_width).to(setup.device)
     if reference_file is None or not Path(reference_file).is_file():
         raise FileNotFoundError(f"dis_form density_ratio needs its reference generator; {reference_file} "
                                 "does not exist")

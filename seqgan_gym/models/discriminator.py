@@ -498,13 +498,20 @@ def make_discriminator_optimizer(
     return make_adam(discriminator.parameters(), lr)
 
 
-def paper_discriminator(vocab_size: int, seq_len: int, seed: int = 0) -> Discriminator:
+def paper_discriminator(vocab_size: int, seq_len: int, seed: int = 0, width: float = 1.0) -> Discriminator:
     """The paper's D for sequences of length ``seq_len``, initialised reproducibly from ``seed``.
 
     Filter widths wider than T (the paper's go up to 20) are dropped, so shorter sequences work;
-    at T >= 20 this is exactly the paper's configuration. Torch's global RNG is left as it was.
+    at T >= 20 and ``width`` 1 this is exactly the paper's configuration. Torch's global RNG is left
+    as it was.
+
+    :param width: the number of filters of each width is the paper's times this, rounded (at least
+        one): a smaller D for small data and quick runs.
     """
-    widths = [(w, n) for w, n in zip(PAPER_FILTER_SIZES, PAPER_NUM_FILTERS) if w <= seq_len]
+    if not (math.isfinite(width) and width > 0):
+        raise ValueError(f"width must be a finite number > 0, got {width}")
+    widths = [(w, max(1, round(n * width))) for w, n in zip(PAPER_FILTER_SIZES, PAPER_NUM_FILTERS)
+              if w <= seq_len]
     with torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(int(seed))
         return Discriminator(

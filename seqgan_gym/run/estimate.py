@@ -196,8 +196,8 @@ def estimate_run(cfg: ExperimentConfig, units: UnitCosts, pretrained: bool = Fal
 # ----------------------------------------------------------------------------- calibration
 _CACHE: dict[tuple, UnitCosts] = {}
 _SIZE_FIELDS = ("vocab_size", "seq_len", "emb_dim", "hidden_dim", "batch_size", "num_envs", "n_rollouts",
-                "algo", "reward", "intermediate_reward", "dis_form", "kl_coef", "reinforce_baseline",
-                "bleu_order", "device")
+                "algo", "reward", "intermediate_reward", "dis_form", "dis_width", "kl_coef",
+                "reinforce_baseline", "bleu_order", "device")
 
 
 def calibration_key(cfg: ExperimentConfig) -> tuple:
