@@ -198,12 +198,18 @@ name = "killed"
 """
 
 
-@pytest.fixture(scope="module")
-def killed_sweep(tmp_path_factory):
+def test_a_ray_sweep_with_a_killed_worker(tmp_path, capsys):
+    """One sweep, three checks (one test, so that pytest-xdist never runs the sweep twice)."""
+    killed_sweep = _killed_sweep(tmp_path)
+    _the_sweep_runs_every_trial_under_ray_and_writes_the_table(killed_sweep)
+    _a_trial_whose_worker_is_killed_resumes_to_the_same_numbers(killed_sweep)
+    _report_only_rewrites_the_same_table_without_ray(killed_sweep, capsys)
+
+
+def _killed_sweep(tmp):
     """A two-trial sweep on the smoke preset under local Ray, 1 CPU and 1 thread per trial; the Ray
     worker running trial `killed` is SIGKILLed once its run has logged adversarial iteration 3."""
     pytest.importorskip("ray.tune", reason="needs Ray Tune (pip install -e '.[ray]'; .ci/run installs it)")
-    tmp = tmp_path_factory.mktemp("sweep")
     spec, out = _spec(tmp, RAY_SPEC), tmp / "out"
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "RAY_USAGE_STATS_ENABLED": "0"}
     start = time.time()
@@ -224,7 +230,7 @@ def killed_sweep(tmp_path_factory):
     return {"out": out, "spec": spec, "returncode": sweep.returncode, "output": output, "killed": killed}
 
 
-def test_the_sweep_runs_every_trial_under_ray_and_writes_the_table(killed_sweep):
+def _the_sweep_runs_every_trial_under_ray_and_writes_the_table(killed_sweep):
     out = killed_sweep["out"]
     assert killed_sweep["returncode"] == 0, killed_sweep["output"][-3000:]
     table = (out / "sweep.md").read_text()
@@ -242,7 +248,7 @@ def test_the_sweep_runs_every_trial_under_ray_and_writes_the_table(killed_sweep)
     assert all("nll_oracle" in r and "nll_test" in r for r in results)
 
 
-def test_a_trial_whose_worker_is_killed_resumes_to_the_same_numbers(killed_sweep):
+def _a_trial_whose_worker_is_killed_resumes_to_the_same_numbers(killed_sweep):
     assert killed_sweep["killed"] is not None, "the trial finished before its worker could be killed"
     out = killed_sweep["out"]
     attempts = json.loads((out / "trials" / "killed-seed0.json").read_text())["attempts"]
@@ -256,7 +262,7 @@ def test_a_trial_whose_worker_is_killed_resumes_to_the_same_numbers(killed_sweep
     assert _outcome(out / "runs" / "killed-seed0") == _outcome(out / "runs" / "whole-seed0")
 
 
-def test_report_only_rewrites_the_same_table_without_ray(killed_sweep, capsys):
+def _report_only_rewrites_the_same_table_without_ray(killed_sweep, capsys):
     out = killed_sweep["out"]
     table = (out / "sweep.md").read_text()
     (out / "sweep.md").unlink()
