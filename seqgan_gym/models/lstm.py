@@ -207,12 +207,12 @@ class LSTMLanguageModel(nn.Module):
         out = torch.empty(batch, n_steps, dtype=torch.long, device=device)
         tokens = last_tokens
         for t in range(n_steps):
-            state = self._next_state(tokens, state)
-            if uniforms is None:
+            state = self._next_state(tokens, state)  # step the LSTM cell
+            if uniforms is None:  # one uniform per row
                 u = torch.rand(batch, 1, generator=rng, device=device, dtype=output_layer.dtype)
             else:
                 u = uniforms[:, t : t + 1].to(output_layer.dtype)
-            tokens = output_layer.draw(state[0], u, out=out[:, t])
+            tokens = output_layer.draw(state[0], u, out=out[:, t])  # draw token t
         return out, state
 
     @torch.no_grad()
