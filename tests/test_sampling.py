@@ -176,7 +176,7 @@ def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
                 assert sequence_nll(m, seqs, batch_size=batch_size) == pytest.approx(ref, rel=1e-5)
 
 
-def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
+def test_complete_side_by_side_draws_the_same_tokens_as_in_turn():
     """600 rows on 3 threads: two chunks of 300 side by side (at least 256 rows each), against
     one chunk on one thread, from the same uniforms and with an rng."""
     m = LSTMLanguageModel(300, 6, 8, 8).init_normal_(1.0, torch.Generator().manual_seed(0))
