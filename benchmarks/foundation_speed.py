@@ -52,6 +52,8 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import importlib
+import pkgutil
 import statistics
 import time
 from contextlib import contextmanager
@@ -63,7 +65,7 @@ import torch.nn.functional as F
 from common import machine_info  # benchmarks/common.py (this folder is on sys.path)
 from torch import nn
 
-import seqgan_gym.utils as utils_module
+import seqgan_gym._kernels as kernels
 from seqgan_gym.data.paper_oracle import find_paper_oracle
 from seqgan_gym.evaluation.metrics import nll_oracle, sequence_nll
 from seqgan_gym.models.discriminator import (
@@ -227,14 +229,23 @@ def plain_d_epoch(model: PlainCNN, optimizer, real, fake, batch_size, rng) -> fl
 
 @contextmanager
 def chunks_in_turn():
-    """Every :func:`seqgan_gym.utils.side_by_side` caller (the MLE loss's chunks, D's widths, sampling
-    and NLL) one chunk at a time with every thread on each operation, as before 2026-12-02's third
-    session, not side by side on one thread each ("ours before" of the MLE and D epochs)."""
-    utils_module._SIDE_BY_SIDE = False
+    """Every :func:`seqgan_gym._kernels.threads.side_by_side` caller (the MLE loss's chunks, D's
+    widths, sampling and NLL) one chunk at a time with every thread on each operation, as the
+    kernels ran before they ran chunks side by side on one thread each ("ours before" of the MLE and
+    D epochs, sampling and NLL_oracle). The library has no switch for it: for the block, every
+    kernel module's ``side_by_side_workers`` is replaced by one that answers 1 (one worker: the
+    chunks in turn, on the caller's thread with all its torch threads)."""
+    modules = [importlib.import_module(f"{kernels.__name__}.{info.name}")
+               for info in pkgutil.iter_modules(kernels.__path__)]
+    patched = {module: module.side_by_side_workers for module in modules
+               if hasattr(module, "side_by_side_workers")}
+    for module in patched:
+        module.side_by_side_workers = lambda device, n_chunks: 1
     try:
         yield
     finally:
-        utils_module._SIDE_BY_SIDE = True
+        for module, workers in patched.items():
+            module.side_by_side_workers = workers
 
 
 # ------------------------------------------------------------------------------ FLOP counts

@@ -16,15 +16,15 @@ Policy variants, timed side by side in one process (interleaved, median over ``-
   observation, and SB3's ``CategoricalDistribution`` (``torch.distributions.Categorical`` with
   its argument checks; ``torch.multinomial`` sampling; log-probability and entropy backward
   through autograd);
-- ``+prefix dedupe``: :class:`~seqgan_gym.agents.sb3.PrefixLSTMExtractor` as it is now (one LSTM
+- ``+prefix dedupe``: :class:`~seqgan_gym.agents.sb3.torch_layers.PrefixLSTMExtractor` as it is now (one LSTM
   pass per distinct longest prefix of the batch, cut at the longest prefix);
-- ``+blockwise log-prob``: also :class:`~seqgan_gym.agents.sb3.GeneratorCategorical`'s
+- ``+blockwise log-prob``: also :class:`~seqgan_gym.agents.sb3.distributions.GeneratorCategorical`'s
   log-probability and entropy, blockwise with their closed-form backward and no argument checks,
   still sampling with ``torch.multinomial`` (the same draws as ``before``);
 - ``+inverse-CDF sampling``: also its inverse-CDF draws;
 - ``+fused Adam``: also a fused Adam. ``before`` and the steps between use SB3's unfused Adam;
 - ``+kept probabilities``: also the log-probability backward reuses the forward's probabilities
-  instead of recomputing the output layer (``GeneratorCategorical.keep_probabilities``);
+  instead of recomputing the output layer (the steps before it: :class:`RecomputedCategorical`);
 - ``after (+log-prob from the draw)``: the adapter as it is (``make_agent``), which while
   collecting also takes the actions' log-probabilities from the sampling pass instead of a second
   pass through the output layer.
@@ -62,6 +62,7 @@ from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from seqgan_gym._kernels.log_prob_entropy import _forward_blocks, _LogProbEntropy
 from seqgan_gym.agents import make_agent
 from seqgan_gym.agents.sb3 import (
     GeneratorCategorical,
@@ -103,10 +104,37 @@ class DrawOnlyCategorical(GeneratorCategorical):
         return sample_categorical(self.output(self.hidden))
 
 
+class _RecomputingLogProbEntropy(_LogProbEntropy):
+    """The log-probability and entropy kernel as it was before it kept its forward's
+    probabilities: the forward exponentiates into a scratch block, the backward always recomputes
+    the logits and probabilities."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, actions):
+        rows = hidden.shape[0]
+        hidden1 = torch.cat([hidden, hidden.new_ones(rows, 1)], 1)  # (M, H + 1)
+        weight1 = torch.cat([weight.t(), bias[None]]).contiguous()  # (H + 1, V)
+        log_prob, entropy, lse, totals = _forward_blocks(hidden1, weight1, actions, None)
+        ctx.kept = None
+        ctx.save_for_backward(hidden1, weight1, actions, lse, entropy, totals)
+        return log_prob, entropy
+
+
 class RecomputedCategorical(DrawOnlyCategorical):
     """... whose backward also recomputes the logits and probabilities."""
 
-    keep_probabilities = False
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        if self.hidden is None or actions.numel() != len(self.hidden):
+            return super().log_prob(actions)
+        log_prob, self._entropy = _RecomputingLogProbEntropy.apply(
+            self.hidden, self.output.weight, self.output.bias, actions.long().reshape(-1))
+        return log_prob
+
+    def entropy(self) -> torch.Tensor:
+        if self._entropy is not None or self.hidden is None:
+            return super().entropy()
+        zeros = torch.zeros(len(self.hidden), dtype=torch.long, device=self.hidden.device)
+        return _RecomputingLogProbEntropy.apply(self.hidden, self.output.weight, self.output.bias, zeros)[1]
 
 
 class VariantPolicy(GeneratorPolicy):

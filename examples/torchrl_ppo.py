@@ -27,7 +27,7 @@ from torchrl.objectives.value import GAE
 
 import seqgan_gym  # noqa: F401  (registers SeqGAN-Oracle-v0)
 from seqgan_gym import LSTMLanguageModel, nll_oracle, random_oracle
-from seqgan_gym.agents.sb3 import PrefixLSTMExtractor
+from seqgan_gym.agents import PrefixLSTMExtractor
 
 
 class PrefixReader(torch.nn.Module):

@@ -40,8 +40,8 @@ _LAZY = {
     "Reinforce": "seqgan_gym.agents.reinforce",
     "DiscriminatorUpdateCallback": "seqgan_gym.agents.callbacks",
     "RolloutPolicyUpdateCallback": "seqgan_gym.agents.callbacks",
-    "SeqGANSB3VecEnv": "seqgan_gym.agents.sb3",
-    "make_sb3_agent": "seqgan_gym.agents.sb3",
+    "SeqGANSB3VecEnv": "seqgan_gym.agents.sb3.vec_env",
+    "make_sb3_agent": "seqgan_gym.agents.sb3.updates",
     # data, saved runs and the metrics
     "random_oracle": "seqgan_gym.models.oracle",
     "load_oracle": "seqgan_gym.models.oracle",

@@ -11,7 +11,6 @@ from seqgan_gym.models.discriminator import (
     PAPER_FILTER_SIZES,
     PAPER_NUM_FILTERS,
     Discriminator,
-    conv_max_pool,
     discriminator_flops,
     make_discriminator_optimizer,
 )
@@ -108,17 +107,6 @@ def test_paper_filters_grads_match_literal_port(threads):
     g_slow = torch.autograd.grad(reference_logits(d, x).square().sum(), list(d.parameters()))
     for (name, _), a, b in zip(d.named_parameters(), g_fast, g_slow):
         torch.testing.assert_close(a, b, msg=name)
-
-
-def test_conv_max_pool_gradcheck():
-    torch.manual_seed(1)
-    widths, counts, E = (1, 2, 4), (3, 2, 2), 3
-    emb = torch.randn(2, 5, E, dtype=torch.double, requires_grad=True)
-    ws = [
-        torch.randn(n, w * E, dtype=torch.double, requires_grad=True)
-        for w, n in zip(widths, counts)
-    ]
-    assert torch.autograd.gradcheck(lambda e, *w: conv_max_pool(e, widths, w), (emb, *ws))
 
 
 def test_prob_real_is_deterministic_and_restores_mode():

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan_gym.models.lstm import LSTMLanguageModel, paper_array_shapes, run_lstm
-from seqgan_gym.utils import torch_threads
+from seqgan_gym.models.lstm import LSTMLanguageModel, paper_array_shapes
 
 
 def _numpy_paper_cell_logprobs(arrays: dict, seq: np.ndarray, start_token: int = 0) -> np.ndarray:
@@ -117,43 +116,3 @@ def test_wrong_array_shapes_are_named():
         m.load_paper_arrays(arrays)
     with pytest.raises(ValueError, match="expected 15 parameter arrays"):
         m.load_paper_arrays(arrays[:14])
-
-
-@pytest.mark.parametrize("inputs_need_grad", [True, False])
-def test_run_lstm_trains_on_one_thread_with_the_same_values_and_gradients(inputs_need_grad):
-    """With two torch threads, run_lstm's forward and backward run on one (oneDNN's RNN is slower on
-    two at these sizes), give nn.LSTM's outputs and gradients, and leave two threads set."""
-    torch.manual_seed(0)
-    lstm = torch.nn.LSTM(8, 6, batch_first=True)
-    x = torch.randn(5, 7, 8, requires_grad=inputs_need_grad)
-    weights = torch.randn(5, 7, 6)
-    forward_threads, backward_threads = [], []
-    lstm.register_forward_hook(lambda *_: forward_threads.append(torch.get_num_threads()))
-    lstm.weight_hh_l0.register_hook(lambda g: backward_threads.append(torch.get_num_threads()))
-    with torch_threads(2):
-        (lstm(x)[0] * weights).sum().backward()
-        expected = [t.grad.clone() for t in (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0)]
-        expected_x = x.grad.clone() if inputs_need_grad else None
-        for t in (x, *lstm.parameters()):
-            t.grad = None
-        forward_threads.clear(), backward_threads.clear()
-        out = run_lstm(lstm, x)
-        assert forward_threads == [1] and torch.get_num_threads() == 2
-        torch.testing.assert_close(out, lstm(x)[0])
-        (out * weights).sum().backward()
-        assert backward_threads[0] == 1 and torch.get_num_threads() == 2
-    for got, want in zip((lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0), expected):
-        torch.testing.assert_close(got.grad, want)
-    if inputs_need_grad:
-        torch.testing.assert_close(x.grad, expected_x)
-    else:
-        assert x.grad is None
-
-
-def test_run_lstm_keeps_every_thread_without_gradients():
-    lstm = torch.nn.LSTM(4, 4, batch_first=True)
-    seen = []
-    lstm.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
-    with torch_threads(2), torch.no_grad():
-        run_lstm(lstm, torch.randn(3, 5, 4))
-    assert seen == [2]

@@ -20,6 +20,8 @@ def test_wheel_installs_only_the_seqgan_gym_package(tmp_path):
     assert tops == {"seqgan_gym", next(t for t in tops if t.endswith(".dist-info"))}, tops
     assert "seqgan_gym/envs/__init__.py" in names
     assert "seqgan_gym/agents/__init__.py" in names
+    for module in ("seqgan_gym/_kernels/threads.py", "seqgan_gym/agents/sb3/policies.py"):  # sub-packages
+        assert module in names
     # the bundled MIT corpora and their licences travel with the package (the GPL tunes never do)
     for data in ("chinese_poems/shi.txt", "image_coco_tokenized/train.txt", "image_coco_tokenized/test.txt",
                  "Texygen-MIT.txt", "TextBox-MIT.txt", "README.md"):

@@ -1,11 +1,12 @@
-"""The fast sampler and NLL evaluation are exact: checked against torch.softmax and cross_entropy.
+"""The samplers draw from the model's softmax and NLL evaluation is exact: checked against
+torch.softmax and cross_entropy.
 
-``sample_categorical`` and ``LSTMLanguageModel.complete`` use a two-level inverse CDF over
-unnormalised probabilities, chunked output layers and a shift-free exp where it is safe (see the
-notes in seqgan_gym/models/sampling.py). These tests compare the empirical distribution of their draws with
-``torch.softmax`` by a chi-square test (with a check that the test would see a 5% distortion),
-check that zero-probability tokens are never drawn, that all randomness comes from the passed
-``torch.Generator``, and that ``sequence_nll`` equals the plain cross-entropy.
+``sample_categorical`` and ``LSTMLanguageModel.complete`` draw by a two-level inverse CDF over
+unnormalised probabilities, with chunked output layers and a shift-free exp where it is safe (the
+kernels of seqgan_gym/_kernels/, each checked against its plain form in tests/test_kernels.py).
+These tests compare the empirical distribution of their draws with ``torch.softmax`` by a
+chi-square test (with a check that the test would see a 5% distortion), check that all randomness
+comes from the passed ``torch.Generator``, and that ``sequence_nll`` equals the plain cross-entropy.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import seqgan_gym.models.likelihood as likelihood_module
-import seqgan_gym.models.lstm as lstm_module
+from seqgan_gym._kernels import inverse_cdf, output_layer
+from seqgan_gym._kernels.threads import side_by_side_workers
 from seqgan_gym.models.likelihood import sequence_nll
 from seqgan_gym.models.lstm import LSTMLanguageModel
-from seqgan_gym.models.sampling import _draw, exp_logits_, output_cross_entropy, sample_categorical
+from seqgan_gym.models.sampling import output_cross_entropy, sample_categorical
 from seqgan_gym.utils import torch_threads
 
 V = 301  # 3 blocks of 101 entries (101 * 3 = 303: two padding columns in complete)
@@ -107,7 +108,7 @@ def _model_and_state(bias_shift: float = 0.0):
     ids=["plain", "temperature", "exp-overflows", "exp-underflows"],
 )
 def test_complete_draws_follow_step_softmax(monkeypatch, temperature, bias_shift):
-    monkeypatch.setattr(lstm_module, "CPU_CHUNK_ROWS", 4096 + 7)  # chunks of unequal length
+    monkeypatch.setattr(inverse_cdf, "CPU_CHUNK_ROWS", 4096 + 7)  # chunks of unequal length
     m, (tokens, state), logits = _model_and_state(bias_shift)
     new, _ = m.complete(tokens, state, 1, temperature, torch.Generator().manual_seed(3))
     assert_draws_follow(new[:, 0], torch.softmax(logits / temperature, 0))
@@ -125,26 +126,6 @@ def test_complete_second_token_follows_the_conditional():
     counts = torch.bincount(new[rows, 1], minlength=V).double()
     stat, df = chi2_statistic(counts, probs)
     assert stat < chi2_threshold(df)
-
-
-def test_zero_probability_entries_are_never_drawn_at_the_extreme_uniforms():
-    p = torch.tensor([[0.0, 0.0, 1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 3.0, 1.0, 0.0]])
-    blocks = p.view(2, 3, 2)
-    for u in (0.0, 1.0 - 2.0**-24):
-        drawn = _draw(blocks, blocks.sum(2), torch.full((2, 1), u))
-        assert (p.gather(1, drawn[:, None]) > 0).all(), (u, drawn)
-
-
-def test_exp_logits_uses_the_stable_form_only_where_needed():
-    hidden1 = torch.tensor([[0.1, -0.2, 1.0], [200.0, 0.0, 1.0], [-300.0, 0.0, 1.0]])
-    weight1 = torch.randn(3, 40, generator=torch.Generator().manual_seed(5))
-    weight1[0] = torch.linspace(-1, 1, 40)  # rows 2 and 3: logits up to +-300
-    logits = hidden1 @ weight1
-    p, block_sums, shift = exp_logits_(hidden1, weight1, torch.empty(3, 40), n_blocks=4)
-    assert shift[0] == 0 and shift[1] != 0 and shift[2] != 0
-    torch.testing.assert_close(block_sums.sum(1).log() + shift[:, 0], torch.logsumexp(logits, 1))
-    torch.testing.assert_close(p, torch.exp(logits - shift))
-    torch.testing.assert_close(block_sums, p.view(3, 4, 10).sum(2))
 
 
 def test_same_generator_seed_gives_the_same_samples():
@@ -184,7 +165,7 @@ def test_sample_categorical_leaves_logits_unchanged():
     "bias_shift", [0.0, 200.0, -200.0], ids=["plain", "exp-overflows", "exp-underflows"]
 )
 def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
-    monkeypatch.setattr(likelihood_module, "CPU_CHUNK_ROWS", 33)  # chunks cross sequence boundaries
+    monkeypatch.setattr(output_layer, "CPU_CHUNK_ROWS", 33)  # chunks cross sequence boundaries
     m, _, _ = _model_and_state(bias_shift)
     seqs = torch.randint(0, V, (37, 6), generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
@@ -195,12 +176,9 @@ def test_sequence_nll_equals_cross_entropy(monkeypatch, bias_shift):
                 assert sequence_nll(m, seqs, batch_size=batch_size) == pytest.approx(ref, rel=1e-5)
 
 
-def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
+def test_complete_side_by_side_draws_the_same_tokens_as_in_turn():
     """600 rows on 3 threads: two chunks of 300 side by side (at least 256 rows each), against
     one chunk on one thread, from the same uniforms and with an rng."""
-    from seqgan_gym import utils
-    from seqgan_gym.models.lstm import LSTMLanguageModel
-
     m = LSTMLanguageModel(300, 6, 8, 8).init_normal_(1.0, torch.Generator().manual_seed(0))
     u = torch.rand(600, 5, generator=torch.Generator().manual_seed(1))
 
@@ -211,7 +189,7 @@ def test_complete_side_by_side_draws_the_same_tokens_as_in_turn(monkeypatch):
         return given, seeded
 
     with torch_threads(3):
-        assert utils.side_by_side_workers(torch.device("cpu"), 600 // 256) == 2
+        assert side_by_side_workers(torch.device("cpu"), 600 // 256) == 2
         side = draws()
     with torch_threads(1):
         in_turn = draws()
@@ -238,70 +216,7 @@ def test_complete_with_given_uniforms_uses_exactly_those_draws():
         m.complete(m.start_tokens(8), m.initial_state(8), 5, uniforms=u[:, :4])
 
 
-@pytest.mark.parametrize("threads", [1, 3])  # 3: the chunks side by side on three threads
-@pytest.mark.parametrize("chunk", [7, 64, 1000])
-@pytest.mark.parametrize("scale", [0.1, 60.0])  # 60: rows whose exp overflows take the stable path
-def test_output_cross_entropy_equals_linear_plus_cross_entropy(chunk, scale, threads):
-    gen = torch.Generator().manual_seed(5)
-    rows, H, V2 = 150, 9, 301
-    hidden = torch.randn(rows, H, generator=gen, dtype=torch.float64)
-    weight = torch.randn(V2, H, generator=gen, dtype=torch.float64) * scale
-    bias = torch.randn(V2, generator=gen, dtype=torch.float64)
-    targets = torch.randint(0, V2, (rows,), generator=gen)
-    leaves = [t.float().requires_grad_() for t in (hidden, weight, bias)]
-    with torch_threads(threads):
-        loss = output_cross_entropy(*leaves, targets, chunk=chunk)
-    (2.5 * loss).backward()  # a non-unit incoming gradient must scale every gradient
-    ref_leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
-    ref = F.cross_entropy(F.linear(*ref_leaves), targets)
-    (2.5 * ref).backward()
-    assert math.isclose(loss.item(), ref.item(), rel_tol=1e-5)
-    for got, want in zip(leaves, ref_leaves):
-        torch.testing.assert_close(got.grad.double(), want.grad, rtol=1e-4, atol=1e-5)
-
-
-def test_output_cross_entropy_side_by_side_equals_one_chunk_at_a_time_and_repeats(monkeypatch):
-    from seqgan_gym import utils
-
-    gen = torch.Generator().manual_seed(6)
-    hidden, weight = torch.randn(100, 8, generator=gen), torch.randn(50, 8, generator=gen)
-    bias, targets = torch.randn(50, generator=gen), torch.randint(0, 50, (100,), generator=gen)
-
-    def loss_and_grads():
-        leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
-        with torch_threads(2):
-            loss = output_cross_entropy(*leaves, targets, chunk=16)  # 7 chunks on 2 threads
-        loss.backward()
-        return [loss.detach()] + [t.grad for t in leaves]
-
-    with torch_threads(2):
-        assert utils.side_by_side_workers(torch.device("cpu"), 7) == 2  # the path under test
-    side_by_side, again = loss_and_grads(), loss_and_grads()
-    monkeypatch.setattr(utils, "_SIDE_BY_SIDE", False)
-    in_turn = loss_and_grads()
-    for a, b, c in zip(side_by_side, again, in_turn):
-        assert torch.equal(a, b)  # the same split and order of sums: bit for bit
-        torch.testing.assert_close(a, c, rtol=1e-6, atol=1e-6)
-
-
 def test_output_cross_entropy_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="targets"):
         output_cross_entropy(torch.zeros(4, 3), torch.zeros(5, 3), torch.zeros(5),
                              torch.zeros(3, dtype=torch.long))
-
-
-def test_exp_logits_in_base_2_equal_base_e(monkeypatch):
-    """exp_logits_'s exp2 of the logits times log2(e) gives exp of the logits (float32 rounding),
-    safe rows and rows recomputed with their max subtracted alike."""
-    from seqgan_gym.models import sampling
-
-    g = torch.Generator().manual_seed(0)
-    scale = torch.tensor([[1.0], [1.0], [1.0], [1.0], [30.0], [60.0]])  # the last two overflow unshifted
-    hidden1 = torch.cat([torch.randn(6, 8, generator=g) * scale, torch.ones(6, 1)], 1)
-    weight1 = torch.randn(9, 40, generator=g)
-    base2 = [t.clone() for t in sampling.exp_logits_(hidden1, weight1, torch.empty(6, 40), 4)]
-    monkeypatch.setattr(sampling, "_EXP_IN_BASE_2", False)
-    base_e = sampling.exp_logits_(hidden1, weight1, torch.empty(6, 40), 4)
-    assert (base_e[2][4:] > 0).all()  # the shifted rows were exercised
-    for got, want in zip(base2, base_e):
-        torch.testing.assert_close(got, want, rtol=2e-5, atol=0)

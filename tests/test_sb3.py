@@ -339,7 +339,7 @@ def _prefix_batch(seed, m=40, vocab=5, t=T):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_prefix_sources_map_every_row_to_a_longest_extension(seed):
-    from seqgan_gym.agents.sb3 import prefix_sources
+    from seqgan_gym._kernels.prefixes import prefix_sources
 
     tokens = _prefix_batch(seed)
     written = (tokens >= 0).sum(1)
@@ -370,64 +370,6 @@ def test_extractor_features_equal_one_pass_per_observation():
     for a, b in zip(fast.parameters(), plain.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12)
     assert fast(obs[:0]).shape == (0, 32)
-
-
-@pytest.mark.parametrize("vocab", [1, 5, 5000, 2**40])
-def test_unique_rows_equals_torch_unique(vocab):
-    from seqgan_gym.agents.sb3 import _unique_rows
-
-    rng = torch.Generator().manual_seed(vocab % 1000)
-    for t in (1, 7, 20, 33):
-        full = torch.randint(0, vocab, (12, t), generator=rng)
-        tokens = full[torch.randint(0, 12, (300,), generator=rng)]  # duplicates and shared prefixes
-        lengths = torch.randint(0, t + 1, (300,), generator=rng)
-        tokens[torch.arange(t)[None, :] >= lengths[:, None]] = -1
-        got, want = _unique_rows(tokens), torch.unique(tokens, dim=0, return_inverse=True)
-        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
-    assert _unique_rows(torch.zeros(0, 4, dtype=torch.long))[0].shape == (0, 4)
-
-
-@pytest.mark.parametrize("keep", [True, False])  # the kept probabilities, or recomputed ones
-@pytest.mark.parametrize("rows", [1, 70, 200])  # 70, 200: several blocks of 64 rows
-def test_log_prob_and_entropy_equal_torch_categorical_gradients_included(rows, keep):
-    from seqgan_gym.agents.sb3 import _LogProbEntropy
-
-    torch.manual_seed(rows)
-    hidden = torch.randn(rows, 32, dtype=torch.float64, requires_grad=True)
-    output = torch.nn.Linear(32, 300).double()
-    with torch.no_grad():
-        output.weight.mul_(4)  # peaked rows as well as flat ones
-    actions = torch.randint(0, 300, (rows,))
-    for g_entropy in (torch.randn(rows, dtype=torch.float64), torch.zeros(rows, dtype=torch.float64)):
-        g_log_prob = torch.randn(rows, dtype=torch.float64)
-        dist = torch.distributions.Categorical(logits=output(hidden))
-        want = (dist.log_prob(actions), dist.entropy())
-        got = _LogProbEntropy.apply(hidden, output.weight, output.bias, actions, keep)
-        params = [hidden, output.weight, output.bias]
-        want_grads = torch.autograd.grad((want[0] * g_log_prob + want[1] * g_entropy).sum(), params)
-        got_grads = torch.autograd.grad((got[0] * g_log_prob + got[1] * g_entropy).sum(), params)
-        for a, b in zip(got + got_grads, want + want_grads):
-            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
-
-
-def test_kept_probabilities_overwritten_by_a_later_pass_are_recomputed():
-    """Two passes through the same (reused) buffer before either backward, and a second backward
-    of one graph: every gradient still equals autograd's through ``Categorical``."""
-    from seqgan_gym.agents.sb3 import _LogProbEntropy
-
-    torch.manual_seed(0)
-    output = torch.nn.Linear(32, 300).double()
-    hidden = [torch.randn(70, 32, dtype=torch.float64, requires_grad=True) for _ in range(2)]
-    actions = [torch.randint(0, 300, (70,)) for _ in range(2)]
-    g_log_prob = torch.randn(70, dtype=torch.float64)
-    got = [_LogProbEntropy.apply(h, output.weight, output.bias, a)[0] for h, a in zip(hidden, actions)]
-    for i in (0, 1, 1):  # the first pass's buffer was taken by the second; then a second backward
-        params = [hidden[i], output.weight, output.bias]
-        want = torch.distributions.Categorical(logits=output(hidden[i])).log_prob(actions[i])
-        want_grads = torch.autograd.grad((want * g_log_prob).sum(), params)
-        got_grads = torch.autograd.grad((got[i] * g_log_prob).sum(), params, retain_graph=True)
-        for a, b in zip(got_grads, want_grads):
-            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_collected_log_probs_equal_those_ppo_evaluates():
@@ -488,8 +430,9 @@ def test_update_runs_the_policy_on_one_thread_per_operation_and_restores_the_cou
     """During an update the policy (collecting and SB3's train()) runs on one CPU thread per
     operation (side_by_side_workers still counts the caller's threads); the environment's step gets
     every thread per operation; the caller's thread count is back afterwards."""
+    from seqgan_gym._kernels.threads import side_by_side_workers
     from seqgan_gym.agents import SB3GeneratorUpdates
-    from seqgan_gym.utils import side_by_side_workers, torch_threads
+    from seqgan_gym.utils import torch_threads
 
     generator = _generator()
     venv, env = _venv(generator, oracle, mode="terminal")

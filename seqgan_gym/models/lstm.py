@@ -20,65 +20,14 @@ Layout convention everywhere: token tensors are ``(batch, T)`` of dtype ``torch.
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
-from seqgan_gym.models.sampling import CPU_CHUNK_ROWS, _block_layout, _draw, exp_logits_
-from seqgan_gym.utils import side_by_side, side_by_side_workers, torch_threads
+from seqgan_gym._kernels.inverse_cdf import OutputLayerSampler
+from seqgan_gym._kernels.lstm import run_lstm
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden_dim)
-
-# nn.LSTM in training on a CPU runs oneDNN's RNN kernel, whose small per-step products run slower
-# on several OpenMP threads than on one at these sizes (a mini-batch of sequences x 20 steps x 32
-# units): each product is too short to pay for waking the threads. :func:`run_lstm` therefore runs
-# it on one thread when it trains on at most this many sequences; the rest of a step (the 5000-way
-# output layer) keeps every thread. With several thousand sequences the products are long enough
-# for several threads.
-_ONE_THREAD_MAX_ROWS = 1024
-# :meth:`LSTMLanguageModel.complete` draws chunks side by side (one thread each) only with at least
-# this many rows per chunk: below, a thread pool's hand-off costs more than the draw (an env's 64 rows).
-_MIN_ROWS_SIDE_BY_SIDE = 256
-
-
-def run_lstm(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
-    """``lstm(inputs)[0]``: the outputs (batch, L, H) of a ``batch_first`` LSTM over (batch, L, E).
-
-    With gradients enabled on a CPU, more than one torch thread and at most ``_ONE_THREAD_MAX_ROWS``
-    sequences, the forward and backward passes run on one thread (see above); the values and
-    gradients are the same.
-    """
-    if (inputs.device.type != "cpu" or not torch.is_grad_enabled() or torch.get_num_threads() == 1
-            or inputs.shape[0] > _ONE_THREAD_MAX_ROWS):
-        return lstm(inputs)[0]
-    return _OneThreadLSTM.apply(lstm, inputs, *lstm.parameters())
-
-
-class _OneThreadLSTM(torch.autograd.Function):
-    """``lstm(inputs)[0]`` whose forward and backward run on one torch thread: the forward builds
-    the LSTM's own graph on one thread and keeps it; the backward differentiates that graph, on one
-    thread, and hands the gradients of ``inputs`` and the parameters on."""
-
-    @staticmethod
-    def forward(ctx, lstm, inputs, *params):
-        with torch.enable_grad(), torch_threads(1):
-            x = inputs.detach().requires_grad_(inputs.requires_grad)
-            out = lstm(x)[0]
-        ctx.graph = (out, (x, *params))
-        return out.detach()
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        out, leaves = ctx.graph
-        del ctx.graph  # free the inner graph once used
-        wanted = [leaf for leaf in leaves if leaf.requires_grad]  # not empty: backward was called
-        with torch_threads(1):
-            grads = iter(torch.autograd.grad(out, wanted, grad_out))
-        return (None, *(next(grads) if leaf.requires_grad else None for leaf in leaves))
 
 
 class LSTMLanguageModel(nn.Module):
@@ -210,7 +159,7 @@ class LSTMLanguageModel(nn.Module):
 
     def _next_state(self, tokens: torch.Tensor, state: State) -> State:
         """The LSTM cell alone: tokens (batch,) and (h, c) -> new (h, c); :meth:`step` without
-        the output layer (:meth:`complete` applies that itself, in chunks)."""
+        the output layer (:meth:`complete` draws from that without forming the logits)."""
         h, c = state
         x = self.embedding(tokens)  # (batch, E)
         gates = F.linear(x, self.lstm.weight_ih_l0, self.lstm.bias_ih_l0) + F.linear(
@@ -220,24 +169,6 @@ class LSTMLanguageModel(nn.Module):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
-
-    def output_matrix(self, temperature: float = 1.0, n_cols: int | None = None) -> torch.Tensor:
-        """The output layer as one detached (H + 1, n_cols) matrix ``[W^T; b] / temperature``.
-
-        ``[h, 1] @ output_matrix()`` gives the logits of :meth:`step` (divided by the
-        temperature) in one matmul, without the extra pass ``addmm`` spends writing the broadcast
-        bias. ``n_cols`` > V pads with columns of bias -inf: logit -inf, probability exactly 0.
-        """
-        V = self.vocab_size
-        n_cols = V if n_cols is None else n_cols
-        if n_cols < V:
-            raise ValueError(f"n_cols must be >= vocab_size {V}, got {n_cols}")
-        weight = self.output.weight.detach()
-        m = weight.new_zeros(self.hidden_dim + 1, n_cols)
-        m[:-1, :V] = weight.T
-        m[-1, :V] = self.output.bias.detach()
-        m[-1, V:] = float("-inf")
-        return m if temperature == 1.0 else m.div_(temperature)
 
     # ------------------------------------------------------------------ whole sequences
     @torch.no_grad()
@@ -252,59 +183,36 @@ class LSTMLanguageModel(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         """Sample ``n_steps`` more tokens after ``last_tokens`` (batch,) from LSTM state ``state``.
 
-        ``uniforms`` (batch, n_steps) in [0, 1), if given, are the draws to use (column t draws
-        token t) instead of ``rng``'s: this is how the Monte-Carlo search pins its draws.
-
         This is the Monte-Carlo search of the paper: it continues from the prefix's state instead
-        of replaying the prefix. Returns the new tokens (batch, n_steps) and the final state.
+        of replaying the prefix. Each step feeds the last token to the LSTM cell and draws the next
+        from ``softmax(logits / temperature)`` with one uniform per row, ``torch.rand(batch, 1,
+        generator=rng)``, as :func:`seqgan_gym.models.sampling.sample_categorical` does.
+        ``uniforms`` (batch, n_steps) in [0, 1), if given, are the draws to use (column t draws
+        token t) instead of ``rng``'s: this is how the Monte-Carlo search pins its draws. Returns
+        the new tokens (batch, n_steps) and the final state.
 
-        Each step draws from ``softmax(step(...) logits / temperature)`` exactly as
-        :func:`seqgan_gym.models.sampling.sample_categorical` (one ``torch.rand(batch, 1,
-        generator=rng)`` per step), but faster (see the notes in :mod:`seqgan_gym.models.sampling`,
-        whose kernels it runs): the LSTM cell runs on the whole
-        batch, the output layer and the draw on chunks of rows in one reused buffer, and the
-        (batch, V) logits are never materialised. With several torch threads on CPU and at least
-        ``2 * _MIN_ROWS_SIDE_BY_SIDE`` rows, the chunks of each step run side by side on one thread
-        each (:func:`seqgan_gym.utils.side_by_side`; a batch of one chunk is split in one per
-        thread). The draws are the same; only the rows per matrix product change, which can
-        round a logit differently and, rarely, move a uniform across an inverse-CDF boundary (see
-        :mod:`seqgan_gym.rewards.rollout`): the same threads give the same tokens.
+        The (batch, V) logits are never materialised: the draws come from the output layer in
+        chunks of rows (:class:`seqgan_gym._kernels.inverse_cdf.OutputLayerSampler`), on several
+        threads side by side where torch has them. The draws are the same; the rows per matrix
+        product change with the threads, which can round a logit differently and, rarely, move a
+        uniform across an inverse-CDF boundary (see :mod:`seqgan_gym.rewards.rollout`): the same
+        threads give the same tokens.
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        batch, device, V = last_tokens.shape[0], last_tokens.device, self.vocab_size
+        batch, device = last_tokens.shape[0], last_tokens.device
         if uniforms is not None and tuple(uniforms.shape) != (batch, n_steps):
             raise ValueError(f"uniforms must have shape ({batch}, {n_steps}), got {tuple(uniforms.shape)}")
-        n_blocks, block = _block_layout(V)
-        weight1 = self.output_matrix(temperature, n_blocks * block)  # (H + 1, >= V)
-        chunk = CPU_CHUNK_ROWS if device.type == "cpu" else max(batch, 1)
-        # with several torch threads, chunks side by side on one thread each (at least
-        # _MIN_ROWS_SIDE_BY_SIDE rows apiece; a batch of one chunk is split into one per thread)
-        workers = side_by_side_workers(device, batch // _MIN_ROWS_SIDE_BY_SIDE)
-        chunk = max(1, min(chunk, -(-batch // workers)))
-        hidden1 = weight1.new_ones(batch, self.hidden_dim + 1)  # [h, 1]
-        bufs = [weight1.new_empty(min(chunk, batch), weight1.shape[1]) for _ in range(workers)]
-        # chunk i goes to worker i % workers (side_by_side's split), which owns bufs[i % workers]
-        chunks = [(lo, bufs[i % workers]) for i, lo in enumerate(range(0, batch, chunk))]
+        output_layer = OutputLayerSampler(self.output.weight, self.output.bias, temperature, batch)
         out = torch.empty(batch, n_steps, dtype=torch.long, device=device)
-
-        def draw_chunks(t: int, u: torch.Tensor, part: list[tuple[int, torch.Tensor]]) -> None:
-            for lo, buf in part:  # token t of rows lo .. lo + chunk - 1, in buf
-                hi = min(lo + chunk, batch)
-                p, block_sums, _ = exp_logits_(hidden1[lo:hi], weight1, buf[: hi - lo], n_blocks)
-                drawn = _draw(p.view(hi - lo, n_blocks, block), block_sums, u[lo:hi])
-                out[lo:hi, t] = drawn.clamp_(max=V - 1)
-
         tokens = last_tokens
         for t in range(n_steps):
-            state = self._next_state(tokens, state)
-            hidden1[:, :-1] = state[0]
-            if uniforms is None:
-                u = torch.rand(batch, 1, generator=rng, device=device, dtype=weight1.dtype)
+            state = self._next_state(tokens, state)  # step the LSTM cell
+            if uniforms is None:  # one uniform per row
+                u = torch.rand(batch, 1, generator=rng, device=device, dtype=output_layer.dtype)
             else:
-                u = uniforms[:, t : t + 1].to(weight1.dtype)
-            side_by_side(partial(draw_chunks, t, u), chunks, workers)
-            tokens = out[:, t]
+                u = uniforms[:, t : t + 1].to(output_layer.dtype)
+            tokens = output_layer.draw(state[0], u, out=out[:, t])  # draw token t
         return out, state
 
     @torch.no_grad()

@@ -62,8 +62,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqgan_gym._kernels.lstm import run_lstm
 from seqgan_gym.config import INTERMEDIATE_REWARDS
-from seqgan_gym.models.lstm import LSTMLanguageModel, check_token_ids, run_lstm
+from seqgan_gym.models.lstm import LSTMLanguageModel, check_token_ids
 from seqgan_gym.rewards.reward_models import RewardModel
 from seqgan_gym.rewards.rollout import MonteCarloSearch, RolloutPolicy
 from seqgan_gym.training import updates as training
