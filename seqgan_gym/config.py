@@ -118,6 +118,7 @@ class RunConfig(_Section):
             except (RuntimeError, ValueError) as e:
                 raise ValueError(f"device must be auto, cpu, cuda, cuda:N, ...; got {self.device!r}") from e
 
+
 @dataclass
 class DataConfig(_Section):
     """The real data: an oracle's samples (the synthetic experiment) or a corpus."""
@@ -181,6 +182,7 @@ class DataConfig(_Section):
             raise ValueError("corpus_valid: the Nottingham melodies are windows of tunes, a validation "
                              "split by rows would share tunes with training (not supported)")
 
+
 @dataclass
 class ModelConfig(_Section):
     """The generator G_theta (and a random oracle): its sizes and initialisation."""
@@ -193,6 +195,7 @@ class ModelConfig(_Section):
     def _check(self) -> None:
         _at_least(self, 1, "emb_dim", "hidden_dim")
         _positive_finite(self, "gen_init_std")
+
 
 @dataclass
 class MLEConfig(_Section):
@@ -215,6 +218,7 @@ class MLEConfig(_Section):
             raise ValueError(f"mle_select must be 'last' or 'best', got {self.mle_select!r}")
         if self.mle_select == "best" and self.mle_epochs < 1:
             raise ValueError("mle_select 'best' needs mle_epochs >= 1 (it picks one of them)")
+
 
 @dataclass
 class DiscriminatorConfig(_Section):
@@ -259,6 +263,7 @@ class DiscriminatorConfig(_Section):
             raise ValueError(f"density_ratio_alpha must be a finite number > 0 or none, "
                              f"got {self.density_ratio_alpha}")
 
+
 @dataclass
 class AdversarialConfig(_Section):
     """The adversarial phase: its iterations, the environment's batch, the reward and how unfinished
@@ -294,6 +299,7 @@ class AdversarialConfig(_Section):
         if self.intermediate_reward not in INTERMEDIATE_REWARDS:
             raise ValueError(f"intermediate_reward must be one of {INTERMEDIATE_REWARDS}, "
                              f"got {self.intermediate_reward!r}")
+
 
 @dataclass
 class AgentConfig(_Section):
@@ -351,6 +357,7 @@ class AgentConfig(_Section):
         names = {"sb3_epochs": "n_epochs", "sb3_clip_range": "clip_range",
                  "sb3_gae_lambda": "gae_lambda", "sb3_normalize_advantage": "normalize_advantage"}
         return {sb3: getattr(self, ours) for ours, sb3 in names.items() if getattr(self, ours) is not None}
+
 
 @dataclass
 class EvaluationConfig(_Section):
