@@ -484,6 +484,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         dis_pretrain_steps=1,
         dis_pretrain_epochs=1,
         dis_negatives=256,
+        dis_width=0.1,
         adv_iterations=4,
         d_steps=1,
         k=1,

@@ -375,8 +375,9 @@ def test_after_a_ctrl_c_a_second_is_ignored_and_a_third_stops_at_once(monkeypatc
 
 
 def test_a_write_past_the_file_size_limit_names_its_file_and_leaves_a_resumable_run(tmp_path):
-    """``ulimit -f`` (1 MB): D's first resumable state (~17 MB) cannot be written. The estimate's
-    own timed writes fail first: the run goes on without an estimate."""
+    """``ulimit -f`` (1 MB): the paper's D (``dis_width=1``; the smoke preset's is smaller) makes
+    the first resumable state with D ~17 MB, which cannot be written. The estimate's own timed
+    writes fail first: the run goes on without an estimate."""
     import resource
 
     def one_megabyte() -> None:
@@ -384,7 +385,8 @@ def test_a_write_past_the_file_size_limit_names_its_file_and_leaves_a_resumable_
 
     run = tmp_path / "run"
     with_estimate = [arg for arg in SMALL if arg != "--no-estimate"]
-    done = subprocess.run(train_command(*with_estimate, "--threads", "1", "--run-dir", str(run)),
+    done = subprocess.run(train_command(*with_estimate, "--set", "dis_width=1", "--threads", "1",
+                                        "--run-dir", str(run)),
                           env=run_env(),
                           capture_output=True, text=True, preexec_fn=one_megabyte)
     assert done.returncode == 2
