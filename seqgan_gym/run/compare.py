@@ -138,7 +138,7 @@ def _here(args: argparse.Namespace, text: str, out: Path, check_trial) -> int:
     """The comparison on this machine: every run checked, ``out`` locked, the runs not completed
     yet run ``args.workers`` at a time, then the table, JSON and figure."""
     from seqgan_gym.experiment.log import RunDirLock, run_dir_contents
-    from seqgan_gym.run.sweep import _read_json, _same_spec, _write_json, expand_trials, load_spec
+    from seqgan_gym.run.sweep import expand_trials, load_spec, read_json, same_spec, write_json
     from seqgan_gym.run.sweep_report import write_report
     from seqgan_gym.utils import atomic_write_text, default_threads
 
@@ -158,9 +158,9 @@ def _here(args: argparse.Namespace, text: str, out: Path, check_trial) -> int:
 
     lock = RunDirLock(out)  # one process writes a comparison's folder at a time
     try:
-        recorded = _read_json(out / "sweep_spec.json")
+        recorded = read_json(out / "sweep_spec.json")
         if recorded is not None:  # run again: the same comparison, or none
-            _same_spec(recorded["spec"], spec, out)
+            same_spec(recorded["spec"], spec, out)
         elif run_dir_contents(out):
             raise FileExistsError(f"{out} already exists and holds no comparison (no sweep_spec.json); "
                                   "pass another --out")
@@ -178,7 +178,7 @@ def _here(args: argparse.Namespace, text: str, out: Path, check_trial) -> int:
             trial.update(threads=threads, log=str((out / "logs" / f"{trial['name']}.log").resolve()),
                          status_file=str((out / "trials" / f"{trial['name']}.json").resolve()))
         atomic_write_text(out / SPEC_FILE, text)
-        _write_json(out / "sweep_spec.json", {"spec": spec, "trials": trials}, sort_keys=False)
+        write_json(out / "sweep_spec.json", {"spec": spec, "trials": trials}, sort_keys=False)
         pending = [t for t in trials if not _completed(t)]
         print(f"[compare] {len(spec['configurations'])} rewards x {len(spec['seeds'])} seeds = {len(trials)} "
               f"runs ({len(trials) - len(pending)} completed earlier, kept), {args.preset} preset, "
@@ -192,7 +192,7 @@ def _here(args: argparse.Namespace, text: str, out: Path, check_trial) -> int:
                     "workers": args.workers, "ray": None, "resumed_sweep": bool(recorded)}
         if not pending and earlier:  # nothing ran: the record of the call that ran them
             run_info = earlier
-        _write_json(out / "sweep_spec.json", {"spec": spec, "trials": trials, "run": run_info},
+        write_json(out / "sweep_spec.json", {"spec": spec, "trials": trials, "run": run_info},
                     sort_keys=False)
         report = write_report(out, spec, trials, run_info=run_info)
     finally:
@@ -208,9 +208,9 @@ def _here(args: argparse.Namespace, text: str, out: Path, check_trial) -> int:
 
 
 def _completed(trial: dict) -> bool:
-    from seqgan_gym.run.sweep import _read_json
+    from seqgan_gym.run.sweep import read_json
 
-    return (_read_json(Path(trial["run_dir"]) / "summary.json") or {}).get("status") == "completed"
+    return (read_json(Path(trial["run_dir"]) / "summary.json") or {}).get("status") == "completed"
 
 
 def _run_here(trials: list[dict], workers: int) -> None:

@@ -262,7 +262,7 @@ def node_problem(trial: dict, sweep: dict | None, node: dict) -> str | None:
     where = f"node {node['node_ip']} ({socket.gethostname()}, Ray node {node['node_id'][:12]})"
     if sweep:
         out = Path(sweep["out"])
-        recorded = _read_json(out / "sweep_spec.json")
+        recorded = read_json(out / "sweep_spec.json")
         if not isinstance(recorded, dict) or recorded.get("sweep_id") != sweep["id"]:
             there = ("does not exist" if not out.is_dir() else "holds no sweep_spec.json" if recorded is None
                      else "holds another sweep's sweep_spec.json")
@@ -327,13 +327,13 @@ def run_attempt(trial: dict, poll=None, node: dict | None = None) -> tuple[str, 
     stopped by itself, and running it again would repeat that."""
     poll = poll or (lambda restarts: None)
     run_dir, status_file = Path(trial["run_dir"]), Path(trial["status_file"])
-    status = _read_json(status_file) or {"name": trial["name"], "attempts": []}
+    status = read_json(status_file) or {"name": trial["name"], "attempts": []}
     attempts = status["attempts"]
     if attempts and "end" not in attempts[-1]:
         attempts[-1]["end"] = "did not end: its process or Ray worker was killed or stopped"
     threads = str(trial["threads"])
     base = [sys.executable, "-m", "seqgan_gym.run.cli", "train"]
-    summary = _read_json(run_dir / "summary.json")
+    summary = read_json(run_dir / "summary.json")
     if summary and summary.get("status") == "completed":
         how, command = "completed earlier; reported from its run directory", None
     elif (run_dir / "checkpoints" / "resume.pt").is_file():
@@ -356,7 +356,7 @@ def run_attempt(trial: dict, poll=None, node: dict | None = None) -> tuple[str, 
     if command is None:
         poll(restarts)
         attempt["end"] = "completed"
-        _write_json(status_file, status)
+        write_json(status_file, status)
         return "completed", how
     log_path = Path(trial["log"])
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -368,7 +368,7 @@ def run_attempt(trial: dict, poll=None, node: dict | None = None) -> tuple[str, 
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    preexec_fn=_die_with_parent)
         attempt["train_pid"] = process.pid
-        _write_json(status_file, status)
+        write_json(status_file, status)
         while process.poll() is None:
             time.sleep(0.5)
             poll(restarts)
@@ -377,7 +377,7 @@ def run_attempt(trial: dict, poll=None, node: dict | None = None) -> tuple[str, 
     resumed_from = _resume_line(log_path) if how.startswith("resumed") else None
     if resumed_from:
         attempt["resumed_after"] = resumed_from
-    completed = (_read_json(run_dir / "summary.json") or {}).get("status") == "completed"
+    completed = (read_json(run_dir / "summary.json") or {}).get("status") == "completed"
     if code == 0 and completed:
         outcome, detail, attempt["end"] = "completed", how, "completed"
     elif code == 0:
@@ -385,9 +385,9 @@ def run_attempt(trial: dict, poll=None, node: dict | None = None) -> tuple[str, 
     elif code < 0:
         outcome, detail, attempt["end"] = "killed", str(-code), f"killed by signal {-code}"
     else:
-        reason = (_read_json(run_dir / "summary.json") or {}).get("reason") or _last_line(log_path)
+        reason = (read_json(run_dir / "summary.json") or {}).get("reason") or _last_line(log_path)
         outcome, detail, attempt["end"] = "failed", reason, f"failed (exit {code}): {reason}"
-    _write_json(status_file, status)
+    write_json(status_file, status)
     return outcome, detail
 
 
@@ -448,14 +448,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def _read_json(path: Path):
+def read_json(path: Path):
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
 
 
-def _write_json(path: Path, obj, sort_keys: bool = True) -> None:
+def write_json(path: Path, obj, sort_keys: bool = True) -> None:
     """Atomic (temporary file + rename), without seqgan_gym.utils: the Ray worker loads no torch."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -512,10 +512,10 @@ def command(args, check_trial) -> int:
     check_arguments(args)  # --dry-run's own options
     out = Path(args.out or Path("runs") / f"sweep-{spec['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.report_only:
-        recorded = _read_json(out / "sweep_spec.json")
+        recorded = read_json(out / "sweep_spec.json")
         if recorded is None:
             raise ValueError(f"--report-only: {out} holds no sweep (no sweep_spec.json)")
-        _same_spec(recorded["spec"], spec, out)
+        same_spec(recorded["spec"], spec, out)
         report = write_report(out, recorded["spec"], recorded["trials"], run_info=recorded.get("run"))
         print(report["markdown"])
         return 0
@@ -548,13 +548,13 @@ def command(args, check_trial) -> int:
         raise ValueError(INSTALL_LINE) from None
 
     if out.exists() and any(out.iterdir()):
-        recorded = _read_json(out / "sweep_spec.json")
+        recorded = read_json(out / "sweep_spec.json")
         if not args.resume:
             raise FileExistsError(f"{out} already exists and is not empty (--resume continues the sweep "
                                   "there; or pass another --out)")
         if recorded is None:
             raise ValueError(f"--resume: {out} holds no sweep (no sweep_spec.json)")
-        _same_spec(recorded["spec"], spec, out)
+        same_spec(recorded["spec"], spec, out)
     elif args.resume:
         raise ValueError(f"--resume: {out} holds no sweep to continue")
     for cfg in {(c.oracle_path,) for c in configs.values() if c.data == "oracle" and c.oracle == "paper"}:
@@ -575,7 +575,7 @@ def command(args, check_trial) -> int:
     spec_record = {k: v for k, v in spec.items()}
     # this run of the sweep: a trial checks that its node sees this very file at --out (node_problem)
     sweep_id = uuid.uuid4().hex
-    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "sweep_id": sweep_id},
+    write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "sweep_id": sweep_id},
                 sort_keys=False)
 
     start = time.time()
@@ -627,7 +627,7 @@ def command(args, check_trial) -> int:
                 "errors": {k: f"{type(v).__name__}: {v}"[:500] for k, v in errors.items()}}
     if stop.problem:
         run_info["stopped"] = stop.problem
-    _write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "sweep_id": sweep_id,
+    write_json(out / "sweep_spec.json", {"spec": spec_record, "trials": trials, "sweep_id": sweep_id,
                                           "run": run_info},
                 sort_keys=False)  # the spec's order: the table's rows and columns
     if stop.problem:  # a node that cannot run trials as asked would fail every trial it is given
@@ -648,7 +648,7 @@ def command(args, check_trial) -> int:
     return 0
 
 
-def _same_spec(recorded: dict, spec: dict, out: Path) -> None:
+def same_spec(recorded: dict, spec: dict, out: Path) -> None:
     keys = ("preset", "seeds", "set", "configurations", "generator_checkpoint")
     if any(recorded.get(k) != spec.get(k) for k in keys):
         raise ValueError(f"{out} holds a sweep of another spec (preset, seeds, [set] or configurations "
