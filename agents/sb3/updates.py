@@ -14,9 +14,10 @@ from seqgan_gym._kernels.threads import one_thread_per_operation
 from seqgan_gym.agents.kl import KLAnchor
 from seqgan_gym.agents.sb3.policies import GeneratorPolicy, maskable_generator_policy
 from seqgan_gym.agents.sb3.vec_env import SeqGANSB3VecEnv
+from seqgan_gym.config import ALGORITHMS
 from seqgan_gym.models.lstm import LSTMLanguageModel
 
-SB3_ALGORITHMS = ("ppo", "a2c", "maskable_ppo")
+SB3_ALGORITHMS = tuple(algo for algo in ALGORITHMS if algo != "reinforce")  # ppo, a2c, maskable_ppo
 
 
 def make_sb3_agent(
