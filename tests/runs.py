@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +23,13 @@ def train_command(*args: str) -> list[str]:
 def run_env() -> dict:
     """This process's environment, with OpenMP's threads sleeping when idle (as the CLI sets it)."""
     return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def default_ctrl_c() -> None:
+    """``preexec_fn`` of a run the test will Ctrl-C: SIGINT's default action (KeyboardInterrupt),
+    even where pytest itself runs with SIGINT ignored (a background job of a shell script), which
+    the run would otherwise inherit and keep."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def logged_rows(run_dir: Path) -> list[str]:

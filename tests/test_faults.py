@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runs import logged_rows, outcome, run_env, train_command
+from runs import default_ctrl_c, logged_rows, outcome, run_env, train_command
 
 from seqgan_gym.run.cli import main
 
@@ -125,7 +125,7 @@ def test_overwrite_while_another_overwrite_runs_is_refused_and_nothing_mixes(tmp
                                        "1",
                                 "--run-dir", str(run), "--overwrite"),
                          env={**run_env(), "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c)
 
     def a_wrote_its_config() -> bool:
         try:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runs import logged_rows, outcome, run_env, train_command
+from runs import default_ctrl_c, logged_rows, outcome, run_env, train_command
 
 from seqgan_gym.experiment.log import PAUSE_ENV_VAR
 
@@ -25,11 +25,9 @@ def _stop_at(run_dir: Path, phase: str, step: int, sig: int, extra: tuple[str, .
     """Start a run that pauses right after logging ``phase`` at ``step`` (``SEQGAN_GYM_PAUSE_AT``),
     wait for it to get there, and send ``sig``: the signal lands at that point, whatever the load."""
     env = {**run_env(), PAUSE_ENV_VAR: f"{phase},{step}"}
-    # preexec_fn: Ctrl-C's default action in the run even where pytest itself was started with SIGINT
-    # ignored (a background job of a shell script), which the run would inherit and keep
     process = subprocess.Popen(train_command(*ARGS, *extra, "--run-dir", str(run_dir)), env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=default_ctrl_c)
     while not (run_dir / "paused").exists():
         assert process.poll() is None, f"the run ended before {phase} {step}: {process.stderr.read()}"
         time.sleep(0.02)
