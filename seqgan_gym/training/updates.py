@@ -48,6 +48,17 @@ def mle_epoch(
     The authors' code iterates over the data in a fixed order once it is shuffled at load time; we
     reshuffle every epoch with ``shuffle_rng`` (seeded), the usual practice.
     """
+    mean, _ = _shuffled_epoch(model, optimizer, data, batch_size, grad_clip, shuffle_rng,
+                              lambda batch, i: mle_loss(model, batch))
+    return mean
+
+
+def _shuffled_epoch(model: LSTMLanguageModel, optimizer: torch.optim.Optimizer, data: torch.Tensor,
+                    batch_size: int, grad_clip: float, shuffle_rng: torch.Generator | None,
+                    loss_of: Callable[[torch.Tensor, int], torch.Tensor]) -> tuple[float, int]:
+    """One pass over ``data`` (N, T) in mini-batches of a fresh ``shuffle_rng`` permutation: for
+    batch ``i``, ``loss_of(batch, i)``, backward, gradient-norm clipping at ``grad_clip``, a step.
+    Returns the mean batch loss and the number of batches."""
     model.check_tokens(data)
     model.train()
     device = next(model.parameters()).device
@@ -55,14 +66,14 @@ def mle_epoch(
     total, n = 0.0, 0
     for start in range(0, data.shape[0], batch_size):
         batch = data[order[start : start + batch_size]].to(device)
-        loss = mle_loss(model, batch)
+        loss = loss_of(batch, n)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         total += loss.item()
         n += 1
-    return total / max(n, 1)
+    return total / max(n, 1), n
 
 
 # ---------------------------------------------------------------------- scheduled sampling
@@ -129,23 +140,12 @@ def scheduled_sampling_epoch(
     the shuffle; ``sample_rng`` (on the model's device) the samples and the coin flips.
     Returns the mean loss and the next step.
     """
-    model.check_tokens(data)
-    model.train()
-    device = next(model.parameters()).device
-    order = torch.randperm(data.shape[0], generator=shuffle_rng)
-    total, n, step = 0.0, 0, first_step
-    for start in range(0, data.shape[0], batch_size):
-        batch = data[order[start : start + batch_size]].to(device)
-        p = inverse_sigmoid_sampling_prob(step, decay)
-        loss = scheduled_sampling_loss(model, batch, p, sample_rng)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        total += loss.item()
-        n += 1
-        step += 1
-    return total / max(n, 1), step
+    def loss_of(batch: torch.Tensor, i: int) -> torch.Tensor:
+        p = inverse_sigmoid_sampling_prob(first_step + i, decay)
+        return scheduled_sampling_loss(model, batch, p, sample_rng)
+
+    mean, n = _shuffled_epoch(model, optimizer, data, batch_size, grad_clip, shuffle_rng, loss_of)
+    return mean, first_step + n
 
 
 # ---------------------------------------------------------------------- discriminator
