@@ -528,7 +528,8 @@ def fit_to_data(cfg: ExperimentConfig, assignments: list[str]) -> list[str]:
     given = dict(item.split("=", 1) for item in assignments if "=" in item)
     if cfg.dis_form != "density_ratio" or "dis_form" in given or given.get("data", cfg.data) == "oracle":
         return assignments
-    if int(given.get("corpus_valid", cfg.corpus_valid) or 0):
+    corpus_valid = given.get("corpus_valid", cfg.corpus_valid)
+    if str(corpus_valid).strip() not in ("", "0"):  # a split, or a value override() will refuse
         return assignments
     return [*assignments, "dis_form=cnn", "density_ratio_alpha=none"]
 
